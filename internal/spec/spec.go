@@ -1,0 +1,115 @@
+// Package spec holds the definitions users write: tables, schedules, connections and the
+// project settings around them. The project folder (package project) and the API produce these;
+// the store keeps them with their revisions.
+package spec
+
+import "time"
+
+// Disposition says what a query does to its destination table.
+type Disposition string
+
+const (
+	// DispositionTruncate replaces the table's contents. The default.
+	DispositionTruncate Disposition = "truncate"
+	// DispositionAppend appends the query's rows.
+	DispositionAppend Disposition = "append"
+)
+
+// Table is the definition of one table: its SQL and options.
+type Table struct {
+	// Name is "dataset.table", lowercase.
+	Name string `json:"name"`
+	// SQL is the table's SELECT (or script), plain GoogleSQL.
+	SQL string `json:"sql"`
+	// Kind is "query". Extract and export kinds come later. Defaults to "query".
+	Kind        string `json:"kind"`
+	Description string `json:"description,omitempty"`
+	Owner       string `json:"owner,omitempty"`
+	Group       string `json:"group,omitempty"`
+	// Schedules are the names of the schedules that run this table.
+	Schedules   []string    `json:"schedules,omitempty"`
+	Disposition Disposition `json:"disposition,omitempty"`
+	// PartitionBy is a column or expression (e.g. "DATE(created_at)"); empty means unpartitioned.
+	PartitionBy string   `json:"partition_by,omitempty"`
+	ClusterBy   []string `json:"cluster_by,omitempty"`
+	// Retries is how many more attempts follow a failed one. Defaults to the project's default.
+	Retries int `json:"retries"`
+	// RetryBackoff is the wait before the first retry; it doubles each attempt. Defaults to 30s.
+	RetryBackoff time.Duration `json:"retry_backoff,omitempty"`
+	// Conditions further restrict when a scheduled run includes this table.
+	Conditions Conditions `json:"conditions,omitempty"`
+	// ReadsPrevious names tables whose previous run this table reads (a date-offset read):
+	// they add no dependency edge, so A reading yesterday's B and B reading today's A is no cycle.
+	ReadsPrevious []string `json:"reads_previous,omitempty"`
+	// File is where the definition came from (for error messages), if from a project folder.
+	File string `json:"file,omitempty"`
+}
+
+// Conditions restrict the times at which a scheduled run includes a table. An empty list means
+// any. Values: months 1-12, weekdays 0-6 (Sunday = 0), days of month 1-31, hours 0-23, all in the
+// schedule's time zone.
+type Conditions struct {
+	Months   []int `json:"months,omitempty"`
+	Weekdays []int `json:"weekdays,omitempty"`
+	Days     []int `json:"days,omitempty"`
+	Hours    []int `json:"hours,omitempty"`
+}
+
+// Allows reports whether the conditions allow a run at t (already in the schedule's zone).
+func (c Conditions) Allows(t time.Time) bool {
+	return in(c.Months, int(t.Month())) && in(c.Weekdays, int(t.Weekday())) &&
+		in(c.Days, t.Day()) && in(c.Hours, t.Hour())
+}
+
+func in(list []int, v int) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Schedule is a named cron schedule.
+type Schedule struct {
+	Name string `json:"name"`
+	// Cron is a five-field cron expression (minute hour day-of-month month day-of-week), or a
+	// descriptor such as @daily or @every 1h.
+	Cron string `json:"cron"`
+	// TimeZone is an IANA zone name. Defaults to UTC.
+	TimeZone    string `json:"time_zone,omitempty"`
+	Description string `json:"description,omitempty"`
+	// MaxParallel bounds the nodes of one run of this schedule running at once. 0: no bound.
+	MaxParallel int `json:"max_parallel,omitempty"`
+}
+
+// Connection is a named source database. Its secret is a reference (env:NAME, file:PATH,
+// secretmanager:projects/p/secrets/s/versions/v), never the secret itself.
+type Connection struct {
+	Name      string `json:"name"`
+	Driver    string `json:"driver"` // postgres, mysql, sqlite
+	SecretRef string `json:"secret_ref"`
+}
+
+// Notify lists where failures and run summaries go.
+type Notify struct {
+	SlackChannel string   `json:"slack_channel,omitempty"`
+	Webhooks     []string `json:"webhooks,omitempty"`
+}
+
+// Project is a whole project: settings plus every definition.
+type Project struct {
+	DefaultProject string `json:"default_project"`
+	DefaultDataset string `json:"default_dataset"`
+	// MaxParallel bounds nodes running at once across all runs. Defaults to 4.
+	MaxParallel int `json:"max_parallel"`
+	// DefaultRetries applies to tables that do not set retries. Defaults to 2.
+	DefaultRetries int          `json:"default_retries"`
+	Schedules      []Schedule   `json:"schedules"`
+	Connections    []Connection `json:"connections"`
+	Notify         Notify       `json:"notify"`
+	Tables         []Table      `json:"tables"`
+}

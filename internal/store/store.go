@@ -1,0 +1,239 @@
+// Package store defines where Maestro keeps its truth: definitions with their revisions, and
+// runs with their nodes. Every state move is a compare-and-set inside a transaction, so a
+// duplicated, late or replayed message changes nothing.
+//
+// Implementations: sqlitestore (embedded), later firestorestore. Both pass storetest.Run.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/spec"
+)
+
+var (
+	// ErrNotFound: the named thing does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a compare-and-set lost (the state, attempt, lease or revision was not the
+	// expected one), or a create found the thing already there.
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is the whole store. Implementations are safe for concurrent use.
+type Store interface {
+	// TablePut saves a definition as a new revision. See TablePutParams for the checks.
+	TablePut(ctx context.Context, p *TablePutParams) (*TableRecord, error)
+	// TableGet returns the current revision, or ErrNotFound.
+	TableGet(ctx context.Context, name string) (*TableRecord, error)
+	// TableList returns every table's current revision, ordered by name.
+	TableList(ctx context.Context) ([]*TableRecord, error)
+	// TableDelete removes a table (its revisions stay readable through TableRevisions).
+	TableDelete(ctx context.Context, name, user string) error
+	// TableRevisions returns every revision of a table, oldest first (including a deletion,
+	// which has Deleted set).
+	TableRevisions(ctx context.Context, name string) ([]*TableRecord, error)
+
+	// SchedulePut creates or replaces a schedule, keeping its LastFiredAt.
+	SchedulePut(ctx context.Context, s spec.Schedule) error
+	ScheduleList(ctx context.Context) ([]*ScheduleRecord, error)
+	// ScheduleFire moves LastFiredAt from prev to at; ErrConflict if LastFiredAt is not prev
+	// (another scheduler fired it), so a due schedule starts one run.
+	ScheduleFire(ctx context.Context, name string, prev, at time.Time) error
+	ScheduleDelete(ctx context.Context, name string) error
+
+	ConnectionPut(ctx context.Context, c spec.Connection) error
+	ConnectionList(ctx context.Context) ([]spec.Connection, error)
+
+	UserPut(ctx context.Context, u User) error
+	UserGet(ctx context.Context, email string) (*User, error)
+
+	// RunCreate stores a run and all of its nodes at once. ErrConflict if the id exists.
+	RunCreate(ctx context.Context, r *run.Run, nodes []*run.Node) error
+	// RunGet returns a run or ErrNotFound.
+	RunGet(ctx context.Context, id string) (*run.Run, error)
+	// RunList returns runs, newest first.
+	RunList(ctx context.Context, p *RunListParams) ([]*run.Run, error)
+	// RunFinish moves a running run to a terminal state with its summed stats; ErrConflict if it
+	// is not running any more (it finished already), so a run finishes exactly once.
+	RunFinish(ctx context.Context, p *RunFinishParams) error
+	// RunCancel moves a running run to cancelled and every non-terminal node to cancelled, in one
+	// transaction. ErrConflict if the run is not running.
+	RunCancel(ctx context.Context, id string, at time.Time) error
+
+	// NodeGet returns a node or ErrNotFound.
+	NodeGet(ctx context.Context, runID, name string) (*run.Node, error)
+	// NodeList returns a run's nodes ordered by name.
+	NodeList(ctx context.Context, runID string) ([]*run.Node, error)
+
+	// NodeClaim moves a node from ready to running if it is ready with p.Attempt and its run is
+	// running, recording the lease. ErrConflict otherwise (claimed already, cancelled, ...).
+	NodeClaim(ctx context.Context, p *NodeClaimParams) (*run.Node, error)
+	// NodeHeartbeat extends a running node's lease; ErrConflict if the node is no longer running
+	// under p.Lease (the sweeper reclaimed it, or the run was cancelled).
+	NodeHeartbeat(ctx context.Context, p *NodeHeartbeatParams) error
+	// NodeRecordOutcome records how a running attempt ended, if the node is still running under
+	// p.Lease and p.Attempt: succeeded, failed (final), or ready with Attempt+1 for a retry after
+	// p.NotBefore. ErrConflict otherwise.
+	NodeRecordOutcome(ctx context.Context, p *NodeRecordOutcomeParams) (*run.Node, error)
+	// NodeReclaim returns a running node whose lease expired to ready with the same attempt (it
+	// re-attaches to the same warehouse job), undispatched. ErrConflict if it is no longer
+	// running under p.Lease.
+	NodeReclaim(ctx context.Context, p *NodeReclaimParams) error
+	// NodePropagate applies a terminal, unpropagated node's outcome to its run, in one
+	// transaction: on success each downstream node's PendingUpstream drops by one and those at
+	// zero become ready (undispatched); on failed, skipped or cancelled every pending node
+	// downstream of it, transitively, becomes skipped. It marks the node propagated. A node that
+	// is not terminal or already propagated changes nothing (the result is empty, no error).
+	// RunDone reports that no node of the run is left unfinished (all terminal and propagated).
+	NodePropagate(ctx context.Context, runID, name string) (*PropagateResult, error)
+	// NodesDispatch picks ready, undispatched nodes of running runs whose NotBefore has passed,
+	// within each run's MaxParallel and p.GlobalLimit (counting running nodes and dispatched
+	// ready ones), marks them dispatched at p.Now and returns them, oldest run first.
+	NodesDispatch(ctx context.Context, p *NodesDispatchParams) ([]*run.Node, error)
+	// NodesStale finds nodes the sweeper must act on (see StaleNodes).
+	NodesStale(ctx context.Context, p *NodesStaleParams) (*StaleNodes, error)
+
+	// Close releases resources.
+	Close() error
+}
+
+// TablePutParams saves a definition.
+type TablePutParams struct {
+	Table spec.Table
+	// User is who makes the change (recorded as UpdatedBy, and CreatedBy on creation).
+	User    string
+	Message string
+	// Create requires that the table does not exist (ErrConflict if it does).
+	Create bool
+	// IfRevision, when non-zero, requires the current revision to be this one (ErrConflict
+	// otherwise): two people editing one table cannot overwrite each other.
+	IfRevision int
+}
+
+// TableRecord is one revision of a table definition.
+type TableRecord struct {
+	Table     spec.Table
+	Revision  int
+	Deleted   bool
+	Message   string
+	CreatedBy string
+	CreatedAt time.Time
+	UpdatedBy string
+	UpdatedAt time.Time
+}
+
+// ScheduleRecord is a schedule with its firing state.
+type ScheduleRecord struct {
+	Schedule    spec.Schedule
+	LastFiredAt time.Time // zero if it never fired
+}
+
+// User is a person or service that uses Maestro.
+type User struct {
+	Email string
+	Name  string
+	Role  string // viewer, editor, admin
+	Group string
+}
+
+// RunListParams filters RunList.
+type RunListParams struct {
+	State run.RunState // empty: any
+	Limit int          // 0: 100
+}
+
+// RunFinishParams finishes a run.
+type RunFinishParams struct {
+	ID         string
+	State      run.RunState
+	FinishedAt time.Time
+	Stats      run.Stats
+	Counts     map[run.NodeState]int
+}
+
+// NodeClaimParams claims a ready node.
+type NodeClaimParams struct {
+	RunID          string
+	Name           string
+	Attempt        int
+	Lease          string
+	LeaseExpiresAt time.Time
+	JobID          string
+	Now            time.Time
+}
+
+// NodeHeartbeatParams extends a lease.
+type NodeHeartbeatParams struct {
+	RunID          string
+	Name           string
+	Attempt        int
+	Lease          string
+	LeaseExpiresAt time.Time
+}
+
+// NodeRecordOutcomeParams records how an attempt ended.
+type NodeRecordOutcomeParams struct {
+	RunID   string
+	Name    string
+	Attempt int
+	Lease   string
+	// State is NodeSucceeded, NodeFailed, or NodeReady (retry: Attempt+1 after NotBefore).
+	State     run.NodeState
+	Stats     run.Stats
+	Error     string
+	Now       time.Time
+	NotBefore time.Time
+}
+
+// NodeReclaimParams reclaims an expired lease.
+type NodeReclaimParams struct {
+	RunID   string
+	Name    string
+	Attempt int
+	Lease   string
+}
+
+// PropagateResult says what a propagation changed.
+type PropagateResult struct {
+	// Ready are the downstream nodes that became ready (undispatched).
+	Ready []string
+	// Skipped are the nodes that became skipped.
+	Skipped []string
+	// RunDone: no node of the run is left unfinished.
+	RunDone bool
+}
+
+// NodesDispatchParams bounds a dispatch.
+type NodesDispatchParams struct {
+	Now time.Time
+	// GlobalLimit bounds running plus dispatched-ready nodes across all runs; 0: no bound.
+	GlobalLimit int
+	// Max bounds how many nodes one call returns; 0: no bound.
+	Max int
+}
+
+// NodesStaleParams says what counts as stale.
+type NodesStaleParams struct {
+	Now time.Time
+	// DispatchedBefore: ready nodes dispatched before this were probably lost in the queue.
+	DispatchedBefore time.Time
+	// FinishedBefore: terminal nodes finished before this and still unpropagated lost their
+	// completion message.
+	FinishedBefore time.Time
+	Limit          int // per list; 0: 1000
+}
+
+// StaleNodes are the nodes the sweeper repairs, only from running runs.
+type StaleNodes struct {
+	// ExpiredLeases: running nodes whose LeaseExpiresAt is before Now.
+	ExpiredLeases []*run.Node
+	// Undelivered: ready nodes dispatched before DispatchedBefore and not claimed since.
+	Undelivered []*run.Node
+	// Unpropagated: terminal nodes finished before FinishedBefore and not propagated.
+	Unpropagated []*run.Node
+	// Done: running runs whose every node is terminal and propagated (their finish was lost).
+	Done []string
+}
