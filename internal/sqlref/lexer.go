@@ -1,0 +1,495 @@
+package sqlref
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is the kind of a Token.
+type Kind uint8
+
+// Token kinds. Comments and whitespace never become tokens.
+const (
+	KindEOF         Kind = iota // end of input
+	KindIdent                   // unquoted identifier, including non-reserved keywords (see Token.Word)
+	KindQuotedIdent             // backtick-quoted identifier; Text keeps the backticks
+	KindKeyword                 // reserved GoogleSQL keyword
+	KindString                  // string literal, any quoting, r/R prefix allowed; Text is raw
+	KindBytes                   // bytes literal (b/B prefix, with or without r); Text is raw
+	KindNumber                  // integer, decimal, exponent or 0x hex literal
+	KindParam                   // @name query parameter or ? positional parameter
+	KindSysVar                  // @@name system variable
+	KindOp                      // operator or punctuation
+)
+
+var kindNames = [...]string{"EOF", "Ident", "QuotedIdent", "Keyword", "String", "Bytes", "Number", "Param", "SysVar", "Op"}
+
+// String names the kind.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", k)
+}
+
+// String returns the upper-case keyword, or "" for WordNone.
+func (w Word) String() string {
+	if int(w) < len(wordNames) {
+		return wordNames[w]
+	}
+	return ""
+}
+
+// Reserved reports whether w is a reserved GoogleSQL keyword (one that needs backticks to be an identifier).
+func (w Word) Reserved() bool { return w != WordNone && w <= numReserved }
+
+// Pos is a position in the source: a byte offset and the 1-based line and column (in bytes).
+type Pos struct {
+	Offset int
+	Line   int
+	Column int
+}
+
+// Token is one lexical token. Text is a slice of the source (never a copy).
+type Token struct {
+	Kind Kind
+	// Word classifies keywords and the non-reserved words the extractor needs, case-insensitively;
+	// WordNone for everything else (and for quoted identifiers, which are never keywords).
+	Word Word
+	Text string
+	Pos  Pos
+	End  int // byte offset just past the token
+}
+
+// Is reports whether the token is the operator or punctuation op.
+func (t Token) Is(op string) bool { return t.Kind == KindOp && t.Text == op }
+
+// Error is a lexical or syntax error at a position in the source.
+type Error struct {
+	Line   int
+	Column int
+	Offset int
+	Text   string // the offending text (truncated to a line)
+	Msg    string
+}
+
+// Error renders "line L, column C: msg near TEXT".
+func (e *Error) Error() string {
+	if e.Text == "" {
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	}
+	return fmt.Sprintf("line %d, column %d: %s near %q", e.Line, e.Column, e.Msg, e.Text)
+}
+
+// Lexer produces tokens one at a time without allocating. The zero value is not usable; use NewLexer.
+type Lexer struct {
+	src       string
+	off       int
+	line      int
+	lineStart int // offset of the first byte of the current line
+	prev      Kind
+	prevEnd   int
+	prevText  string
+}
+
+// NewLexer returns a Lexer over src.
+func NewLexer(src string) *Lexer {
+	l := &Lexer{}
+	l.Reset(src)
+	return l
+}
+
+// Reset makes l read src from the start, so one Lexer can be reused.
+func (l *Lexer) Reset(src string) {
+	*l = Lexer{src: src, line: 1, prevEnd: -1}
+}
+
+// Lex splits src into tokens (without a final EOF token).
+func Lex(src string) ([]Token, error) {
+	return AppendTokens(make([]Token, 0, len(src)/5+4), src)
+}
+
+// AppendTokens appends the tokens of src to dst, so callers can reuse a buffer.
+func AppendTokens(dst []Token, src string) ([]Token, error) {
+	var l Lexer
+	l.Reset(src)
+	for {
+		t, err := l.Next()
+		if err != nil {
+			return dst, err
+		}
+		if t.Kind == KindEOF {
+			return dst, nil
+		}
+		dst = append(dst, t)
+	}
+}
+
+func (l *Lexer) pos(off int) Pos {
+	return Pos{Offset: off, Line: l.line, Column: off - l.lineStart + 1}
+}
+
+func (l *Lexer) errorAt(p Pos, end int, msg string) *Error {
+	text := l.src[p.Offset:min(end, len(l.src))]
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	if len(text) > 40 {
+		text = text[:40]
+	}
+	return &Error{Line: p.Line, Column: p.Column, Offset: p.Offset, Text: text, Msg: msg}
+}
+
+// skipSpace skips whitespace and comments, keeping line accounting right.
+func (l *Lexer) skipSpace() error {
+	src := l.src
+	for l.off < len(src) {
+		c := src[l.off]
+		switch {
+		case c == '\n':
+			l.off++
+			l.line++
+			l.lineStart = l.off
+		case c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v':
+			l.off++
+		case c == '#' || (c == '-' && l.off+1 < len(src) && src[l.off+1] == '-'):
+			for l.off < len(src) && src[l.off] != '\n' {
+				l.off++
+			}
+		case c == '/' && l.off+1 < len(src) && src[l.off+1] == '*':
+			start := l.pos(l.off)
+			i := strings.Index(src[l.off+2:], "*/")
+			if i < 0 {
+				return l.errorAt(start, l.off+2, "unterminated comment")
+			}
+			end := l.off + 2 + i + 2
+			l.advanceLines(end)
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// advanceLines moves to end, counting newlines passed over.
+func (l *Lexer) advanceLines(end int) {
+	for i := l.off; i < end; i++ {
+		if l.src[i] == '\n' {
+			l.line++
+			l.lineStart = i + 1
+		}
+	}
+	l.off = end
+}
+
+func isIdentStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
+}
+
+func isIdentPart(c byte) bool {
+	return isIdentStart(c) || c >= '0' && c <= '9'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// Next returns the next token, a KindEOF token at the end, or an *Error.
+func (l *Lexer) Next() (Token, error) {
+	if err := l.skipSpace(); err != nil {
+		return Token{}, err
+	}
+	src := l.src
+	start := l.off
+	p := l.pos(start)
+	if start >= len(src) {
+		return Token{Kind: KindEOF, Pos: p, End: start}, nil
+	}
+	c := src[start]
+	var t Token
+	switch {
+	case isIdentStart(c):
+		// A string prefix: r, b, rb, br in any case, directly followed by a quote.
+		if q := l.stringPrefix(start); q > 0 {
+			return l.lexString(p, q)
+		}
+		i := start + 1
+		for i < len(src) && isIdentPart(src[i]) {
+			i++
+		}
+		t = Token{Kind: KindIdent, Text: src[start:i], Pos: p, End: i}
+		if n := i - start; n <= 24 {
+			var buf [24]byte
+			for j := 0; j < n; j++ {
+				b := src[start+j]
+				if b >= 'A' && b <= 'Z' {
+					b += 'a' - 'A'
+				}
+				buf[j] = b
+			}
+			if w := lookupWord(buf[:n]); w != WordNone {
+				t.Word = w
+				if w.Reserved() && !(l.prev == KindOp && l.prevText == "." && l.prevEnd == start) {
+					t.Kind = KindKeyword
+				}
+			}
+		}
+		l.off = i
+	case isDigit(c) || (c == '.' && start+1 < len(src) && isDigit(src[start+1]) && !l.afterPathPart(start)):
+		t = l.lexNumber(p)
+	case c == '\'' || c == '"':
+		return l.lexString(p, start)
+	case c == '`':
+		i := start + 1
+		for {
+			if i >= len(src) {
+				return Token{}, l.errorAt(p, i, "unterminated quoted identifier")
+			}
+			b := src[i]
+			if b == '\\' {
+				i += 2
+				continue
+			}
+			if b == '`' {
+				i++
+				break
+			}
+			i++
+		}
+		t = Token{Kind: KindQuotedIdent, Text: src[start:i], Pos: p, End: i}
+		l.advanceLines(i)
+	case c == '@':
+		i := start + 1
+		kind := KindParam
+		if i < len(src) && src[i] == '@' {
+			i++
+			kind = KindSysVar
+		}
+		j := i
+		if j < len(src) && src[j] == '`' {
+			for j++; j < len(src) && src[j] != '`'; j++ {
+			}
+			if j < len(src) {
+				j++
+			}
+		} else {
+			for j < len(src) && (isIdentPart(src[j]) || (kind == KindSysVar && src[j] == '.' && j+1 < len(src) && isIdentStart(src[j+1]))) {
+				j++
+			}
+		}
+		if j == i {
+			// A lone @ (query hint @{...}) is punctuation.
+			t = Token{Kind: KindOp, Text: src[start : start+1], Pos: p, End: start + 1}
+			l.off = start + 1
+			break
+		}
+		t = Token{Kind: kind, Text: src[start:j], Pos: p, End: j}
+		l.off = j
+	default:
+		n := opLen(src, start)
+		if n == 0 {
+			return Token{}, l.errorAt(p, start+1, fmt.Sprintf("unexpected character %q", rune(c)))
+		}
+		kind := KindOp
+		if c == '?' {
+			kind = KindParam
+		}
+		t = Token{Kind: kind, Text: src[start : start+n], Pos: p, End: start + n}
+		l.off = start + n
+	}
+	l.prev, l.prevEnd, l.prevText = t.Kind, t.End, t.Text
+	return t, nil
+}
+
+// afterPathPart reports whether a '.' at off directly follows an identifier, ')' or ']', in which
+// case it is a path dot (t.1 is not a number) rather than the start of .5.
+func (l *Lexer) afterPathPart(off int) bool {
+	if l.prevEnd != off {
+		return false
+	}
+	switch l.prev {
+	case KindIdent, KindQuotedIdent, KindKeyword:
+		return true
+	case KindOp:
+		return l.prevText == ")" || l.prevText == "]"
+	}
+	return false
+}
+
+// opLen returns the length of the operator at src[i:], or 0 if there is none.
+func opLen(src string, i int) int {
+	c := src[i]
+	var d byte
+	if i+1 < len(src) {
+		d = src[i+1]
+	}
+	switch c {
+	case '<':
+		if d == '=' || d == '>' || d == '<' {
+			return 2
+		}
+		return 1
+	case '>':
+		if d == '=' || d == '>' {
+			return 2
+		}
+		return 1
+	case '!':
+		if d == '=' {
+			return 2
+		}
+		return 0
+	case '|':
+		if d == '|' || d == '>' {
+			return 2
+		}
+		return 1
+	case '=':
+		if d == '>' {
+			return 2
+		}
+		return 1
+	case '-':
+		if d == '>' {
+			return 2
+		}
+		return 1
+	case '.', ',', ';', '(', ')', '[', ']', '{', '}', '+', '*', '/', '&', '^', '~', ':', '?', '%':
+		return 1
+	}
+	return 0
+}
+
+// stringPrefix returns the offset of the opening quote if src[i:] starts a prefixed literal
+// (r'..', b"..", rb'..', BR"..."), else 0.
+func (l *Lexer) stringPrefix(i int) int {
+	src := l.src
+	j := i
+	for k := 0; k < 2 && j < len(src); k++ {
+		c := src[j] | 0x20
+		if c != 'r' && c != 'b' {
+			break
+		}
+		j++
+	}
+	if j == i || j >= len(src) || (src[j] != '\'' && src[j] != '"') {
+		return 0
+	}
+	if j-i == 2 && (src[i]|0x20) == (src[i+1]|0x20) {
+		return 0 // rr'..' and bb'..' are not prefixes
+	}
+	return j
+}
+
+// lexString reads a string or bytes literal whose opening quote is at q (prefix from p.Offset).
+func (l *Lexer) lexString(p Pos, q int) (Token, error) {
+	src := l.src
+	kind := KindString
+	for i := p.Offset; i < q; i++ {
+		if src[i]|0x20 == 'b' {
+			kind = KindBytes
+		}
+	}
+	quote := src[q]
+	triple := q+2 < len(src) && src[q+1] == quote && src[q+2] == quote
+	i := q + 1
+	if triple {
+		i = q + 3
+	}
+	for {
+		if i >= len(src) {
+			return Token{}, l.errorAt(p, i, "unterminated string literal")
+		}
+		c := src[i]
+		switch {
+		case c == '\\':
+			i += 2
+			continue
+		case c == '\n' && !triple:
+			return Token{}, l.errorAt(p, i, "unterminated string literal")
+		case c == quote:
+			if !triple {
+				i++
+				goto done
+			}
+			if i+2 < len(src) && src[i+1] == quote && src[i+2] == quote {
+				i += 3
+				goto done
+			}
+		}
+		i++
+	}
+done:
+	t := Token{Kind: kind, Text: src[p.Offset:i], Pos: p, End: i}
+	l.advanceLines(i)
+	l.prev, l.prevEnd, l.prevText = t.Kind, t.End, t.Text
+	return t, nil
+}
+
+func (l *Lexer) lexNumber(p Pos) Token {
+	src := l.src
+	i := p.Offset
+	if src[i] == '0' && i+1 < len(src) && (src[i+1]|0x20) == 'x' {
+		i += 2
+		for i < len(src) && (isDigit(src[i]) || (src[i]|0x20) >= 'a' && (src[i]|0x20) <= 'f') {
+			i++
+		}
+	} else {
+		for i < len(src) && isDigit(src[i]) {
+			i++
+		}
+		if i < len(src) && src[i] == '.' {
+			i++
+			for i < len(src) && isDigit(src[i]) {
+				i++
+			}
+		}
+		if i < len(src) && (src[i]|0x20) == 'e' {
+			j := i + 1
+			if j < len(src) && (src[j] == '+' || src[j] == '-') {
+				j++
+			}
+			if j < len(src) && isDigit(src[j]) {
+				for j < len(src) && isDigit(src[j]) {
+					j++
+				}
+				i = j
+			}
+		}
+	}
+	l.off = i
+	return Token{Kind: KindNumber, Text: src[p.Offset:i], Pos: p, End: i}
+}
+
+// UnquoteIdent returns the identifier a token's text names: backticks removed and escapes inside
+// them resolved; unquoted text is returned as is. It allocates only when there are escapes.
+func UnquoteIdent(text string) string {
+	if len(text) < 2 || text[0] != '`' || text[len(text)-1] != '`' {
+		return text
+	}
+	body := text[1 : len(text)-1]
+	if strings.IndexByte(body, '\\') < 0 {
+		return body
+	}
+	var b strings.Builder
+	b.Grow(len(body))
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c != '\\' || i+1 >= len(body) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch body[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case '0':
+			b.WriteByte(0)
+		default:
+			b.WriteByte(body[i])
+		}
+	}
+	return b.String()
+}
