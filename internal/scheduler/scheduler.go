@@ -1,0 +1,476 @@
+// Package scheduler turns due schedules and user requests into runs, consumes completion events
+// to unlock downstream nodes, finishes runs, and sweeps up after lost messages and dead workers.
+//
+// It owns the desired state of runs: which nodes exist, which are ready, when a run is over.
+// Workers own the actual state of one attempt (claim, outcome). Every handler re-reads the store
+// and moves state by compare-and-set, so duplicated, late and reordered messages change nothing.
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/maestro-sql/maestro/internal/queue"
+	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store"
+)
+
+// Graph is the dependency graph of the stored tables, keyed by table name ("dataset.table").
+type Graph interface {
+	// Upstream returns the tables a table waits for.
+	Upstream(name string) []string
+	// Downstream returns the tables that wait for a table.
+	Downstream(name string) []string
+}
+
+// GraphFunc builds the current graph from the stored definitions.
+type GraphFunc func(ctx context.Context, tables []spec.Table) (Graph, error)
+
+// Notifier hears about finished runs and failed nodes. Slack and webhooks implement it later;
+// until then the log does.
+type Notifier interface {
+	RunFinished(ctx context.Context, r *run.Run, nodes []*run.Node)
+}
+
+// Config configures a Scheduler.
+type Config struct {
+	// GlobalLimit bounds nodes running (or dispatched) at once across all runs. 0: no bound.
+	GlobalLimit int
+	// DefaultRetries applies to tables that set none. Defaults to 0.
+	DefaultRetries int
+	// UndeliveredAfter: a dispatched node not claimed within this is published again. Defaults to 30s.
+	UndeliveredAfter time.Duration
+	// UnpropagatedAfter: a finished node not propagated within this lost its completion message.
+	// Defaults to 10s.
+	UnpropagatedAfter time.Duration
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Scheduler is the scheduler. It holds no run state of its own; any number may run at once.
+type Scheduler struct {
+	store  store.Store
+	tasks  queue.Topic
+	graph  GraphFunc
+	notify Notifier
+	log    *zap.Logger
+	cfg    Config
+}
+
+// New returns a Scheduler publishing tasks to tasks.
+func New(st store.Store, tasks queue.Topic, graph GraphFunc, notify Notifier, log *zap.Logger, cfg Config) *Scheduler {
+	if cfg.UndeliveredAfter == 0 {
+		cfg.UndeliveredAfter = 30 * time.Second
+	}
+	if cfg.UnpropagatedAfter == 0 {
+		cfg.UnpropagatedAfter = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Scheduler{store: st, tasks: tasks, graph: graph, notify: notify, log: log, cfg: cfg}
+}
+
+// ErrNothingToRun means a run request selected no table.
+var ErrNothingToRun = errors.New("nothing to run")
+
+// StartParams says what a run contains. Exactly one of Schedule or Tables is set.
+type StartParams struct {
+	// Schedule runs every table of the schedule whose conditions allow At.
+	Schedule string
+	// Tables runs these tables, and with WithDownstream everything downstream of them.
+	Tables         []string
+	WithDownstream bool
+	// At is the schedule's fire time (conditions are checked against it in the schedule's zone).
+	At       time.Time
+	Trigger  run.Trigger
+	User     string
+	Location *time.Location
+}
+
+// Start assembles a run from the current graph, stores it with all its nodes, and dispatches
+// the nodes that wait for nothing.
+func (s *Scheduler) Start(ctx context.Context, p StartParams) (*run.Run, error) {
+	records, err := s.store.TableList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("error listing tables: %w", err)
+	}
+	tables := make([]spec.Table, 0, len(records))
+	byName := make(map[string]spec.Table, len(records))
+	for _, rec := range records {
+		tables = append(tables, rec.Table)
+		byName[rec.Table.Name] = rec.Table
+	}
+	g, err := s.graph(ctx, tables)
+	if err != nil {
+		return nil, fmt.Errorf("error building the graph: %w", err)
+	}
+
+	selected := map[string]bool{}
+	maxParallel := 0
+	switch {
+	case p.Schedule != "":
+		sched, err := s.schedule(ctx, p.Schedule)
+		if err != nil {
+			return nil, err
+		}
+		maxParallel = sched.MaxParallel
+		loc := p.Location
+		if loc == nil {
+			if loc, err = time.LoadLocation(sched.TimeZone); err != nil {
+				return nil, fmt.Errorf("error loading time zone of schedule %q: %w", sched.Name, err)
+			}
+		}
+		at := p.At
+		if at.IsZero() {
+			at = s.cfg.Now()
+		}
+		for _, t := range tables {
+			if slices.Contains(t.Schedules, p.Schedule) && t.Conditions.Allows(at.In(loc)) {
+				selected[t.Name] = true
+			}
+		}
+	default:
+		for _, name := range p.Tables {
+			if _, ok := byName[name]; !ok {
+				return nil, fmt.Errorf("error starting a run: %w: table %q", store.ErrNotFound, name)
+			}
+			selected[name] = true
+		}
+		if p.WithDownstream {
+			queue := slices.Clone(p.Tables)
+			for len(queue) > 0 {
+				n := queue[0]
+				queue = queue[1:]
+				for _, d := range g.Downstream(n) {
+					if _, known := byName[d]; known && !selected[d] {
+						selected[d] = true
+						queue = append(queue, d)
+					}
+				}
+			}
+		}
+	}
+	if len(selected) == 0 {
+		return nil, ErrNothingToRun
+	}
+
+	now := s.cfg.Now()
+	r := &run.Run{
+		ID:          NewRunID(now),
+		Schedule:    p.Schedule,
+		Trigger:     p.Trigger,
+		State:       run.RunRunning,
+		MaxParallel: maxParallel,
+		CreatedBy:   p.User,
+		CreatedAt:   now,
+	}
+	nodes := make([]*run.Node, 0, len(selected))
+	downstream := map[string][]string{}
+	for name := range selected {
+		for _, u := range g.Upstream(name) {
+			if selected[u] && u != name {
+				downstream[u] = append(downstream[u], name)
+			}
+		}
+	}
+	for name := range selected {
+		var up []string
+		for _, u := range g.Upstream(name) {
+			if selected[u] && u != name {
+				up = append(up, u)
+			}
+		}
+		sort.Strings(up)
+		down := downstream[name]
+		sort.Strings(down)
+		nodes = append(nodes, s.newNode(r.ID, byName[name], up, down))
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+	if err := s.store.RunCreate(ctx, r, nodes); err != nil {
+		return nil, fmt.Errorf("error creating run %q: %w", r.ID, err)
+	}
+	s.log.Info("run started", zap.String("run_id", r.ID), zap.String("schedule", r.Schedule),
+		zap.String("trigger", string(r.Trigger)), zap.Int("nodes", len(nodes)))
+	if err := s.Dispatch(ctx); err != nil {
+		// The sweeper dispatches later; the run exists.
+		s.log.Warn("dispatch after run start failed", zap.String("run_id", r.ID), zap.Error(err))
+	}
+	return r, nil
+}
+
+func (s *Scheduler) newNode(runID string, t spec.Table, up, down []string) *run.Node {
+	retries := t.Retries
+	if retries < 0 {
+		retries = 0
+	}
+	kind := t.Kind
+	if kind == "" {
+		kind = "query"
+	}
+	n := &run.Node{
+		RunID:           runID,
+		Name:            t.Name,
+		Kind:            kind,
+		State:           run.NodePending,
+		Attempt:         1,
+		MaxAttempts:     retries + 1,
+		Upstream:        up,
+		Downstream:      down,
+		PendingUpstream: len(up),
+	}
+	if len(up) == 0 {
+		n.State = run.NodeReady
+	}
+	return n
+}
+
+func (s *Scheduler) schedule(ctx context.Context, name string) (spec.Schedule, error) {
+	list, err := s.store.ScheduleList(ctx)
+	if err != nil {
+		return spec.Schedule{}, fmt.Errorf("error listing schedules: %w", err)
+	}
+	for _, rec := range list {
+		if rec.Schedule.Name == name {
+			return rec.Schedule, nil
+		}
+	}
+	return spec.Schedule{}, fmt.Errorf("error starting a run: %w: schedule %q", store.ErrNotFound, name)
+}
+
+// Dispatch publishes a task for every ready node that may start now within the concurrency
+// limits. A publish that fails leaves the node dispatched; the sweeper publishes it again.
+func (s *Scheduler) Dispatch(ctx context.Context) error {
+	for {
+		nodes, err := s.store.NodesDispatch(ctx, &store.NodesDispatchParams{
+			Now: s.cfg.Now(), GlobalLimit: s.cfg.GlobalLimit, Max: 500,
+		})
+		if err != nil {
+			return fmt.Errorf("error dispatching nodes: %w", err)
+		}
+		var errs []error
+		for _, n := range nodes {
+			errs = append(errs, s.publish(ctx, n))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		if len(nodes) < 500 {
+			return nil
+		}
+	}
+}
+
+func (s *Scheduler) publish(ctx context.Context, n *run.Node) error {
+	t := run.Task{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt}
+	err := s.tasks.Publish(ctx, &queue.Message{
+		Data:       run.EncodeTask(t),
+		Attributes: map[string]string{"run_id": n.RunID, "node": n.Name},
+	})
+	if err != nil {
+		return fmt.Errorf("error publishing task for node %q of run %q: %w", n.Name, n.RunID, err)
+	}
+	return nil
+}
+
+// HandleCompletion is the completion subscription's handler: it applies the node's outcome
+// downstream, finishes the run when nothing is left, and dispatches what became ready.
+// Malformed messages are acked (logged): they can never succeed.
+func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) error {
+	c, err := run.DecodeCompletion(m.Data)
+	if err != nil {
+		s.log.Error("dropping malformed completion", zap.String("message_id", m.ID), zap.Error(err))
+		return nil
+	}
+	if err := s.propagate(ctx, c.RunID, c.Node); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("completion for unknown node", zap.String("run_id", c.RunID), zap.String("node", c.Node))
+			return nil
+		}
+		return err
+	}
+	return s.Dispatch(ctx)
+}
+
+func (s *Scheduler) propagate(ctx context.Context, runID, node string) error {
+	res, err := s.store.NodePropagate(ctx, runID, node)
+	if err != nil {
+		return fmt.Errorf("error propagating node %q of run %q: %w", node, runID, err)
+	}
+	if len(res.Skipped) > 0 {
+		s.log.Info("nodes skipped", zap.String("run_id", runID), zap.String("node", node), zap.Strings("skipped", res.Skipped))
+	}
+	if res.RunDone {
+		return s.finish(ctx, runID)
+	}
+	return nil
+}
+
+// finish sums a run's nodes and moves it to its final state; a lost race means another handler
+// finished it, which is fine.
+func (s *Scheduler) finish(ctx context.Context, runID string) error {
+	nodes, err := s.store.NodeList(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("error listing nodes of run %q: %w", runID, err)
+	}
+	p := &store.RunFinishParams{ID: runID, State: run.RunSucceeded, FinishedAt: s.cfg.Now(), Counts: map[run.NodeState]int{}}
+	for _, n := range nodes {
+		p.Stats.Add(n.Stats)
+		p.Counts[n.State]++
+		switch n.State {
+		case run.NodeSucceeded:
+		case run.NodeCancelled:
+			if p.State == run.RunSucceeded {
+				p.State = run.RunCancelled
+			}
+		default:
+			p.State = run.RunFailed
+		}
+	}
+	err = s.store.RunFinish(ctx, p)
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("error finishing run %q: %w", runID, err)
+	}
+	r, err := s.store.RunGet(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("error loading finished run %q: %w", runID, err)
+	}
+	s.log.Info("run finished", zap.String("run_id", runID), zap.String("state", string(r.State)),
+		zap.Int("succeeded", p.Counts[run.NodeSucceeded]), zap.Int("failed", p.Counts[run.NodeFailed]),
+		zap.Int("skipped", p.Counts[run.NodeSkipped]), zap.Int64("bytes_billed", p.Stats.BytesBilled))
+	if s.notify != nil {
+		s.notify.RunFinished(ctx, r, nodes)
+	}
+	return nil
+}
+
+// Cancel cancels a running run: its unfinished nodes become cancelled. A worker running one of
+// them loses its lease at its next heartbeat.
+func (s *Scheduler) Cancel(ctx context.Context, runID string) error {
+	if err := s.store.RunCancel(ctx, runID, s.cfg.Now()); err != nil {
+		return fmt.Errorf("error cancelling run %q: %w", runID, err)
+	}
+	s.log.Info("run cancelled", zap.String("run_id", runID))
+	return s.Dispatch(ctx)
+}
+
+// Resume starts a new run that continues a failed or cancelled one: nodes that succeeded stay
+// succeeded (copied, not run), the failed, skipped and cancelled ones run again.
+func (s *Scheduler) Resume(ctx context.Context, runID, user string) (*run.Run, error) {
+	old, err := s.store.RunGet(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("error loading run %q: %w", runID, err)
+	}
+	if !old.State.Terminal() {
+		return nil, fmt.Errorf("error resuming run %q: %w: it is still %s", runID, store.ErrConflict, old.State)
+	}
+	if old.State == run.RunSucceeded {
+		return nil, fmt.Errorf("error resuming run %q: %w: it succeeded, nothing to resume", runID, ErrNothingToRun)
+	}
+	oldNodes, err := s.store.NodeList(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("error listing nodes of run %q: %w", runID, err)
+	}
+	now := s.cfg.Now()
+	r := &run.Run{
+		ID: NewRunID(now), Schedule: old.Schedule, Trigger: run.TriggerResume, ResumedFrom: old.ID,
+		State: run.RunRunning, MaxParallel: old.MaxParallel, CreatedBy: user, CreatedAt: now,
+	}
+	succeeded := map[string]bool{}
+	for _, n := range oldNodes {
+		if n.State == run.NodeSucceeded {
+			succeeded[n.Name] = true
+		}
+	}
+	nodes := make([]*run.Node, 0, len(oldNodes))
+	for _, o := range oldNodes {
+		n := &run.Node{
+			RunID: r.ID, Name: o.Name, Kind: o.Kind, Attempt: 1, MaxAttempts: o.MaxAttempts,
+			Upstream: o.Upstream, Downstream: o.Downstream,
+		}
+		if succeeded[o.Name] {
+			// Kept as it was: its stats belong to the run that did the work.
+			n.State, n.Propagated, n.Attempt, n.JobID = run.NodeSucceeded, true, o.Attempt, o.JobID
+			n.StartedAt, n.FinishedAt = o.StartedAt, o.FinishedAt
+		} else {
+			for _, u := range o.Upstream {
+				if !succeeded[u] {
+					n.PendingUpstream++
+				}
+			}
+			n.State = run.NodePending
+			if n.PendingUpstream == 0 {
+				n.State = run.NodeReady
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	if err := s.store.RunCreate(ctx, r, nodes); err != nil {
+		return nil, fmt.Errorf("error creating resume run of %q: %w", runID, err)
+	}
+	s.log.Info("run resumed", zap.String("run_id", r.ID), zap.String("resumed_from", runID))
+	if err := s.Dispatch(ctx); err != nil {
+		s.log.Warn("dispatch after resume failed", zap.String("run_id", r.ID), zap.Error(err))
+	}
+	return r, nil
+}
+
+// Sweep repairs what lost messages and dead workers left behind: it returns nodes whose worker
+// lease expired to ready (same attempt), publishes again tasks nobody claimed, propagates
+// finished nodes whose completion was lost, finishes runs whose finish was lost, and dispatches
+// nodes whose retry backoff has passed.
+func (s *Scheduler) Sweep(ctx context.Context) error {
+	now := s.cfg.Now()
+	stale, err := s.store.NodesStale(ctx, &store.NodesStaleParams{
+		Now:              now,
+		DispatchedBefore: now.Add(-s.cfg.UndeliveredAfter),
+		FinishedBefore:   now.Add(-s.cfg.UnpropagatedAfter),
+	})
+	if err != nil {
+		return fmt.Errorf("error finding stale nodes: %w", err)
+	}
+	var errs []error
+	for _, n := range stale.ExpiredLeases {
+		err := s.store.NodeReclaim(ctx, &store.NodeReclaimParams{RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, Lease: n.Lease})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			errs = append(errs, fmt.Errorf("error reclaiming node %q of run %q: %w", n.Name, n.RunID, err))
+			continue
+		}
+		if err == nil {
+			s.log.Warn("reclaimed node whose worker lease expired", zap.String("run_id", n.RunID),
+				zap.String("node", n.Name), zap.Int("attempt", n.Attempt), zap.String("job_id", n.JobID))
+		}
+	}
+	for _, n := range stale.Undelivered {
+		s.log.Warn("publishing unclaimed task again", zap.String("run_id", n.RunID), zap.String("node", n.Name), zap.Int("attempt", n.Attempt))
+		errs = append(errs, s.publish(ctx, n))
+	}
+	for _, n := range stale.Unpropagated {
+		s.log.Warn("propagating node whose completion was lost", zap.String("run_id", n.RunID), zap.String("node", n.Name))
+		errs = append(errs, s.propagate(ctx, n.RunID, n.Name))
+	}
+	for _, id := range stale.Done {
+		errs = append(errs, s.finish(ctx, id))
+	}
+	errs = append(errs, s.Dispatch(ctx))
+	return errors.Join(errs...)
+}
+
+// NewRunID returns a run id that sorts by creation time: r20261125t213000-9f86d0.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "r" + now.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,280 @@
+// Package worker runs one attempt of one node: it claims the node by compare-and-set, runs the
+// table's job in the warehouse under a job id derived from (run, node, attempt), keeps its lease
+// alive while the job runs, records the outcome and tells the scheduler.
+//
+// A redelivered task finds the node already claimed or finished and changes nothing; a task
+// for a node whose worker died is run again by whoever claims it after the sweeper reclaimed the
+// lease, and attaches to the job the dead worker submitted, because the job id is the same.
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/maestro-sql/maestro/internal/queue"
+	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/sqlref"
+	"github.com/maestro-sql/maestro/internal/store"
+	"github.com/maestro-sql/maestro/internal/warehouse"
+)
+
+// Executor runs the work of one node kind. The query kind runs SQL into the table; extract
+// and export kinds plug in here.
+type Executor interface {
+	// Execute runs the job with the given id for table t and returns its statistics. A
+	// *warehouse.JobError is a job that ran and failed; other errors leave the outcome unknown.
+	Execute(ctx context.Context, jobID string, t spec.Table, r *run.Run) (run.Stats, error)
+}
+
+// Config configures a Worker.
+type Config struct {
+	// ID names this worker in leases and logs. Defaults to a random id.
+	ID string
+	// Lease is how long a claim lasts without a heartbeat. Defaults to 60s.
+	Lease time.Duration
+	// Heartbeat is how often a running job renews its lease. Defaults to Lease/3.
+	Heartbeat time.Duration
+	// DefaultRetryBackoff is the first retry's delay when a table sets none; it doubles per attempt.
+	// Defaults to 30s.
+	DefaultRetryBackoff time.Duration
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Worker handles task messages.
+type Worker struct {
+	store       store.Store
+	completions queue.Topic
+	executors   map[string]Executor
+	log         *zap.Logger
+	cfg         Config
+}
+
+// New returns a worker; executors maps node kinds ("query") to what runs them.
+func New(st store.Store, completions queue.Topic, executors map[string]Executor, log *zap.Logger, cfg Config) *Worker {
+	if cfg.ID == "" {
+		cfg.ID = "w-" + randomHex(4)
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 60 * time.Second
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = cfg.Lease / 3
+	}
+	if cfg.DefaultRetryBackoff == 0 {
+		cfg.DefaultRetryBackoff = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Worker{store: st, completions: completions, executors: executors, log: log.With(zap.String("worker", cfg.ID)), cfg: cfg}
+}
+
+// Handle is the task subscription's handler. It returns an error (nack, redelivery) only when
+// the store or queue failed in a way a later delivery may not; everything else is acked.
+func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
+	t, err := run.DecodeTask(m.Data)
+	if err != nil {
+		w.log.Error("dropping malformed task", zap.String("message_id", m.ID), zap.Error(err))
+		return nil
+	}
+	log := w.log.With(zap.String("run_id", t.RunID), zap.String("node", t.Node), zap.Int("attempt", t.Attempt))
+	jobID := run.JobID(t.RunID, t.Node, t.Attempt)
+	lease := w.cfg.ID + "-" + randomHex(4)
+	now := w.cfg.Now()
+	n, err := w.store.NodeClaim(ctx, &store.NodeClaimParams{
+		RunID: t.RunID, Name: t.Node, Attempt: t.Attempt, Lease: lease,
+		LeaseExpiresAt: now.Add(w.cfg.Lease), JobID: jobID, Now: now,
+	})
+	switch {
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		// Someone else has it, it ran already, or the run is over: the message was a duplicate.
+		log.Debug("task not claimable; acking", zap.Error(err))
+		return nil
+	case err != nil:
+		return fmt.Errorf("error claiming node %q of run %q: %w", t.Node, t.RunID, err)
+	}
+	log = log.With(zap.String("job_id", jobID))
+	log.Info("node started")
+
+	state, stats, jobErr, err := w.execute(ctx, log, n, lease)
+	if errors.Is(err, errLeaseLost) || errors.Is(err, errReleased) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p := &store.NodeRecordOutcomeParams{
+		RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, Lease: lease,
+		State: state, Stats: stats, Now: w.cfg.Now(),
+	}
+	if jobErr != nil {
+		p.Error = jobErr.Error()
+	}
+	if state == run.NodeReady {
+		p.NotBefore = p.Now.Add(w.backoff(ctx, n))
+	}
+	if _, err := w.store.NodeRecordOutcome(ctx, p); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			log.Warn("lease lost before recording the outcome; the next claimant attaches to the same job")
+			return nil
+		}
+		return fmt.Errorf("error recording outcome of node %q of run %q: %w", n.Name, n.RunID, err)
+	}
+	fields := []zap.Field{zap.String("state", string(state)), zap.Int64("rows", stats.Rows),
+		zap.Int64("bytes_processed", stats.BytesProcessed), zap.Int64("duration_ms", stats.DurationMillis)}
+	switch state {
+	case run.NodeSucceeded:
+		log.Info("node succeeded", fields...)
+	case run.NodeReady:
+		log.Warn("node failed; will retry", append(fields, zap.Error(jobErr), zap.Time("not_before", p.NotBefore))...)
+	default:
+		log.Error("node failed", append(fields, zap.Error(jobErr))...)
+	}
+	err = w.completions.Publish(ctx, &queue.Message{
+		Data:       run.EncodeCompletion(run.Completion{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt, State: state}),
+		Attributes: map[string]string{"run_id": n.RunID, "node": n.Name},
+	})
+	if err != nil {
+		// The sweeper propagates nodes whose completion never arrived.
+		log.Warn("publishing completion failed", zap.Error(err))
+	}
+	return nil
+}
+
+// execute runs the node's job while heartbeating. It returns the state to record; err is set
+// only when nothing should be recorded (the lease was lost, or the outcome is unknown).
+func (w *Worker) execute(ctx context.Context, log *zap.Logger, n *run.Node, lease string) (run.NodeState, run.Stats, error, error) {
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go w.heartbeat(jobCtx, cancel, n, lease)
+
+	stats, err := w.runJob(jobCtx, n)
+	if cause := context.Cause(jobCtx); errors.Is(cause, errLeaseLost) {
+		log.Warn("lease lost while the job ran; leaving the node to its new owner")
+		return "", stats, nil, errLeaseLost
+	}
+	var jobErr *warehouse.JobError
+	switch {
+	case err == nil:
+		return run.NodeSucceeded, stats, nil, nil
+	case errors.As(err, &jobErr), errors.Is(err, errPermanent):
+		retryable := jobErr != nil && jobErr.Retryable
+		if retryable && n.Attempt < n.MaxAttempts {
+			return run.NodeReady, stats, err, nil
+		}
+		return run.NodeFailed, stats, err, nil
+	case ctx.Err() != nil:
+		// Shutting down: the lease expires and the sweeper hands the node to another worker,
+		// which attaches to the same job.
+		return "", stats, nil, ctx.Err()
+	default:
+		// The outcome is unknown (the warehouse did not answer). Give the node back at once,
+		// same attempt: the next claimant attaches to the same job id.
+		log.Warn("job outcome unknown; releasing the node", zap.Error(err))
+		if rerr := w.store.NodeReclaim(ctx, &store.NodeReclaimParams{RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, Lease: lease}); rerr != nil && !errors.Is(rerr, store.ErrConflict) {
+			return "", stats, nil, fmt.Errorf("error releasing node %q of run %q: %w", n.Name, n.RunID, rerr)
+		}
+		return "", stats, nil, errReleased
+	}
+}
+
+var (
+	errLeaseLost = errors.New("lease lost")
+	errReleased  = errors.New("node released")
+	errPermanent = errors.New("permanent error")
+)
+
+func (w *Worker) runJob(ctx context.Context, n *run.Node) (run.Stats, error) {
+	rec, err := w.store.TableGet(ctx, n.Name)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return run.Stats{}, fmt.Errorf("%w: table %q no longer exists", errPermanent, n.Name)
+		}
+		return run.Stats{}, fmt.Errorf("error loading table %q: %w", n.Name, err)
+	}
+	ex, ok := w.executors[n.Kind]
+	if !ok {
+		return run.Stats{}, fmt.Errorf("%w: no executor for tables of kind %q", errPermanent, n.Kind)
+	}
+	r, err := w.store.RunGet(ctx, n.RunID)
+	if err != nil {
+		return run.Stats{}, fmt.Errorf("error loading run %q: %w", n.RunID, err)
+	}
+	return ex.Execute(ctx, n.JobID, rec.Table, r)
+}
+
+func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, n *run.Node, lease string) {
+	t := time.NewTicker(w.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := w.store.NodeHeartbeat(ctx, &store.NodeHeartbeatParams{
+				RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, Lease: lease,
+				LeaseExpiresAt: w.cfg.Now().Add(w.cfg.Lease),
+			})
+			if errors.Is(err, store.ErrConflict) {
+				cancel(errLeaseLost)
+				return
+			}
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("heartbeat failed", zap.String("run_id", n.RunID), zap.String("node", n.Name), zap.Error(err))
+			}
+		}
+	}
+}
+
+func (w *Worker) backoff(ctx context.Context, n *run.Node) time.Duration {
+	base := w.cfg.DefaultRetryBackoff
+	if rec, err := w.store.TableGet(ctx, n.Name); err == nil && rec.Table.RetryBackoff > 0 {
+		base = rec.Table.RetryBackoff
+	}
+	d := base
+	for i := 1; i < n.Attempt && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// QueryExecutor runs a query table into its destination in a warehouse.
+type QueryExecutor struct {
+	Warehouse      warehouse.Warehouse
+	DefaultProject string
+	DefaultDataset string
+}
+
+// Execute runs t's SQL into t's table.
+func (q *QueryExecutor) Execute(ctx context.Context, jobID string, t spec.Table, r *run.Run) (run.Stats, error) {
+	dataset, table, ok := strings.Cut(t.Name, ".")
+	if !ok {
+		return run.Stats{}, fmt.Errorf("%w: table name %q is not dataset.table", errPermanent, t.Name)
+	}
+	return q.Warehouse.Query(ctx, &warehouse.QueryJob{
+		JobID:          jobID,
+		SQL:            t.SQL,
+		Destination:    sqlref.TableName{Project: q.DefaultProject, Dataset: dataset, Table: table},
+		Disposition:    t.Disposition,
+		PartitionBy:    t.PartitionBy,
+		ClusterBy:      t.ClusterBy,
+		Labels:         map[string]string{"maestro_run": r.ID, "maestro_table": t.Name, "owner": t.Owner},
+		DefaultProject: q.DefaultProject,
+		DefaultDataset: q.DefaultDataset,
+	})
+}
