@@ -104,6 +104,9 @@ type Notify struct {
 type Project struct {
 	DefaultProject string `json:"default_project"`
 	DefaultDataset string `json:"default_dataset"`
+	// DefaultSchedule names the schedule of tables that do not list their own; empty means such
+	// tables run only when asked.
+	DefaultSchedule string `json:"default_schedule,omitempty"`
 	// MaxParallel bounds nodes running at once across all runs. Defaults to 4.
 	MaxParallel int `json:"max_parallel"`
 	// DefaultRetries applies to tables that do not set retries. Defaults to 2.
