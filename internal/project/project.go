@@ -1,0 +1,594 @@
+// Package project loads a project folder (maestro.yaml plus DATASET/TABLE.sql files and optional
+// DATASET/TABLE.yaml sidecars) into a spec.Project, and builds its dependency graph. README.md
+// describes the format.
+package project
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/maestro-sql/maestro/internal/dag"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/sqlref"
+)
+
+// ConfigFile is the name of the project settings file at the root of a project folder.
+const ConfigFile = "maestro.yaml"
+
+// Defaults applied when maestro.yaml leaves a setting out.
+const (
+	MaxParallelDefault    = 4
+	DefaultRetriesDefault = 2
+	RetryBackoffDefault   = 30 * time.Second
+	maxClusterBy          = 4
+)
+
+type configFile struct {
+	DefaultProject  string           `yaml:"default_project"`
+	DefaultDataset  string           `yaml:"default_dataset"`
+	DefaultSchedule string           `yaml:"default_schedule"`
+	MaxParallel     *int             `yaml:"max_parallel"`
+	DefaultRetries  *int             `yaml:"default_retries"`
+	Schedules       []scheduleFile   `yaml:"schedules"`
+	Connections     []connectionFile `yaml:"connections"`
+	Notify          notifyFile       `yaml:"notify"`
+}
+
+type scheduleFile struct {
+	Name        string `yaml:"name"`
+	Cron        string `yaml:"cron"`
+	TimeZone    string `yaml:"time_zone"`
+	Description string `yaml:"description"`
+	MaxParallel int    `yaml:"max_parallel"`
+}
+
+type connectionFile struct {
+	Name   string `yaml:"name"`
+	Driver string `yaml:"driver"`
+	Secret string `yaml:"secret"`
+}
+
+type notifyFile struct {
+	SlackChannel string   `yaml:"slack_channel"`
+	Webhooks     []string `yaml:"webhooks"`
+}
+
+type tableFile struct {
+	Description   string         `yaml:"description"`
+	Owner         string         `yaml:"owner"`
+	Group         string         `yaml:"group"`
+	Schedules     *[]string      `yaml:"schedules"`
+	Disposition   string         `yaml:"disposition"`
+	PartitionBy   string         `yaml:"partition_by"`
+	ClusterBy     []string       `yaml:"cluster_by"`
+	Retries       *int           `yaml:"retries"`
+	RetryBackoff  string         `yaml:"retry_backoff"`
+	Conditions    conditionsFile `yaml:"conditions"`
+	ReadsPrevious []string       `yaml:"reads_previous"`
+}
+
+type conditionsFile struct {
+	Months   []int `yaml:"months"`
+	Weekdays []int `yaml:"weekdays"`
+	Days     []int `yaml:"days"`
+	Hours    []int `yaml:"hours"`
+}
+
+var (
+	identRE   = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	nameRE    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	smRE      = regexp.MustCompile(`^projects/[^/\s]+/secrets/[^/\s]+(/versions/[^/\s]+)?$`)
+	// projectRE is a Google Cloud project id (possibly domain-scoped).
+	projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.:-]*[a-z0-9]$`)
+	drivers   = map[string]bool{"postgres": true, "mysql": true, "sqlite": true}
+)
+
+// decodeStrict decodes YAML data into v, refusing unknown keys. An empty document decodes to
+// the zero value.
+func decodeStrict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Load reads the project folder dir. A folder without maestro.yaml is a project with default
+// settings (no default project, dataset or schedule). Every problem found is reported, joined
+// (errors.Join), each a *Error naming its file and line.
+func Load(ctx context.Context, dir string) (*spec.Project, error) {
+	p, _, err := load(ctx, dir)
+	return p, err
+}
+
+// LoadGraph loads the project folder dir and builds its graph, parsing each table's SQL once.
+// When the folder is valid but the graph has cycles it returns the project, the graph and a
+// *dag.CycleError. On other errors the graph is nil.
+func LoadGraph(ctx context.Context, dir string) (*spec.Project, *dag.Graph, error) {
+	p, results, err := load(ctx, dir)
+	if err != nil {
+		return p, nil, err
+	}
+	g, err := buildGraph(p, results)
+	return p, g, err
+}
+
+// Graph parses every table's SQL of p (in parallel), resolving names with p's default project and
+// dataset, and builds the dependency graph. When the graph has cycles it returns it together with
+// a *dag.CycleError.
+func Graph(p *spec.Project) (*dag.Graph, error) {
+	results := make([]*sqlref.Result, len(p.Tables))
+	var errs errorList
+	var mu sync.Mutex
+	opts := sqlref.Options{DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
+	parallel(context.Background(), len(p.Tables), func(i int) {
+		t := &p.Tables[i]
+		r, err := extract(t.SQL, opts)
+		if err != nil {
+			file := t.File
+			if file == "" {
+				file = t.Name
+			}
+			mu.Lock()
+			errs = append(errs, sqlError(file, err))
+			mu.Unlock()
+			return
+		}
+		results[i] = r
+	})
+	if err := errs.join(); err != nil {
+		return nil, fmt.Errorf("error parsing SQL: %w", err)
+	}
+	return buildGraph(p, results)
+}
+
+func buildGraph(p *spec.Project, results []*sqlref.Result) (*dag.Graph, error) {
+	inputs := make([]dag.Input, len(p.Tables))
+	for i := range p.Tables {
+		t := &p.Tables[i]
+		in := dag.Input{Name: TableName(p, t.Name), Result: results[i]}
+		for _, rp := range t.ReadsPrevious {
+			in.ReadsPrevious = append(in.ReadsPrevious, TableName(p, rp))
+		}
+		inputs[i] = in
+	}
+	return dag.Build(inputs, &dag.Options{DefaultProject: p.DefaultProject})
+}
+
+// TableName resolves "dataset.table" (or "project.dataset.table") against p's default project.
+func TableName(p *spec.Project, name string) sqlref.TableName {
+	parts := strings.Split(strings.ToLower(name), ".")
+	switch len(parts) {
+	case 3:
+		return sqlref.TableName{Project: parts[0], Dataset: parts[1], Table: parts[2]}
+	case 2:
+		return sqlref.TableName{Project: strings.ToLower(p.DefaultProject), Dataset: parts[0], Table: parts[1]}
+	default:
+		return sqlref.TableName{Project: strings.ToLower(p.DefaultProject), Dataset: strings.ToLower(p.DefaultDataset), Table: parts[len(parts)-1]}
+	}
+}
+
+// tableEntry is one DATASET/TABLE found in the folder.
+type tableEntry struct {
+	dataset, table string
+	sqlPath        string // relative, slash-separated
+	yamlPath       string // relative; empty without a sidecar
+}
+
+func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, error) {
+	var errs errorList
+	p := &spec.Project{MaxParallel: MaxParallelDefault, DefaultRetries: DefaultRetriesDefault}
+
+	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	switch {
+	case err == nil:
+		errs = append(errs, parseConfig(data, p)...)
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return nil, nil, fmt.Errorf("error reading project folder %q: %w", dir, err)
+	}
+
+	entries, ferrs, err := scan(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("error reading project folder %q: %w", dir, err)
+	}
+	errs = append(errs, ferrs...)
+
+	schedules := make(map[string]bool, len(p.Schedules))
+	for _, s := range p.Schedules {
+		schedules[s.Name] = true
+	}
+	p.Tables = make([]spec.Table, len(entries))
+	results := make([]*sqlref.Result, len(entries))
+	perFile := make([]errorList, len(entries))
+	opts := sqlref.Options{DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
+	parallel(ctx, len(entries), func(i int) {
+		results[i], perFile[i] = loadTable(dir, entries[i], p, schedules, opts, &p.Tables[i])
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	for _, l := range perFile {
+		errs = append(errs, l...)
+	}
+	if err := errs.join(); err != nil {
+		return p, nil, err
+	}
+	return p, results, nil
+}
+
+// parseConfig decodes and validates maestro.yaml into p.
+func parseConfig(data []byte, p *spec.Project) errorList {
+	const file = ConfigFile
+	var errs errorList
+	var c configFile
+	if err := decodeStrict(data, &c); err != nil {
+		errs = append(errs, yamlErrors(file, err)...)
+	}
+	ln := &lines{data: data}
+
+	p.DefaultProject = strings.ToLower(c.DefaultProject)
+	if p.DefaultProject != "" && !projectRE.MatchString(p.DefaultProject) {
+		errs.add(file, ln.at("default_project"), "default_project %q is not a valid project id", c.DefaultProject)
+	}
+	p.DefaultDataset = strings.ToLower(c.DefaultDataset)
+	if p.DefaultDataset != "" && !identRE.MatchString(p.DefaultDataset) {
+		errs.add(file, ln.at("default_dataset"), "default_dataset %q is not a valid dataset name (letters, digits, underscore)", c.DefaultDataset)
+	}
+	if c.MaxParallel != nil {
+		p.MaxParallel = *c.MaxParallel
+		if p.MaxParallel < 1 {
+			errs.add(file, ln.at("max_parallel"), "max_parallel must be at least 1, not %d", p.MaxParallel)
+		}
+	}
+	if c.DefaultRetries != nil {
+		p.DefaultRetries = *c.DefaultRetries
+		if p.DefaultRetries < 0 {
+			errs.add(file, ln.at("default_retries"), "default_retries must not be negative")
+		}
+	}
+
+	seen := map[string]bool{}
+	for i, s := range c.Schedules {
+		switch {
+		case s.Name == "":
+			errs.add(file, ln.at("schedules", i), "schedule without a name")
+		case !nameRE.MatchString(s.Name):
+			errs.add(file, ln.at("schedules", i, "name"), "schedule name %q may hold only letters, digits, '_' and '-'", s.Name)
+		case seen[s.Name]:
+			errs.add(file, ln.at("schedules", i, "name"), "schedule %q is defined twice", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Cron == "" {
+			errs.add(file, ln.at("schedules", i), "schedule %q has no cron expression", s.Name)
+		} else if _, err := cron.ParseStandard(s.Cron); err != nil || strings.Contains(s.Cron, "TZ=") {
+			if err == nil {
+				err = errors.New("use time_zone instead of a TZ= prefix")
+			}
+			errs.add(file, ln.at("schedules", i, "cron"), "schedule %q: invalid cron expression %q: %v", s.Name, s.Cron, err)
+		}
+		if s.TimeZone != "" {
+			if _, err := time.LoadLocation(s.TimeZone); err != nil {
+				errs.add(file, ln.at("schedules", i, "time_zone"), "schedule %q: unknown time zone %q", s.Name, s.TimeZone)
+			}
+		}
+		if s.MaxParallel < 0 {
+			errs.add(file, ln.at("schedules", i, "max_parallel"), "schedule %q: max_parallel must not be negative", s.Name)
+		}
+		p.Schedules = append(p.Schedules, spec.Schedule{
+			Name: s.Name, Cron: s.Cron, TimeZone: s.TimeZone, Description: s.Description, MaxParallel: s.MaxParallel,
+		})
+	}
+	if c.DefaultSchedule != "" {
+		if !seen[c.DefaultSchedule] {
+			errs.add(file, ln.at("default_schedule"), "unknown schedule %q", c.DefaultSchedule)
+		}
+		p.DefaultSchedule = c.DefaultSchedule
+	}
+
+	seen = map[string]bool{}
+	for i, cn := range c.Connections {
+		switch {
+		case cn.Name == "":
+			errs.add(file, ln.at("connections", i), "connection without a name")
+		case !nameRE.MatchString(cn.Name):
+			errs.add(file, ln.at("connections", i, "name"), "connection name %q may hold only letters, digits, '_' and '-'", cn.Name)
+		case seen[cn.Name]:
+			errs.add(file, ln.at("connections", i, "name"), "connection %q is defined twice", cn.Name)
+		}
+		seen[cn.Name] = true
+		if !drivers[cn.Driver] {
+			errs.add(file, ln.at("connections", i, "driver"), "connection %q: unknown driver %q (postgres, mysql or sqlite)", cn.Name, cn.Driver)
+		}
+		if msg := checkSecretRef(cn.Secret); msg != "" {
+			// Never echo the value: it may be the secret itself.
+			errs.add(file, ln.at("connections", i, "secret"), "connection %q: %s", cn.Name, msg)
+		}
+		p.Connections = append(p.Connections, spec.Connection{Name: cn.Name, Driver: cn.Driver, SecretRef: cn.Secret})
+	}
+
+	p.Notify = spec.Notify{SlackChannel: c.Notify.SlackChannel, Webhooks: c.Notify.Webhooks}
+	for i, w := range c.Notify.Webhooks {
+		u, err := url.Parse(w)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.add(file, ln.at("notify", "webhooks", i), "webhook %d is not an http(s) URL", i+1)
+		}
+	}
+	return errs
+}
+
+// checkSecretRef returns why ref is not a secret reference, or "".
+func checkSecretRef(ref string) string {
+	const want = "secret must be a reference (env:NAME, file:PATH or secretmanager:projects/P/secrets/S[/versions/V]), never the secret itself"
+	kind, rest, ok := strings.Cut(ref, ":")
+	if !ok {
+		return want
+	}
+	switch kind {
+	case "env":
+		if envNameRE.MatchString(rest) {
+			return ""
+		}
+	case "file":
+		// A path, not a DSN: no "://" and no "user:password@" shapes.
+		if rest != "" && !strings.Contains(rest, "://") && !strings.ContainsAny(rest, "@\n") {
+			return ""
+		}
+	case "secretmanager":
+		if smRE.MatchString(rest) {
+			return ""
+		}
+	}
+	return want
+}
+
+// scan lists DIR/DATASET/TABLE.sql and .yaml files. Hidden entries (".git") are skipped.
+func scan(dir string) ([]tableEntry, errorList, error) {
+	var errs errorList
+	top, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []tableEntry
+	for _, d := range top {
+		name := d.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if !d.IsDir() {
+			switch filepath.Ext(name) {
+			case ".sql":
+				errs.add(name, 0, "a table's SQL must be in a dataset folder: DATASET/TABLE.sql")
+			case ".yml":
+				if name == "maestro.yml" {
+					errs.add(name, 0, "the settings file is maestro.yaml")
+				}
+			}
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(dir, name))
+		if err != nil {
+			return nil, nil, err
+		}
+		dsOK := identRE.MatchString(name)
+		if !dsOK {
+			errs.add(name, 0, "dataset folder name %q may hold only letters, digits and underscores", name)
+		}
+		dataset := strings.ToLower(name)
+		sqls := map[string]int{} // lowercased table -> index in out
+		var sidecars []string
+		for _, f := range files {
+			fn := f.Name()
+			rel := name + "/" + fn
+			if strings.HasPrefix(fn, ".") {
+				continue
+			}
+			if f.IsDir() {
+				errs.add(rel, 0, "nested folders are not allowed: tables are DATASET/TABLE.sql")
+				continue
+			}
+			ext := filepath.Ext(fn)
+			base := strings.TrimSuffix(fn, ext)
+			switch ext {
+			case ".sql":
+				if !identRE.MatchString(base) {
+					errs.add(rel, 0, "table name %q may hold only letters, digits and underscores", base)
+					continue
+				}
+				key := strings.ToLower(base)
+				if j, dup := sqls[key]; dup {
+					errs.add(rel, 0, "same table as %s (names are case-insensitive)", out[j].sqlPath)
+					continue
+				}
+				if !dsOK {
+					continue
+				}
+				sqls[key] = len(out)
+				out = append(out, tableEntry{dataset: dataset, table: key, sqlPath: rel})
+			case ".yaml":
+				sidecars = append(sidecars, fn)
+			case ".yml":
+				errs.add(rel, 0, "a sidecar file is named TABLE.yaml")
+			}
+		}
+		for _, fn := range sidecars {
+			base := strings.ToLower(strings.TrimSuffix(fn, ".yaml"))
+			j, ok := sqls[base]
+			if !ok {
+				if dsOK {
+					errs.add(name+"/"+fn, 0, "sidecar without a SQL file (%s/%s.sql)", name, strings.TrimSuffix(fn, ".yaml"))
+				}
+				continue
+			}
+			out[j].yamlPath = name + "/" + fn
+		}
+	}
+	return out, errs, nil
+}
+
+// loadTable reads one table's SQL and sidecar into t and parses the SQL.
+func loadTable(dir string, e tableEntry, p *spec.Project, schedules map[string]bool, opts sqlref.Options, t *spec.Table) (*sqlref.Result, errorList) {
+	var errs errorList
+	*t = spec.Table{
+		Name: e.dataset + "." + e.table, Kind: "query", File: e.sqlPath,
+		Disposition: spec.DispositionTruncate, Retries: p.DefaultRetries, RetryBackoff: RetryBackoffDefault,
+	}
+	if p.DefaultSchedule != "" {
+		t.Schedules = []string{p.DefaultSchedule}
+	}
+	sql, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.sqlPath)))
+	if err != nil {
+		errs.add(e.sqlPath, 0, "error reading file: %v", err)
+		return nil, errs
+	}
+	t.SQL = string(sql)
+	var res *sqlref.Result
+	if strings.TrimSpace(t.SQL) == "" {
+		errs.add(e.sqlPath, 0, "the file is empty")
+	} else if r, err := extract(t.SQL, opts); err != nil {
+		errs = append(errs, sqlError(e.sqlPath, err))
+	} else {
+		res = r
+	}
+	if e.yamlPath != "" {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.yamlPath)))
+		if err != nil {
+			errs.add(e.yamlPath, 0, "error reading file: %v", err)
+		} else {
+			errs = append(errs, applySidecar(e.yamlPath, data, schedules, t)...)
+		}
+	}
+	return res, errs
+}
+
+// applySidecar decodes and validates a TABLE.yaml into t.
+func applySidecar(file string, data []byte, schedules map[string]bool, t *spec.Table) errorList {
+	var errs errorList
+	var f tableFile
+	if err := decodeStrict(data, &f); err != nil {
+		errs = append(errs, yamlErrors(file, err)...)
+	}
+	ln := &lines{data: data}
+	t.Description, t.Owner, t.Group = f.Description, f.Owner, f.Group
+	if f.Schedules != nil {
+		t.Schedules = nil
+		seen := map[string]bool{}
+		for i, s := range *f.Schedules {
+			if !schedules[s] {
+				errs.add(file, ln.at("schedules", i), "unknown schedule %q", s)
+			}
+			if !seen[s] {
+				t.Schedules = append(t.Schedules, s)
+			}
+			seen[s] = true
+		}
+	}
+	switch spec.Disposition(f.Disposition) {
+	case "":
+	case spec.DispositionTruncate, spec.DispositionAppend:
+		t.Disposition = spec.Disposition(f.Disposition)
+	default:
+		errs.add(file, ln.at("disposition"), "disposition must be truncate or append, not %q", f.Disposition)
+	}
+	t.PartitionBy = strings.TrimSpace(f.PartitionBy)
+	if len(f.ClusterBy) > maxClusterBy {
+		errs.add(file, ln.at("cluster_by"), "cluster_by allows at most %d columns, not %d", maxClusterBy, len(f.ClusterBy))
+	}
+	for i, c := range f.ClusterBy {
+		if !identRE.MatchString(c) {
+			errs.add(file, ln.at("cluster_by", i), "cluster_by column %q is not a column name", c)
+		}
+	}
+	t.ClusterBy = f.ClusterBy
+	if f.Retries != nil {
+		if *f.Retries < 0 {
+			errs.add(file, ln.at("retries"), "retries must not be negative")
+		}
+		t.Retries = *f.Retries
+	}
+	if f.RetryBackoff != "" {
+		d, err := time.ParseDuration(f.RetryBackoff)
+		if err != nil || d <= 0 {
+			errs.add(file, ln.at("retry_backoff"), "retry_backoff %q is not a positive duration such as 30s or 5m", f.RetryBackoff)
+		} else {
+			t.RetryBackoff = d
+		}
+	}
+	checkRange := func(key string, vals []int, lo, hi int) []int {
+		for i, v := range vals {
+			if v < lo || v > hi {
+				errs.add(file, ln.at("conditions", key, i), "conditions.%s: %d is out of range %d-%d", key, v, lo, hi)
+			}
+		}
+		return vals
+	}
+	t.Conditions = spec.Conditions{
+		Months:   checkRange("months", f.Conditions.Months, 1, 12),
+		Weekdays: checkRange("weekdays", f.Conditions.Weekdays, 0, 6),
+		Days:     checkRange("days", f.Conditions.Days, 1, 31),
+		Hours:    checkRange("hours", f.Conditions.Hours, 0, 23),
+	}
+	for i, rp := range f.ReadsPrevious {
+		parts := strings.Split(rp, ".")
+		ok := len(parts) == 2 || len(parts) == 3
+		for j, part := range parts {
+			if j == 0 && len(parts) == 3 {
+				ok = ok && projectRE.MatchString(strings.ToLower(part))
+				continue
+			}
+			ok = ok && identRE.MatchString(part)
+		}
+		if !ok {
+			errs.add(file, ln.at("reads_previous", i), "reads_previous %q is not dataset.table", rp)
+			continue
+		}
+		t.ReadsPrevious = append(t.ReadsPrevious, strings.ToLower(rp))
+	}
+	return errs
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS workers (at least 2: file reads block) pulling indexes
+// from a shared counter, so 10,000 tables never mean 10,000 goroutines. It stops handing out work
+// once ctx is done.
+func parallel(ctx context.Context, n int, fn func(i int)) {
+	workers := max(runtime.GOMAXPROCS(0), 2)
+	workers = min(workers, n)
+	var next atomic.Int64
+	take := func() int {
+		if ctx.Err() != nil {
+			return -1
+		}
+		if i := int(next.Add(1) - 1); i < n {
+			return i
+		}
+		return -1
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := take(); i >= 0; i = take() {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+
+}

@@ -1,0 +1,278 @@
+package project_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/maestro-sql/maestro/internal/dag"
+	"github.com/maestro-sql/maestro/internal/project"
+	"github.com/maestro-sql/maestro/internal/spec"
+)
+
+// writeFiles lays out files (relative path -> content) under a new temp folder.
+func writeFiles(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+	}
+	return dir
+}
+
+const goodConfig = `default_project: acme
+default_dataset: staging
+default_schedule: daily
+max_parallel: 8
+schedules:
+  - name: daily
+    cron: "0 6 * * *"
+    time_zone: Europe/Paris
+    description: every morning
+  - name: hourly
+    cron: "@hourly"
+    max_parallel: 2
+connections:
+  - name: shop
+    driver: postgres
+    secret: env:SHOP_DSN
+  - name: crm
+    driver: mysql
+    secret: secretmanager:projects/acme/secrets/crm/versions/latest
+notify:
+  slack_channel: "#data"
+  webhooks: [https://example.test/hook]
+`
+
+func errorLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("ReadsSettingsTablesAndSidecars", func(t *testing.T) {
+		t.Parallel()
+		dir := writeFiles(t, map[string]string{
+			"maestro.yaml":     goodConfig,
+			"sales/orders.sql": "SELECT * FROM raw.orders",
+			"sales/orders.yaml": `description: one row per order
+owner: ana@acme.test
+group: finance
+schedules: [hourly, daily]
+disposition: append
+partition_by: DATE(created_at)
+cluster_by: [customer_id, country]
+retries: 5
+retry_backoff: 2m
+conditions: {months: [1, 12], weekdays: [1, 2, 3, 4, 5], days: [1], hours: [6, 23]}
+reads_previous: [sales.daily]
+`,
+			"sales/Daily.sql":  "SELECT * FROM sales.orders",
+			"mart/manual.sql":  "SELECT 1",
+			"mart/manual.yaml": "schedules: []\n",
+			".git/config":      "ignored",
+			"README.md":        "ignored",
+		})
+		p, err := project.Load(ctx, dir)
+		require.NoError(t, err)
+		require.Equal(t, "acme", p.DefaultProject)
+		require.Equal(t, "staging", p.DefaultDataset)
+		require.Equal(t, "daily", p.DefaultSchedule)
+		require.Equal(t, 8, p.MaxParallel)
+		require.Equal(t, project.DefaultRetriesDefault, p.DefaultRetries)
+		require.Equal(t, []spec.Schedule{
+			{Name: "daily", Cron: "0 6 * * *", TimeZone: "Europe/Paris", Description: "every morning"},
+			{Name: "hourly", Cron: "@hourly", MaxParallel: 2},
+		}, p.Schedules)
+		require.Equal(t, []spec.Connection{
+			{Name: "shop", Driver: "postgres", SecretRef: "env:SHOP_DSN"},
+			{Name: "crm", Driver: "mysql", SecretRef: "secretmanager:projects/acme/secrets/crm/versions/latest"},
+		}, p.Connections)
+		require.Equal(t, spec.Notify{SlackChannel: "#data", Webhooks: []string{"https://example.test/hook"}}, p.Notify)
+
+		require.Len(t, p.Tables, 3)
+		byName := map[string]spec.Table{}
+		for _, tb := range p.Tables {
+			byName[tb.Name] = tb
+		}
+		require.Equal(t, spec.Table{
+			Name: "sales.orders", SQL: "SELECT * FROM raw.orders", Kind: "query",
+			Description: "one row per order", Owner: "ana@acme.test", Group: "finance",
+			Schedules: []string{"hourly", "daily"}, Disposition: spec.DispositionAppend,
+			PartitionBy: "DATE(created_at)", ClusterBy: []string{"customer_id", "country"},
+			Retries: 5, RetryBackoff: 2 * time.Minute,
+			Conditions:    spec.Conditions{Months: []int{1, 12}, Weekdays: []int{1, 2, 3, 4, 5}, Days: []int{1}, Hours: []int{6, 23}},
+			ReadsPrevious: []string{"sales.daily"}, File: "sales/orders.sql",
+		}, byName["sales.orders"])
+
+		daily := byName["sales.daily"]
+		require.Equal(t, []string{"daily"}, daily.Schedules, "no sidecar: the default schedule")
+		require.Equal(t, spec.DispositionTruncate, daily.Disposition)
+		require.Equal(t, 2, daily.Retries)
+		require.Equal(t, 30*time.Second, daily.RetryBackoff)
+		require.Equal(t, "sales/Daily.sql", daily.File)
+		require.Empty(t, byName["mart.manual"].Schedules, "an explicit empty list is manual-only")
+	})
+
+	t.Run("FolderWithoutSettingsIsAProject", func(t *testing.T) {
+		t.Parallel()
+		dir := writeFiles(t, map[string]string{"a/x.sql": "SELECT 1"})
+		p, err := project.Load(ctx, dir)
+		require.NoError(t, err)
+		require.Equal(t, 4, p.MaxParallel)
+		require.Len(t, p.Tables, 1)
+		require.Empty(t, p.Tables[0].Schedules, "no default schedule: manual-only")
+	})
+
+	t.Run("ReportsEveryErrorWithFileAndLine", func(t *testing.T) {
+		t.Parallel()
+		dir := writeFiles(t, map[string]string{
+			"maestro.yaml": `default_schedule: nightly
+max_parallel: 0
+colour: blue
+schedules:
+  - name: daily
+    cron: "0 6 * *"
+  - name: daily
+    cron: "@daily"
+    time_zone: Mars/Olympus
+connections:
+  - name: shop
+    driver: postgres
+    secret: "postgres://admin:hunter2@db:5432/shop"
+  - name: other
+    driver: oracle
+    secret: hunter2
+`,
+			"sales/orders.sql": "SELECT 1",
+			"sales/orders.yaml": `owner: ana
+schedules:
+  - hourly
+disposition: replace
+cluster_by: [a, b, c, d, e]
+retries: -1
+retry_backoff: soon
+conditions:
+  months: [0, 12]
+  hours: [24]
+reads_previous: [nodots]
+`,
+			"sales/ghost.yaml":   "owner: nobody\n",
+			"sales/typo.sql":     "SELECT 1",
+			"sales/typo.yaml":    "ownr: ana\n",
+			"bad-ds/t.sql":       "SELECT 1",
+			"sales/bad-tb.sql":   "SELECT 1",
+			"toplevel.sql":       "SELECT 1",
+			"sales/empty.sql":    "  \n",
+			"sales/nested/x.sql": "SELECT 1",
+		})
+		_, err := project.Load(ctx, dir)
+		require.Error(t, err)
+		require.Equal(t, []string{
+			`bad-ds: dataset folder name "bad-ds" may hold only letters, digits and underscores`,
+			`maestro.yaml:1: unknown schedule "nightly"`,
+			`maestro.yaml:2: max_parallel must be at least 1, not 0`,
+			`maestro.yaml:3: unknown key "colour"`,
+			`maestro.yaml:6: schedule "daily": invalid cron expression "0 6 * *": expected exactly 5 fields, found 4: [0 6 * *]`,
+			`maestro.yaml:7: schedule "daily" is defined twice`,
+			`maestro.yaml:9: schedule "daily": unknown time zone "Mars/Olympus"`,
+			`maestro.yaml:13: connection "shop": secret must be a reference (env:NAME, file:PATH or secretmanager:projects/P/secrets/S[/versions/V]), never the secret itself`,
+			`maestro.yaml:15: connection "other": unknown driver "oracle" (postgres, mysql or sqlite)`,
+			`maestro.yaml:16: connection "other": secret must be a reference (env:NAME, file:PATH or secretmanager:projects/P/secrets/S[/versions/V]), never the secret itself`,
+			`sales/bad-tb.sql: table name "bad-tb" may hold only letters, digits and underscores`,
+			`sales/empty.sql: the file is empty`,
+			`sales/ghost.yaml: sidecar without a SQL file (sales/ghost.sql)`,
+			`sales/nested: nested folders are not allowed: tables are DATASET/TABLE.sql`,
+			`sales/orders.yaml:3: unknown schedule "hourly"`,
+			`sales/orders.yaml:4: disposition must be truncate or append, not "replace"`,
+			`sales/orders.yaml:5: cluster_by allows at most 4 columns, not 5`,
+			`sales/orders.yaml:6: retries must not be negative`,
+			`sales/orders.yaml:7: retry_backoff "soon" is not a positive duration such as 30s or 5m`,
+			`sales/orders.yaml:9: conditions.months: 0 is out of range 1-12`,
+			`sales/orders.yaml:10: conditions.hours: 24 is out of range 0-23`,
+			`sales/orders.yaml:11: reads_previous "nodots" is not dataset.table`,
+			`sales/typo.yaml:1: unknown key "ownr"`,
+			`toplevel.sql: a table's SQL must be in a dataset folder: DATASET/TABLE.sql`,
+		}, errorLines(err))
+		require.NotContains(t, err.Error(), "hunter2", "a secret is never echoed")
+		var pe *project.Error
+		require.ErrorAs(t, err, &pe)
+	})
+
+	t.Run("SQLThatDoesNotParseIsAnError", func(t *testing.T) {
+		t.Parallel()
+		dir := writeFiles(t, map[string]string{
+			"a/good.sql": "SELECT 1",
+			"a/bad.sql":  "SELECT 1\nFROM t WHERE x = 'unterminated\n",
+		})
+		_, err := project.Load(ctx, dir)
+		require.Error(t, err)
+		lines := errorLines(err)
+		require.Len(t, lines, 1)
+		require.Regexp(t, `^a/bad\.sql:2:\d+: `, lines[0])
+	})
+}
+
+func TestLoadGraph(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("LayersAndExternals", func(t *testing.T) {
+		t.Parallel()
+		dir := writeFiles(t, map[string]string{
+			"maestro.yaml":        "default_project: acme\ndefault_dataset: staging\n",
+			"staging/raw.sql":     "SELECT * FROM `acme.src.orders`",
+			"sales/orders.sql":    "SELECT * FROM raw",
+			"sales/daily.sql":     "SELECT * FROM sales.orders JOIN `acme`.sales.customers USING (id)",
+			"sales/customers.sql": "SELECT * FROM `other-proj.crm.people`",
+		})
+		p, g, err := project.LoadGraph(ctx, dir)
+		require.NoError(t, err)
+		require.Len(t, p.Tables, 4)
+		require.Equal(t, [][]string{{"sales.customers", "staging.raw"}, {"sales.orders"}, {"sales.daily"}}, g.Layers())
+		require.Equal(t, []string{"other-proj.crm.people", "src.orders"}, g.Externals())
+
+		g2, err := project.Graph(p)
+		require.NoError(t, err)
+		require.Equal(t, g.Layers(), g2.Layers())
+	})
+
+	t.Run("CycleNamesTablesInOrder", func(t *testing.T) {
+		t.Parallel()
+		dir := writeFiles(t, map[string]string{
+			"a/x.sql": "SELECT * FROM a.z",
+			"a/y.sql": "SELECT * FROM a.x",
+			"a/z.sql": "SELECT * FROM a.y",
+		})
+		_, g, err := project.LoadGraph(ctx, dir)
+		var ce *dag.CycleError
+		require.True(t, errors.As(err, &ce))
+		require.EqualError(t, err, "cycle: a.x -> a.y -> a.z -> a.x")
+		require.NotNil(t, g)
+	})
+
+	t.Run("ReadsPreviousBreaksCycle", func(t *testing.T) {
+		t.Parallel()
+		dir := writeFiles(t, map[string]string{
+			"a/x.sql":  "SELECT * FROM a.y",
+			"a/x.yaml": "reads_previous: [a.y]\n",
+			"a/y.sql":  "SELECT * FROM a.x",
+		})
+		_, g, err := project.LoadGraph(ctx, dir)
+		require.NoError(t, err)
+		require.Equal(t, [][]string{{"a.x"}, {"a.y"}}, g.Layers())
+	})
+}
