@@ -264,6 +264,12 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			case <-time.After(waitFor / 2):
 			case <-ctx.Done():
 			}
+			// Every handler then holds its slot a little, so that a backend running more than
+			// the bound at once gets caught.
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-ctx.Done():
+			}
 			mu.Lock()
 			seen[string(m.Data)] = true
 			mu.Unlock()
