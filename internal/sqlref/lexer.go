@@ -54,7 +54,7 @@ type Pos struct {
 type Token struct {
 	Kind Kind
 	// Word classifies keywords and the non-reserved words the extractor needs, case-insensitively;
-	// WordNone for everything else (and for quoted identifiers, which are never keywords).
+	// WordNone for everything else: quoted identifiers and words right after a dot are never keywords.
 	Word Word
 	Text string
 	Pos  Pos
@@ -226,8 +226,12 @@ func (l *Lexer) Next() (Token, error) {
 				buf[j] = b
 			}
 			if w := lookupWord(buf[:n]); w != WordNone {
+				// After a dot every word is a path part (t.from, ds.select), never a keyword.
+				if l.prev == KindOp && l.prevText == "." {
+					w = WordNone
+				}
 				t.Word = w
-				if w.Reserved() && !(l.prev == KindOp && l.prevText == "." && l.prevEnd == start) {
+				if w.Reserved() {
 					t.Kind = KindKeyword
 				}
 			}

@@ -62,7 +62,7 @@ func TestLex(t *testing.T) {
 		toks, err := Lex("ds.select AND x.1")
 		require.NoError(t, err)
 		require.Equal(t, KindIdent, toks[2].Kind)
-		require.Equal(t, WSELECT, toks[2].Word)
+		require.Equal(t, WordNone, toks[2].Word)
 		require.Equal(t, KindKeyword, toks[3].Kind)
 		require.Equal(t, WAND, toks[3].Word)
 		require.Equal(t, "Op:.", toks[5].Kind.String()+":"+toks[5].Text)

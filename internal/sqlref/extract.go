@@ -1,0 +1,1165 @@
+package sqlref
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Extract returns the permanent tables sql (one statement or a whole script) reads and writes,
+// following the contract in README.md. Errors are *Error values with the line and column of the
+// text that could not be read or of the statement that was not recognised.
+func Extract(sql string, opts Options) (*Result, error) {
+	var x Extractor
+	return x.Extract(sql, opts)
+}
+
+// Extractor runs Extract while reusing its buffers between calls, which saves allocations when
+// many files are read in a row. The zero value is ready to use; it is not safe for concurrent use.
+type Extractor struct {
+	e extractor
+}
+
+// Extract is Extract with x's reusable buffers.
+func (x *Extractor) Extract(sql string, opts Options) (*Result, error) {
+	e := &x.e
+	e.reset(sql, opts)
+	var err error
+	e.toks, err = AppendTokens(e.toks[:0], sql)
+	if err != nil {
+		return nil, err
+	}
+	e.toks = append(e.toks, Token{Kind: KindEOF, Pos: Pos{Offset: len(sql)}, End: len(sql)})
+	e.script()
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.result(), nil
+}
+
+// scopeName is a name visible in the current scope: a CTE (or table parameter), or a range
+// variable (alias) of a FROM clause. item is the token index of the FROM item that introduced an
+// alias, so an item never sees its own alias.
+type scopeName struct {
+	name string
+	cte  bool
+	from int // token index of the FROM clause that introduced an alias
+	item int
+}
+
+type extractor struct {
+	src  string
+	opts Options
+	toks []Token
+	err  error
+
+	names   []scopeName // visible CTEs and aliases, innermost last
+	temps   []string    // temp tables of the script, lowercased
+	created []TableName // tables permanently created by earlier statements
+	stmtNew []TableName // tables permanently created by the current statement
+	refs    []Reference
+	reads   []TableName
+	writes  []TableName
+	curItem int // token index of the FROM item being emitted, -1 outside
+	curFrom int // token index of the FROM clause being read
+}
+
+func (e *extractor) reset(sql string, opts Options) {
+	e.src, e.opts, e.err = sql, opts, nil
+	e.names = e.names[:0]
+	e.temps = e.temps[:0]
+	e.created = e.created[:0]
+	e.stmtNew = e.stmtNew[:0]
+	e.refs = nil
+	e.reads = e.reads[:0]
+	e.writes = e.writes[:0]
+	e.curItem = -1
+	e.curFrom = -1
+}
+
+func (e *extractor) result() *Result {
+	r := &Result{}
+	r.Reads = sortUnique(e.reads)
+	r.Writes = sortUnique(e.writes)
+	if !slices.IsSortedFunc(e.refs, func(a, b Reference) int { return a.Start - b.Start }) {
+		slices.SortStableFunc(e.refs, func(a, b Reference) int { return a.Start - b.Start })
+	}
+	r.References = e.refs
+	return r
+}
+
+func sortUnique(list []TableName) []TableName {
+	if len(list) == 0 {
+		return nil
+	}
+	out := slices.Clone(list)
+	slices.SortFunc(out, func(a, b TableName) int {
+		switch {
+		case a.Less(b):
+			return -1
+		case b.Less(a):
+			return 1
+		}
+		return 0
+	})
+	return slices.Compact(out)
+}
+
+// ---- token helpers ----
+
+func (e *extractor) tok(i int) *Token {
+	if i >= len(e.toks) || i < 0 {
+		i = len(e.toks) - 1
+	}
+	return &e.toks[i]
+}
+
+// kw reports whether token i is the reserved keyword w.
+func (e *extractor) kw(i int, w Word) bool {
+	t := e.tok(i)
+	return t.Kind == KindKeyword && t.Word == w
+}
+
+// word reports whether token i is the non-reserved word w (used as a keyword here).
+func (e *extractor) word(i int, w Word) bool {
+	t := e.tok(i)
+	return t.Kind == KindIdent && t.Word == w
+}
+
+func (e *extractor) op(i int, op string) bool {
+	t := e.tok(i)
+	return t.Kind == KindOp && t.Text == op
+}
+
+func (e *extractor) eof(i int) bool { return e.tok(i).Kind == KindEOF }
+
+func (e *extractor) isName(i int) bool {
+	k := e.tok(i).Kind
+	return k == KindIdent || k == KindQuotedIdent
+}
+
+func (e *extractor) fail(i int, format string, args ...any) {
+	if e.err != nil {
+		return
+	}
+	t := e.tok(i)
+	text := t.Text
+	if t.Kind == KindEOF {
+		text = ""
+	}
+	e.err = &Error{Line: t.Pos.Line, Column: t.Pos.Column, Offset: t.Pos.Offset, Text: text, Msg: fmt.Sprintf(format, args...)}
+}
+
+// skipBalanced skips from an opening bracket at i to just past its matching closer.
+func (e *extractor) skipBalanced(i int) int {
+	depth := 0
+	for ; !e.eof(i); i++ {
+		t := e.tok(i)
+		if t.Kind != KindOp {
+			continue
+		}
+		switch t.Text {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+			if depth <= 0 {
+				return i + 1
+			}
+		}
+	}
+	return i
+}
+
+// skipStatement skips to the ';' ending the statement (not consumed) or EOF.
+func (e *extractor) skipStatement(i int) int {
+	for !e.eof(i) && !e.op(i, ";") {
+		if e.op(i, "(") || e.op(i, "[") {
+			i = e.skipBalanced(i)
+			continue
+		}
+		i++
+	}
+	return i
+}
+
+// ---- scripts and statements ----
+
+func (e *extractor) script() {
+	i := 0
+	for !e.eof(i) && e.err == nil {
+		if e.op(i, ";") {
+			i++
+			continue
+		}
+		mark := len(e.names)
+		next := e.statement(i)
+		e.names = e.names[:mark]
+		e.created = append(e.created, e.stmtNew...)
+		e.stmtNew = e.stmtNew[:0]
+		if next <= i { // no progress: never loop forever on odd input
+			next = i + 1
+		}
+		i = next
+	}
+}
+
+// statement reads one statement (or the head of a scripting block) at i and returns where the
+// next one starts.
+func (e *extractor) statement(i int) int {
+	t := e.tok(i)
+	if t.Kind == KindOp {
+		if t.Text == "(" {
+			return e.expr(i, modeStatement)
+		}
+		e.fail(i, "unexpected %q at the start of a statement", t.Text)
+		return i
+	}
+	if t.Kind == KindKeyword {
+		switch t.Word {
+		case WSELECT, WWITH, WFROM:
+			return e.expr(e.query(i), modeStatement)
+		case WCREATE:
+			return e.create(i)
+		case WMERGE:
+			return e.merge(i)
+		case WSET:
+			return e.expr(i+1, modeStatement)
+		case WIF:
+			return e.condition(i + 1)
+		case WELSE:
+			return i + 1
+		case WEND:
+			return e.end(i)
+		case WFOR:
+			// FOR x IN (query) DO
+			return e.condition(i + 1)
+		case WWHEN:
+			// A branch of a CASE statement.
+			return e.condition(i + 1)
+		case WCASE:
+			return e.condition(i + 1)
+		}
+		e.fail(i, "unrecognised statement starting with %s", strings.ToUpper(t.Text))
+		return i
+	}
+	if t.Kind == KindIdent && e.op(i+1, ":") && t.Word == WordNone || (t.Kind == KindIdent && e.op(i+1, ":") && (e.word(i+2, WBEGIN) || e.word(i+2, WLOOP) || e.word(i+2, WWHILE) || e.word(i+2, WREPEAT) || e.kw(i+2, WFOR))) {
+		return i + 2 // a label
+	}
+	if t.Kind != KindIdent {
+		e.fail(i, "unexpected %s at the start of a statement", t.Kind)
+		return i
+	}
+	switch t.Word {
+	case WINSERT:
+		j := i + 1
+		if e.kw(j, WINTO) {
+			j++
+		}
+		j = e.target(j, true)
+		return e.expr(j, modeStatement)
+	case WUPDATE:
+		j := e.target(i+1, true)
+		j = e.targetAlias(j)
+		return e.expr(j, modeStatement)
+	case WDELETE:
+		j := i + 1
+		if e.kw(j, WFROM) {
+			j++
+		}
+		j = e.target(j, true)
+		j = e.targetAlias(j)
+		return e.expr(j, modeStatement)
+	case WTRUNCATE:
+		j := i + 1
+		if e.word(j, WTABLE) {
+			j++
+		}
+		return e.expr(e.target(j, true), modeStatement)
+	case WDROP:
+		return e.drop(i)
+	case WALTER:
+		j := i + 1
+		if e.word(j, WTABLE) {
+			j++
+			if e.kw(j, WIF) && e.kw(j+1, WEXISTS) {
+				j += 2
+			}
+			j = e.target(j, true)
+		}
+		return e.skipStatement(j)
+	case WUNDROP, WGRANT, WREVOKE, WCOMMIT, WROLLBACK, WBREAK, WLEAVE, WCONTINUE, WITERATE,
+		WDESCRIBE, WSHOW, WUSE, WRENAME:
+		return e.skipStatement(i + 1)
+	case WDECLARE, WRETURN, WRAISE, WASSERT, WCALL, WEXECUTE, WEXPLAIN:
+		return e.expr(i+1, modeStatement)
+	case WBEGIN:
+		if e.word(i+1, WTRANSACTION) {
+			return e.skipStatement(i + 1)
+		}
+		return i + 1
+	case WEXCEPTION:
+		// EXCEPTION WHEN ERROR THEN
+		j := i + 1
+		for !e.eof(j) && !e.kw(j, WTHEN) && !e.op(j, ";") {
+			j++
+		}
+		if e.kw(j, WTHEN) {
+			j++
+		}
+		return j
+	case WELSEIF, WELSIF, WWHILE, WUNTIL:
+		return e.condition(i + 1)
+	case WLOOP, WREPEAT:
+		return i + 1
+	case WEXPORT:
+		if e.word(i+1, WDATA) {
+			return e.expr(i+2, modeStatement)
+		}
+		return e.skipStatement(i + 1)
+	case WLOAD:
+		return e.load(i)
+	}
+	e.fail(i, "unrecognised statement starting with %s", strings.ToUpper(t.Text))
+	return i
+}
+
+// condition reads a scripting condition up to and including THEN or DO (IF, ELSEIF, WHILE,
+// WHEN, FOR x IN (...) DO), or up to END (UNTIL ... END REPEAT).
+func (e *extractor) condition(i int) int {
+	j := e.expr(i, modeCondition)
+	if e.kw(j, WTHEN) || e.word(j, WDO) {
+		j++
+	}
+	return j
+}
+
+// end reads END [IF|LOOP|WHILE|FOR|REPEAT|CASE] [label].
+func (e *extractor) end(i int) int {
+	j := i + 1
+	if e.kw(j, WIF) || e.word(j, WLOOP) || e.word(j, WWHILE) || e.kw(j, WFOR) || e.word(j, WREPEAT) || e.kw(j, WCASE) {
+		j++
+	}
+	if e.tok(j).Kind == KindIdent && (e.op(j+1, ";") || e.eof(j+1)) {
+		j++
+	}
+	return j
+}
+
+func (e *extractor) merge(i int) int {
+	j := i + 1
+	if e.kw(j, WINTO) {
+		j++
+	}
+	j = e.target(j, true)
+	j = e.targetAlias(j)
+	if e.kw(j, WUSING) {
+		j = e.fromClauseScoped(j + 1)
+	}
+	return e.expr(j, modeStatement)
+}
+
+func (e *extractor) drop(i int) int {
+	j := i + 1
+	if e.word(j, WEXTERNAL) || e.word(j, WMATERIALIZED) || e.word(j, WSNAPSHOT) || e.word(j, WTEMP) || e.word(j, WTEMPORARY) {
+		j++
+	}
+	if !e.word(j, WTABLE) && !e.word(j, WVIEW) || e.word(j+1, WFUNCTION) {
+		return e.skipStatement(j)
+	}
+	j++
+	if e.kw(j, WIF) && e.kw(j+1, WEXISTS) {
+		j += 2
+	}
+	return e.skipStatement(e.target(j, true))
+}
+
+func (e *extractor) load(i int) int {
+	j := i + 1
+	if !e.word(j, WDATA) {
+		e.fail(i, "unrecognised statement starting with LOAD (expected LOAD DATA)")
+		return i
+	}
+	j++
+	if e.word(j, WOVERWRITE) || e.kw(j, WINTO) {
+		j++
+	}
+	temp := false
+	if e.word(j, WTEMP) || e.word(j, WTEMPORARY) {
+		temp = true
+		j++
+		if e.word(j, WTABLE) {
+			j++
+		}
+	}
+	if temp {
+		j = e.declareTemp(j)
+	} else {
+		j = e.target(j, true)
+	}
+	return e.skipStatement(j)
+}
+
+func (e *extractor) create(i int) int {
+	j := i + 1
+	if e.kw(j, WOR) && e.word(j+1, WREPLACE) {
+		j += 2
+	}
+	temp := false
+	if e.word(j, WTEMP) || e.word(j, WTEMPORARY) {
+		temp = true
+		j++
+	}
+	ifNotExists := func(j int) int {
+		if e.kw(j, WIF) && e.kw(j+1, WNOT) && e.kw(j+2, WEXISTS) {
+			return j + 3
+		}
+		return j
+	}
+	switch {
+	case e.word(j, WTABLE) && e.word(j+1, WFUNCTION):
+		j = ifNotExists(j + 2)
+		j = e.skipPath(j)
+		if e.op(j, "(") {
+			j = e.params(j)
+		}
+		return e.expr(j, modeStatement)
+	case e.word(j, WTABLE):
+		j = ifNotExists(j + 1)
+		if temp {
+			j = e.declareTemp(j)
+		} else {
+			j = e.createdTarget(j)
+		}
+		return e.tableTail(j)
+	case e.word(j, WSNAPSHOT) && e.word(j+1, WTABLE), e.word(j, WEXTERNAL) && e.word(j+1, WTABLE):
+		j = ifNotExists(j + 2)
+		j = e.createdTarget(j)
+		return e.tableTail(j)
+	case e.word(j, WVIEW), e.word(j, WMATERIALIZED) && e.word(j+1, WVIEW):
+		if e.word(j, WMATERIALIZED) {
+			j++
+		}
+		j = ifNotExists(j + 1)
+		if temp {
+			j = e.skipPath(j)
+		} else {
+			j = e.createdTarget(j)
+		}
+		return e.expr(j, modeStatement)
+	case e.word(j, WFUNCTION), e.word(j, WAGGREGATE) && e.word(j+1, WFUNCTION):
+		if e.word(j, WAGGREGATE) {
+			j++
+		}
+		j = ifNotExists(j + 1)
+		j = e.skipPath(j)
+		if e.op(j, "(") {
+			j = e.skipBalanced(j)
+		}
+		return e.expr(j, modeStatement)
+	case e.word(j, WPROCEDURE):
+		j = ifNotExists(j + 1)
+		j = e.skipPath(j)
+		if e.op(j, "(") {
+			j = e.skipBalanced(j)
+		}
+		// The body (BEGIN ... END) is read as ordinary script statements.
+		for !e.eof(j) && !e.word(j, WBEGIN) && !e.op(j, ";") {
+			if e.op(j, "(") {
+				j = e.skipBalanced(j)
+				continue
+			}
+			j++
+		}
+		return j
+	case e.word(j, WMODEL):
+		j = ifNotExists(j + 1)
+		j = e.skipPath(j)
+		return e.expr(j, modeStatement)
+	case e.word(j, WSCHEMA), e.word(j, WDATABASE), e.word(j, WCAPACITY), e.word(j, WRESERVATION),
+		e.word(j, WASSIGNMENT), e.word(j, WSEARCH), e.word(j, WVECTOR), e.word(j, WINDEX),
+		e.word(j, WROW), e.word(j, WPRIVILEGE), e.word(j, WCONNECTION):
+		return e.skipStatement(j)
+	}
+	e.fail(i, "unrecognised CREATE statement: CREATE %s is not a known object kind", strings.ToUpper(e.tok(j).Text))
+	return i
+}
+
+// tableTail reads what follows CREATE TABLE name: an optional column list, then LIKE/COPY/CLONE
+// source, then options and AS query.
+func (e *extractor) tableTail(j int) int {
+	if e.op(j, "(") && !e.startsQuery(j) {
+		j = e.skipBalanced(j)
+	}
+	if e.kw(j, WLIKE) || e.word(j, WCOPY) || e.word(j, WCLONE) {
+		j = e.tableRef(j+1, false)
+	}
+	return e.expr(j, modeStatement)
+}
+
+// params reads a table function's parameter list and makes the parameter names shadow tables
+// in the body (a TABLE<...> parameter is used as FROM param).
+func (e *extractor) params(i int) int {
+	end := e.skipBalanced(i)
+	depth := 0
+	for j := i; j < end; j++ {
+		t := e.tok(j)
+		if t.Kind == KindOp {
+			switch t.Text {
+			case "(", "<", "[":
+				depth++
+				if depth == 1 && e.isName(j+1) {
+					e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(j + 1).Text), cte: true, from: -1, item: -1})
+				}
+			case ")", ">", "]":
+				depth--
+			case ">>":
+				depth -= 2
+			case ",":
+				if depth == 1 && e.isName(j+1) {
+					e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(j + 1).Text), cte: true, from: -1, item: -1})
+				}
+			}
+		}
+	}
+	return end
+}
+
+// declareTemp reads a temp table's name and remembers it.
+func (e *extractor) declareTemp(j int) int {
+	var p path
+	next, ok := e.readPath(j, &p)
+	if !ok {
+		return j
+	}
+	e.temps = append(e.temps, strings.ToLower(p.parts[p.n-1]))
+	return next
+}
+
+// skipPath skips a dotted name (function, model, procedure).
+func (e *extractor) skipPath(j int) int {
+	var p path
+	next, ok := e.readPath(j, &p)
+	if !ok {
+		return j
+	}
+	return next
+}
+
+// target reads a DML/DDL target table name at j and records it as written (write=true).
+func (e *extractor) target(j int, write bool) int {
+	var p path
+	next, ok := e.readPath(j, &p)
+	if !ok {
+		return j
+	}
+	e.record(&p, write, false)
+	return next
+}
+
+// created reads the name of a table a CREATE makes permanently: written, and not a read for
+// later statements of the script.
+func (e *extractor) createdTarget(j int) int {
+	var p path
+	next, ok := e.readPath(j, &p)
+	if !ok {
+		return j
+	}
+	if n, ok := e.record(&p, true, false); ok {
+		e.stmtNew = append(e.stmtNew, n)
+	}
+	return next
+}
+
+// targetAlias reads the optional [AS] alias after an UPDATE/DELETE/MERGE target.
+func (e *extractor) targetAlias(j int) int {
+	if e.kw(j, WAS) {
+		j++
+	}
+	if e.isName(j) && e.tok(j).Word == WordNone {
+		e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(j).Text), from: -1, item: -1})
+		j++
+	}
+	return j
+}
+
+// ---- queries ----
+
+// startsQuery reports whether the '(' at i opens a query (possibly behind more parentheses).
+func (e *extractor) startsQuery(i int) bool {
+	for e.op(i, "(") {
+		i++
+	}
+	return e.kw(i, WSELECT) || e.kw(i, WFROM) || (e.kw(i, WWITH) && e.startsWith(i))
+}
+
+// startsWith reports whether the WITH at i begins a WITH clause (not WITH OFFSET/CONNECTION/...).
+func (e *extractor) startsWith(i int) bool {
+	if e.kw(i+1, WRECURSIVE) {
+		return true
+	}
+	return e.isName(i+1) && (e.kw(i+2, WAS) || e.op(i+2, "("))
+}
+
+// query reads a query expression at i: [WITH ...] operands joined by set operators, ORDER BY,
+// LIMIT and pipe operators. It stops at ')', ';' or the end.
+func (e *extractor) query(i int) int {
+	mark := len(e.names)
+	if e.kw(i, WWITH) {
+		i = e.with(i + 1)
+		// Tolerated though BigQuery rejects it: WITH c AS (...) INSERT/UPDATE/DELETE/MERGE ...
+		if e.word(i, WINSERT) || e.word(i, WUPDATE) || e.word(i, WDELETE) || e.kw(i, WMERGE) {
+			i = e.statement(i)
+			e.names = e.names[:mark]
+			return i
+		}
+	}
+	for e.err == nil {
+		switch {
+		case e.kw(i, WSELECT):
+			i = e.selectBody(i)
+		case e.op(i, "("):
+			if e.startsQuery(i) {
+				i = e.query(i + 1)
+				if e.op(i, ")") {
+					i++
+				}
+			} else {
+				i = e.expr(i, modeQueryTail)
+			}
+		case e.kw(i, WFROM):
+			i = e.fromClauseScoped(i + 1)
+		}
+		j, ok := e.setOp(i)
+		if !ok {
+			break
+		}
+		i = j
+	}
+	// ORDER BY, LIMIT and the pipe operators.
+	for e.err == nil {
+		i = e.expr(i, modeQueryTail)
+		if !e.op(i, "|>") {
+			break
+		}
+		i = e.pipe(i + 1)
+	}
+	e.names = e.names[:mark]
+	return i
+}
+
+// setOp reads a set operator at i (UNION ALL, EXCEPT DISTINCT, LEFT OUTER UNION ALL BY NAME, ...).
+func (e *extractor) setOp(i int) (int, bool) {
+	j := i
+	if e.kw(j, WLEFT) || e.kw(j, WFULL) || e.kw(j, WINNER) {
+		j++
+		if e.kw(j, WOUTER) {
+			j++
+		}
+	}
+	if !e.kw(j, WUNION) && !e.kw(j, WINTERSECT) && !e.kw(j, WEXCEPT) {
+		return i, false
+	}
+	if e.kw(j, WEXCEPT) && e.op(j+1, "(") {
+		return i, false
+	}
+	j++
+	if e.kw(j, WALL) || e.kw(j, WDISTINCT) {
+		j++
+	}
+	if e.word(j, WCORRESPONDING) || (e.kw(j, WBY) && e.word(j+1, WNAME)) {
+		if e.kw(j, WBY) {
+			j += 2
+		} else {
+			j++
+		}
+		if e.kw(j, WBY) {
+			j++
+		}
+		if e.kw(j, WON) && e.op(j+1, "(") {
+			j = e.skipBalanced(j + 1)
+		} else if e.op(j, "(") && !e.startsQuery(j) {
+			j = e.skipBalanced(j)
+		}
+	}
+	return j, true
+}
+
+// pipe reads one pipe operator after |>.
+func (e *extractor) pipe(i int) int {
+	if e.kw(i, WAS) && e.isName(i+1) {
+		e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(i + 1).Text), from: -1, item: -1})
+		return i + 2
+	}
+	if e.isJoinStart(i) {
+		j := i
+		for !e.eof(j) && !e.kw(j, WJOIN) {
+			j++
+		}
+		return e.fromClauseScoped(j + 1)
+	}
+	return i
+}
+
+// with reads the CTE list after WITH and leaves the names visible.
+func (e *extractor) with(i int) int {
+	recursive := false
+	if e.kw(i, WRECURSIVE) {
+		recursive = true
+		i++
+	}
+	for e.err == nil && e.isName(i) {
+		name := UnquoteIdent(e.tok(i).Text)
+		i++
+		if e.op(i, "(") {
+			i = e.skipBalanced(i)
+		}
+		if !e.kw(i, WAS) {
+			e.fail(i, "expected AS in the definition of CTE %s", name)
+			return i
+		}
+		i++
+		if recursive {
+			e.names = append(e.names, scopeName{name: name, cte: true, from: -1, item: -1})
+		}
+		if e.op(i, "(") {
+			i = e.query(i + 1)
+			if e.op(i, ")") {
+				i++
+			}
+		}
+		if !recursive {
+			e.names = append(e.names, scopeName{name: name, cte: true, from: -1, item: -1})
+		}
+		if !e.op(i, ",") {
+			break
+		}
+		i++
+	}
+	return i
+}
+
+// selectBody reads SELECT ... up to a set operator, ')', ';' or the end. The FROM clause's range
+// variables are collected first so that subqueries in the select list can see them.
+func (e *extractor) selectBody(i int) int {
+	mark := len(e.names)
+	if f := e.findFrom(i + 1); f >= 0 {
+		e.fromClause(f+1, false)
+	}
+	i = e.expr(i+1, modeSelect)
+	e.names = e.names[:mark]
+	return i
+}
+
+// findFrom finds the FROM of the SELECT whose list starts at i, or -1.
+func (e *extractor) findFrom(i int) int {
+	for !e.eof(i) {
+		t := e.tok(i)
+		switch t.Kind {
+		case KindOp:
+			switch t.Text {
+			case "(", "[":
+				i = e.skipBalanced(i)
+				continue
+			case ")", "]", ";", "|>":
+				return -1
+			}
+		case KindKeyword:
+			switch t.Word {
+			case WFROM:
+				if !e.isDistinctFrom(i) {
+					return i
+				}
+			case WUNION, WINTERSECT, WWHERE, WGROUP, WHAVING, WQUALIFY, WWINDOW, WORDER, WLIMIT:
+				return -1
+			case WEXCEPT:
+				if !e.op(i+1, "(") {
+					return -1
+				}
+			}
+		}
+		i++
+	}
+	return -1
+}
+
+func (e *extractor) isDistinctFrom(i int) bool {
+	return i >= 2 && e.kw(i-1, WDISTINCT) && (e.kw(i-2, WIS) || e.kw(i-2, WNOT))
+}
+
+// ---- FROM clauses ----
+
+// fromClauseScoped collects the range variables of the FROM clause at i, then reads it.
+func (e *extractor) fromClauseScoped(i int) int {
+	e.fromClause(i, false)
+	return e.fromClause(i, true)
+}
+
+func (e *extractor) isJoinStart(i int) bool {
+	t := e.tok(i)
+	if t.Kind != KindKeyword {
+		return false
+	}
+	switch t.Word {
+	case WJOIN, WCROSS, WNATURAL, WINNER:
+		return true
+	case WLEFT, WRIGHT, WFULL:
+		// LEFT UNION ALL is a set operator, not a join.
+		j := i + 1
+		if e.kw(j, WOUTER) {
+			j++
+		}
+		return e.kw(j, WJOIN)
+	}
+	return false
+}
+
+// fromClause reads FROM items joined by commas and JOINs. With emit false it only collects
+// range variables (aliases); with emit true it records tables and reads nested queries.
+func (e *extractor) fromClause(i int, emit bool) int {
+	saved := e.curFrom
+	e.curFrom = i
+	defer func() { e.curFrom = saved }()
+	for e.err == nil {
+		i = e.fromItem(i, emit)
+		if e.kw(i, WON) {
+			if emit {
+				i = e.expr(i+1, modeJoinCond)
+			} else {
+				i = e.skipExpr(i+1, modeJoinCond)
+			}
+		} else if e.kw(i, WUSING) && e.op(i+1, "(") {
+			i = e.skipBalanced(i + 1)
+		}
+		if e.op(i, ",") {
+			i++
+			continue
+		}
+		if e.isJoinStart(i) {
+			for !e.eof(i) && !e.kw(i, WJOIN) {
+				i++
+			}
+			i++
+			continue
+		}
+		return i
+	}
+	return i
+}
+
+// fromItem reads one FROM item with its alias and suffixes (FOR SYSTEM_TIME AS OF, TABLESAMPLE,
+// WITH OFFSET, PIVOT, UNPIVOT).
+func (e *extractor) fromItem(i int, emit bool) int {
+	start := i
+	implicit := ""
+	switch {
+	case e.op(i, "("):
+		if e.startsQuery(i) {
+			if emit {
+				i = e.query(i + 1)
+				if e.op(i, ")") {
+					i++
+				}
+			} else {
+				i = e.skipBalanced(i)
+			}
+		} else {
+			i = e.fromClause(i+1, emit)
+			if e.op(i, ")") {
+				i++
+			}
+		}
+	case e.kw(i, WUNNEST) && e.op(i+1, "("):
+		if emit {
+			i = e.group(i + 1)
+		} else {
+			i = e.skipBalanced(i + 1)
+		}
+	default:
+		var p path
+		next, ok := e.readPath(i, &p)
+		if !ok {
+			return i
+		}
+		if e.op(next, "(") {
+			// A table-valued function: its arguments may hold TABLE t and subqueries.
+			if emit {
+				i = e.group(next)
+			} else {
+				i = e.skipBalanced(next)
+			}
+		} else {
+			if emit {
+				saved := e.curItem
+				e.curItem = start
+				e.record(&p, false, true)
+				e.curItem = saved
+			} else {
+				implicit = p.parts[p.n-1]
+			}
+			i = next
+		}
+	}
+	alias := ""
+	for e.err == nil {
+		switch {
+		case e.kw(i, WFOR) && (e.word(i+1, WSYSTEMTIME) || e.word(i+1, WSYSTEM)):
+			j := i + 2
+			if e.word(i+1, WSYSTEM) && e.isName(j) {
+				j++
+			}
+			if e.kw(j, WAS) && e.kw(j+1, WOF) {
+				j += 2
+			}
+			if emit {
+				i = e.expr(j, modeJoinCond)
+			} else {
+				i = e.skipExpr(j, modeJoinCond)
+			}
+			continue
+		case e.kw(i, WTABLESAMPLE):
+			j := i + 1
+			if e.isName(j) {
+				j++
+			}
+			if e.op(j, "(") {
+				j = e.skipBalanced(j)
+			}
+			i = j
+			continue
+		case e.kw(i, WWITH) && e.word(i+1, WOFFSET):
+			i += 2
+			if e.kw(i, WAS) {
+				i++
+			}
+			if e.isName(i) {
+				if !emit {
+					e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(i).Text), from: e.curFrom, item: start})
+				}
+				i++
+			}
+			continue
+		case (e.word(i, WPIVOT) || e.word(i, WUNPIVOT)) && (e.op(i+1, "(") || e.isName(i+1) && e.op(i+3, "(")):
+			j := i + 1
+			if !e.op(j, "(") {
+				j += 2 // INCLUDE NULLS / EXCLUDE NULLS
+			}
+			if emit {
+				i = e.group(j)
+			} else {
+				i = e.skipBalanced(j)
+			}
+			continue
+		case e.kw(i, WAS) && e.isName(i+1):
+			alias = e.tok(i + 1).Text
+			i += 2
+			continue
+		case e.isName(i) && alias == "" && e.tok(i).Word == WordNone:
+			alias = e.tok(i).Text
+			i++
+			continue
+		}
+		break
+	}
+	if !emit {
+		if alias != "" {
+			e.names = append(e.names, scopeName{name: UnquoteIdent(alias), from: e.curFrom, item: start})
+		} else if implicit != "" {
+			e.names = append(e.names, scopeName{name: implicit, from: e.curFrom, item: start})
+		}
+	}
+	return i
+}
+
+// ---- expressions ----
+
+type mode uint8
+
+const (
+	modeStatement mode = iota // to ';' or the end; FROM starts a FROM clause (UPDATE ... FROM)
+	modeParen                 // inside brackets, to the closer
+	modeSelect                // a SELECT body: also stops at set operators and |>
+	modeQueryTail             // ORDER BY / LIMIT after a query: stops at ')' ';' |>
+	modeJoinCond              // ON condition: also stops at joins, ',', clause keywords
+	modeCondition             // scripting condition: stops at THEN, DO, END, WHEN
+	modeCase                  // inside CASE: stops at (and consumes) END
+)
+
+// skipExpr is expr without recording anything (for the alias-collecting pass).
+func (e *extractor) skipExpr(i int, m mode) int {
+	for !e.eof(i) {
+		if e.stops(i, m) {
+			return i
+		}
+		if e.op(i, "(") || e.op(i, "[") {
+			i = e.skipBalanced(i)
+			continue
+		}
+		if e.kw(i, WCASE) {
+			i = e.skipCase(i + 1)
+			continue
+		}
+		i++
+	}
+	return i
+}
+
+func (e *extractor) skipCase(i int) int {
+	for !e.eof(i) && !e.op(i, ";") {
+		switch {
+		case e.kw(i, WEND):
+			return i + 1
+		case e.kw(i, WCASE):
+			i = e.skipCase(i + 1)
+			continue
+		case e.op(i, "(") || e.op(i, "["):
+			i = e.skipBalanced(i)
+			continue
+		}
+		i++
+	}
+	return i
+}
+
+// stops reports whether token i ends an expression in mode m.
+func (e *extractor) stops(i int, m mode) bool {
+	t := e.tok(i)
+	switch t.Kind {
+	case KindEOF:
+		return true
+	case KindOp:
+		switch t.Text {
+		case ";", ")", "]", "}":
+			return true
+		case "|>":
+			return m != modeStatement && m != modeParen && m != modeCase
+		case ",":
+			return m == modeJoinCond
+		}
+	case KindKeyword:
+		switch m {
+		case modeSelect:
+			switch t.Word {
+			case WUNION, WINTERSECT:
+				return true
+			case WEXCEPT:
+				return !e.op(i+1, "(")
+			}
+		case modeQueryTail:
+			switch t.Word {
+			case WUNION, WINTERSECT, WEXCEPT:
+				return true
+			}
+		case modeJoinCond:
+			switch t.Word {
+			case WJOIN, WCROSS, WNATURAL, WINNER, WLEFT, WRIGHT, WFULL, WWHERE, WGROUP, WHAVING,
+				WQUALIFY, WWINDOW, WORDER, WLIMIT, WUNION, WINTERSECT, WEXCEPT, WAS, WON, WUSING, WWHEN,
+				WSELECT, WFOR, WTABLESAMPLE:
+				return true
+			case WWITH:
+				return e.word(i+1, WOFFSET)
+			}
+		case modeCondition:
+			switch t.Word {
+			case WTHEN, WEND, WWHEN:
+				return true
+			}
+		case modeCase:
+			return t.Word == WEND
+		}
+	case KindIdent:
+		switch m {
+		case modeCondition:
+			return t.Word == WDO
+		case modeJoinCond:
+			return t.Word == WPIVOT || t.Word == WUNPIVOT
+		}
+	}
+	return false
+}
+
+// expr scans an expression (or any run of clauses) in mode m, reading every subquery and FROM
+// clause inside, and returns the index of the token that stopped it (not consumed), except in
+// modeCase where the END is consumed.
+func (e *extractor) expr(i int, m mode) int {
+	for e.err == nil && !e.eof(i) {
+		if e.stops(i, m) {
+			if m == modeCase && e.kw(i, WEND) {
+				return i + 1
+			}
+			return i
+		}
+		t := e.tok(i)
+		switch t.Kind {
+		case KindOp:
+			switch t.Text {
+			case "(", "[", "{":
+				if t.Text == "(" && e.startsQuery(i) {
+					i = e.query(i + 1)
+				} else {
+					i = e.expr(i+1, modeParen)
+				}
+				if e.op(i, ")") || e.op(i, "]") || e.op(i, "}") {
+					i++
+				}
+				continue
+			case ")", "]", "}":
+				// An unbalanced closer at statement level: skip it rather than stall.
+				i++
+				continue
+			}
+		case KindKeyword:
+			switch t.Word {
+			case WSELECT:
+				i = e.query(i)
+				continue
+			case WWITH:
+				if e.startsWith(i) {
+					i = e.query(i)
+					continue
+				}
+			case WFROM:
+				if m != modeParen && m != modeCase && !e.isDistinctFrom(i) {
+					i = e.fromClauseScoped(i + 1)
+					continue
+				}
+			case WCASE:
+				i = e.expr(i+1, modeCase)
+				continue
+			}
+		case KindIdent:
+			// TABLE t as a table-valued function argument: ML.PREDICT(MODEL m, TABLE t), APPENDS(TABLE t, ...).
+			if t.Word == WTABLE && (e.op(i-1, "(") || e.op(i-1, ",")) && e.isName(i+1) {
+				var p path
+				if next, ok := e.readPath(i+1, &p); ok && (e.op(next, ",") || e.op(next, ")")) {
+					e.record(&p, false, true)
+					i = next
+					continue
+				}
+			}
+		}
+		i++
+	}
+	return i
+}
+
+// group reads a bracketed group at i (its contents as an expression) and returns the index
+// after its closer.
+func (e *extractor) group(i int) int {
+	i = e.expr(i+1, modeParen)
+	if e.op(i, ")") || e.op(i, "]") || e.op(i, "}") {
+		i++
+	}
+	return i
+}
+
+// tableRef reads a table path at j as a read (LIKE/COPY/CLONE sources) with FOR SYSTEM_TIME.
+func (e *extractor) tableRef(j int, write bool) int {
+	var p path
+	next, ok := e.readPath(j, &p)
+	if !ok {
+		return j
+	}
+	e.record(&p, write, false)
+	return next
+}

@@ -1,0 +1,221 @@
+package sqlref
+
+import "strings"
+
+// maxPathParts bounds the parts of a path kept without allocating; longer paths are never tables.
+const maxPathParts = 8
+
+// path is a dotted name as written: each part unquoted but not lowercased, with the byte span
+// of the whole path.
+type path struct {
+	parts      [maxPathParts]string
+	n          int
+	start, end int
+	overflow   bool
+}
+
+func (p *path) add(part string) {
+	if p.n == maxPathParts {
+		p.overflow = true
+		return
+	}
+	p.parts[p.n] = part
+	p.n++
+}
+
+func isWordToken(k Kind) bool { return k == KindIdent || k == KindKeyword }
+
+// readPath reads a dotted path at i into p: unquoted or backticked parts (a backticked part may
+// hold dots), dashed project names (my-project-1.ds.t, region-us) whose pieces touch, and a
+// trailing wildcard star (events_*). It returns the index after the path.
+func (e *extractor) readPath(i int, p *path) (int, bool) {
+	first := e.tok(i)
+	if first.Kind != KindIdent && first.Kind != KindQuotedIdent {
+		return i, false
+	}
+	*p = path{start: first.Pos.Offset}
+	for {
+		t := e.tok(i)
+		dotDone := false
+		switch {
+		case t.Kind == KindQuotedIdent:
+			body := UnquoteIdent(t.Text)
+			for {
+				j := strings.IndexByte(body, '.')
+				if j < 0 {
+					break
+				}
+				p.add(body[:j])
+				body = body[j+1:]
+			}
+			p.add(body)
+			p.end = t.End
+			i++
+		case isWordToken(t.Kind) || (p.n > 0 && t.Kind == KindNumber):
+			s, end := t.Pos.Offset, t.End
+			i++
+			if t.Kind == KindNumber && strings.HasSuffix(t.Text, ".") {
+				end--
+				dotDone = true
+			}
+			// Dashed names: pieces joined by '-' with no space (my-project-123, region-us).
+			for !dotDone && e.op(i, "-") && e.tok(i).Pos.Offset == end {
+				n := e.tok(i + 1)
+				if !(isWordToken(n.Kind) || n.Kind == KindNumber) || n.Pos.Offset != e.tok(i).End {
+					break
+				}
+				end = n.End
+				i += 2
+				if n.Kind == KindNumber && strings.HasSuffix(n.Text, ".") {
+					end--
+					dotDone = true
+				}
+				// 123abc lexes as a number and a word that touch.
+				for !dotDone && (isWordToken(e.tok(i).Kind) || e.tok(i).Kind == KindNumber) && e.tok(i).Pos.Offset == end {
+					end = e.tok(i).End
+					i++
+				}
+			}
+			if !dotDone && e.op(i, "*") && e.tok(i).Pos.Offset == end {
+				end = e.tok(i).End
+				i++
+			}
+			p.add(e.src[s:end])
+			p.end = end
+		default:
+			if p.n == 0 {
+				return i, false
+			}
+			return i, true
+		}
+		if dotDone {
+			if !e.pathPartAt(i) {
+				return i, true
+			}
+			continue
+		}
+		if e.op(i, ".") && e.pathPartAt(i+1) {
+			i++
+			continue
+		}
+		return i, true
+	}
+}
+
+func (e *extractor) pathPartAt(i int) bool {
+	k := e.tok(i).Kind
+	return k == KindIdent || k == KindQuotedIdent || k == KindKeyword
+}
+
+// isAlias reports whether name is a visible range variable (not introduced by the current item).
+func (e *extractor) isAlias(name string) bool {
+	for k := len(e.names) - 1; k >= 0; k-- {
+		n := &e.names[k]
+		// In its own FROM clause a range variable is visible only to the items after it.
+		if n.cte || (n.from == e.curFrom && n.from >= 0 && n.item >= e.curItem) {
+			continue
+		}
+		if strings.EqualFold(n.name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *extractor) isCTE(name string) bool {
+	for k := len(e.names) - 1; k >= 0; k-- {
+		n := &e.names[k]
+		if n.cte && strings.EqualFold(n.name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *extractor) isTemp(name string) bool {
+	for _, t := range e.temps {
+		if strings.EqualFold(t, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// record resolves p and, if it names a permanent table, adds it as a read or write. inFrom marks
+// a FROM item or TABLE argument, where CTE names and range variables shadow tables.
+func (e *extractor) record(p *path, write, inFrom bool) (TableName, bool) {
+	if p.overflow || p.n == 0 {
+		return TableName{}, false
+	}
+	parts := p.parts[:p.n]
+	if inFrom {
+		if p.n >= 2 && e.isAlias(parts[0]) {
+			return TableName{}, false // an array path on a range variable
+		}
+		if p.n == 1 && e.isCTE(parts[0]) {
+			return TableName{}, false
+		}
+	}
+	if p.n == 1 && e.isTemp(parts[0]) {
+		return TableName{}, false
+	}
+	if p.n >= 2 && strings.EqualFold(parts[0], "_session") {
+		return TableName{}, false
+	}
+	var name TableName
+	info := -1
+	for k := 0; k+1 < len(parts); k++ {
+		if strings.EqualFold(parts[k], "information_schema") {
+			info = k
+			break
+		}
+	}
+	if info >= 0 {
+		if info+2 != len(parts) || info > 2 {
+			return TableName{}, false
+		}
+		name.Table = "information_schema." + strings.ToLower(parts[info+1])
+		if info >= 1 {
+			name.Dataset = strings.ToLower(parts[info-1])
+		}
+		if info == 2 {
+			name.Project = strings.ToLower(parts[0])
+		}
+	} else {
+		switch len(parts) {
+		case 1:
+			name.Table = strings.ToLower(parts[0])
+		case 2:
+			name.Dataset, name.Table = strings.ToLower(parts[0]), strings.ToLower(parts[1])
+		case 3:
+			name.Project, name.Dataset, name.Table = strings.ToLower(parts[0]), strings.ToLower(parts[1]), strings.ToLower(parts[2])
+		default:
+			return TableName{}, false
+		}
+	}
+	if name.Table == "" {
+		return TableName{}, false
+	}
+	if name.Dataset == "" {
+		name.Dataset = e.opts.DefaultDataset
+	}
+	if name.Project == "" {
+		name.Project = e.opts.DefaultProject
+	}
+	e.refs = append(e.refs, Reference{Name: name, Start: p.start, End: p.end, Write: write})
+	if write {
+		e.writes = append(e.writes, name)
+	} else if !e.wasCreated(name) {
+		e.reads = append(e.reads, name)
+	}
+	return name, true
+}
+
+func (e *extractor) wasCreated(n TableName) bool {
+	for _, c := range e.created {
+		if c == n {
+			return true
+		}
+	}
+	return false
+}
