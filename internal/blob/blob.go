@@ -5,7 +5,11 @@ package blob
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrNotFound: no object has the key.
@@ -23,4 +27,44 @@ type Bucket interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 	// Delete removes an object; ErrNotFound if absent.
 	Delete(ctx context.Context, key string) error
+}
+
+// ErrInvalidKey: the key is not a valid object key (see ValidateKey).
+var ErrInvalidKey = errors.New("invalid key")
+
+// MaxKeyLen is the longest key in bytes, Cloud Storage's limit.
+const MaxKeyLen = 1024
+
+// ValidateKey returns an error wrapping ErrInvalidKey, naming the key and the reason, unless key
+// is a relative slash-separated path of non-empty segments other than "." and "..", in UTF-8
+// without control characters or backslashes. Backends call it so that every backend accepts the
+// same keys and a key can never escape a local folder.
+func ValidateKey(key string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why) }
+	switch {
+	case key == "":
+		return bad("empty")
+	case len(key) > MaxKeyLen:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxKeyLen))
+	case !utf8.ValidString(key):
+		return bad("not UTF-8")
+	case strings.HasPrefix(key, "/"):
+		return bad("absolute (starts with a slash)")
+	case strings.HasSuffix(key, "/"):
+		return bad("ends with a slash")
+	}
+	for _, r := range key {
+		if r == '\\' || unicode.IsControl(r) {
+			return bad(fmt.Sprintf("contains %q", r))
+		}
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch seg {
+		case "":
+			return bad("empty path segment (double slash)")
+		case ".", "..":
+			return bad(fmt.Sprintf("path segment %q", seg))
+		}
+	}
+	return nil
 }
