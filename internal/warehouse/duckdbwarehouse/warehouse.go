@@ -117,6 +117,8 @@ func Open(ctx context.Context, path string, opts *Options) (*Warehouse, error) {
 
 func (w *Warehouse) setup(ctx context.Context) error {
 	stmts := []string{
+		// BigQuery reads zoneless timestamp text as UTC; so must TIMESTAMPTZ casts here.
+		`SET GLOBAL TimeZone = 'UTC'`,
 		`CREATE SCHEMA IF NOT EXISTS "_maestro"`,
 		`CREATE TABLE IF NOT EXISTS "_maestro"."jobs" (
 			job_id VARCHAR PRIMARY KEY,
