@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
+		newRefsCmd(), newPlanCmd(), newGenProjectCmd(),
 	// Each subcommand file adds its constructor here.
 	)
 	return root

@@ -20,10 +20,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/maestro-sql/maestro/internal/dag"
+	"github.com/maestro-sql/maestro/internal/schedule"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/sqlref"
 )
@@ -279,11 +279,9 @@ func parseConfig(data []byte, p *spec.Project) errorList {
 		seen[s.Name] = true
 		if s.Cron == "" {
 			errs.add(file, ln.at("schedules", i), "schedule %q has no cron expression", s.Name)
-		} else if _, err := cron.ParseStandard(s.Cron); err != nil || strings.Contains(s.Cron, "TZ=") {
-			if err == nil {
-				err = errors.New("use time_zone instead of a TZ= prefix")
-			}
-			errs.add(file, ln.at("schedules", i, "cron"), "schedule %q: invalid cron expression %q: %v", s.Name, s.Cron, err)
+		} else if _, err := schedule.Parse(s.Cron, ""); err != nil {
+			// The zone is checked on its own below, so that each error points at its line.
+			errs.add(file, ln.at("schedules", i, "cron"), "schedule %q: %v", s.Name, err)
 		}
 		if s.TimeZone != "" {
 			if _, err := time.LoadLocation(s.TimeZone); err != nil {
