@@ -39,6 +39,12 @@ func translate(src string, opts sqlref.Options, match func(sqlref.TableName) ([]
 	if err != nil {
 		return translation{}, err
 	}
+	// A trailing ; would end the statement the job wraps the query in; the text after the last
+	// token kept is then left out too (it holds the ; and comments only).
+	tail := true
+	for len(toks) > 0 && toks[len(toks)-1].Is(";") {
+		toks, tail = toks[:len(toks)-1], false
+	}
 	t := &translator{src: src, toks: toks, refAt: map[int]int{}, match: match}
 	at := make(map[int]int, len(toks)) // byte offset → index of the token starting there
 	for k, tok := range toks {
@@ -59,7 +65,7 @@ func translate(src string, opts sqlref.Options, match func(sqlref.TableName) ([]
 	if err := t.span(&b, 0, len(toks)); err != nil {
 		return translation{}, err
 	}
-	if len(toks) > 0 {
+	if len(toks) > 0 && tail {
 		b.WriteString(gap(src[toks[len(toks)-1].End:]))
 	}
 	return translation{sql: b.String(), reads: t.reads}, nil

@@ -165,27 +165,33 @@ func (w *Warehouse) Query(ctx context.Context, job *warehouse.QueryJob) (run.Sta
 		return run.Stats{}, err
 	}
 
-	w.mu.Lock()
-	if c, ok := w.inflight[job.JobID]; ok {
+	for {
+		w.mu.Lock()
+		c, ok := w.inflight[job.JobID]
+		if !ok {
+			c = &call{done: make(chan struct{})}
+			w.inflight[job.JobID] = c
+			w.mu.Unlock()
+			c.stats, c.err = w.runOnce(ctx, job)
+			w.mu.Lock()
+			delete(w.inflight, job.JobID)
+			w.mu.Unlock()
+			close(c.done)
+			return c.stats, c.err
+		}
 		w.mu.Unlock()
 		select {
 		case <-c.done:
-			return c.stats, c.err
 		case <-ctx.Done():
 			return run.Stats{}, ctx.Err()
 		}
+		// The first caller's context ended before its job did: this caller, whose context is
+		// alive, takes over (the job log tells it if the job had finished after all).
+		if errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded) {
+			continue
+		}
+		return c.stats, c.err
 	}
-	c := &call{done: make(chan struct{})}
-	w.inflight[job.JobID] = c
-	w.mu.Unlock()
-
-	c.stats, c.err = w.runOnce(ctx, job)
-
-	w.mu.Lock()
-	delete(w.inflight, job.JobID)
-	w.mu.Unlock()
-	close(c.done)
-	return c.stats, c.err
 }
 
 // runOnce returns the recorded outcome of job's id, or runs it and records the outcome.
