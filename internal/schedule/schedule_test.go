@@ -106,17 +106,18 @@ func TestNext(t *testing.T) {
 	}
 }
 
-// fireTimes simulates a scheduler calling Due every minute from start to end and returns the
-// fires it would record.
+// fireTimes simulates a scheduler calling Due every five minutes from start to end and returns the
+// fires it would record. Ticking every five minutes misses nothing a minute tick would catch
+// for these hour-granular schedules, and keeps the test fast.
 func fireTimes(t *testing.T, s spec.Schedule, start, end time.Time) []time.Time {
 	t.Helper()
 	entry := schedule.Entry{Schedule: s, LastFiredAt: start}
 	var fired []time.Time
-	for now := start; !now.After(end); now = now.Add(time.Minute) {
+	for now := start; !now.After(end); now = now.Add(5 * time.Minute) {
 		fires, err := schedule.Due([]schedule.Entry{entry}, now)
 		require.NoError(t, err)
 		for _, f := range fires {
-			require.False(t, f.Coalesced(), "a scheduler ticking every minute misses no tick")
+			require.False(t, f.Coalesced(), "a scheduler ticking often misses no tick")
 			fired = append(fired, f.At)
 			entry.LastFiredAt = f.At
 		}
