@@ -55,6 +55,7 @@ type extractor struct {
 
 	names   []scopeName // visible CTEs and aliases, innermost last
 	temps   []string    // temp tables of the script, lowercased
+	newTemp []string    // temp tables the current statement creates (visible from the next one)
 	created []TableName // tables permanently created by earlier statements
 	stmtNew []TableName // tables permanently created by the current statement
 	refs    []Reference
@@ -68,6 +69,7 @@ func (e *extractor) reset(sql string, opts Options) {
 	e.src, e.opts, e.err = sql, opts, nil
 	e.names = e.names[:0]
 	e.temps = e.temps[:0]
+	e.newTemp = e.newTemp[:0]
 	e.created = e.created[:0]
 	e.stmtNew = e.stmtNew[:0]
 	e.refs = nil
@@ -197,6 +199,8 @@ func (e *extractor) script() {
 		e.names = e.names[:mark]
 		e.created = append(e.created, e.stmtNew...)
 		e.stmtNew = e.stmtNew[:0]
+		e.temps = append(e.temps, e.newTemp...)
+		e.newTemp = e.newTemp[:0]
 		if next <= i { // no progress: never loop forever on odd input
 			next = i + 1
 		}
@@ -532,7 +536,7 @@ func (e *extractor) declareTemp(j int) int {
 	if !ok {
 		return j
 	}
-	e.temps = append(e.temps, strings.ToLower(p.parts[p.n-1]))
+	e.newTemp = append(e.newTemp, p.parts[p.n-1])
 	return next
 }
 

@@ -2,6 +2,7 @@ package sqlref
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -61,6 +62,15 @@ type Token struct {
 	End  int // byte offset just past the token
 }
 
+// set fills t field by field: cheaper than assigning a composite literal through a pointer.
+func (t *Token) set(k Kind, text string, p Pos, end int) {
+	t.Kind = k
+	t.Word = WordNone
+	t.Text = text
+	t.Pos = p
+	t.End = end
+}
+
 // Is reports whether the token is the operator or punctuation op.
 func (t Token) Is(op string) bool { return t.Kind == KindOp && t.Text == op }
 
@@ -88,8 +98,8 @@ type Lexer struct {
 	line      int
 	lineStart int // offset of the first byte of the current line
 	prev      Kind
+	prevOp    byte // first byte of the previous token when it was an operator
 	prevEnd   int
-	prevText  string
 }
 
 // NewLexer returns a Lexer over src.
@@ -102,6 +112,7 @@ func NewLexer(src string) *Lexer {
 // Reset makes l read src from the start, so one Lexer can be reused.
 func (l *Lexer) Reset(src string) {
 	*l = Lexer{src: src, line: 1, prevEnd: -1}
+	l.prev = KindEOF
 }
 
 // Lex splits src into tokens (without a final EOF token).
@@ -114,14 +125,17 @@ func AppendTokens(dst []Token, src string) ([]Token, error) {
 	var l Lexer
 	l.Reset(src)
 	for {
-		t, err := l.Next()
-		if err != nil {
-			return dst, err
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, len(dst)/2+16)
+		}
+		dst = dst[:len(dst)+1]
+		t := &dst[len(dst)-1]
+		if err := l.next(t); err != nil {
+			return dst[:len(dst)-1], err
 		}
 		if t.Kind == KindEOF {
-			return dst, nil
+			return dst[:len(dst)-1], nil
 		}
-		dst = append(dst, t)
 	}
 }
 
@@ -150,7 +164,7 @@ func (l *Lexer) skipSpace() error {
 			l.off++
 			l.line++
 			l.lineStart = l.off
-		case c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v':
+		case charClass[c]&classSpace != 0:
 			l.off++
 		case c == '#' || (c == '-' && l.off+1 < len(src) && src[l.off+1] == '-'):
 			for l.off < len(src) && src[l.off] != '\n' {
@@ -182,54 +196,75 @@ func (l *Lexer) advanceLines(end int) {
 	l.off = end
 }
 
-func isIdentStart(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
-}
+// Character classes, looked up by byte so the hot loops test one table entry.
+const (
+	classIdentStart = 1 << iota // a-z A-Z _ and every byte of a UTF-8 sequence
+	classDigit
+	classSpace
+)
 
-func isIdentPart(c byte) bool {
-	return isIdentStart(c) || c >= '0' && c <= '9'
-}
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80:
+			t[c] = classIdentStart
+		case c >= '0' && c <= '9':
+			t[c] = classDigit
+		case c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v':
+			t[c] = classSpace
+		}
+	}
+	return t
+}()
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isIdentStart(c byte) bool { return charClass[c]&classIdentStart != 0 }
+
+func isIdentPart(c byte) bool { return charClass[c]&(classIdentStart|classDigit) != 0 }
+
+func isDigit(c byte) bool { return charClass[c]&classDigit != 0 }
 
 // Next returns the next token, a KindEOF token at the end, or an *Error.
 func (l *Lexer) Next() (Token, error) {
+	var t Token
+	err := l.next(&t)
+	return t, err
+}
+
+// next fills *t in place (tokens are large enough that copying them shows in profiles).
+func (l *Lexer) next(t *Token) error {
 	if err := l.skipSpace(); err != nil {
-		return Token{}, err
+		return err
 	}
 	src := l.src
 	start := l.off
 	p := l.pos(start)
 	if start >= len(src) {
-		return Token{Kind: KindEOF, Pos: p, End: start}, nil
+		*t = Token{Kind: KindEOF, Pos: p, End: start}
+		return nil
 	}
 	c := src[start]
-	var t Token
 	switch {
 	case isIdentStart(c):
 		// A string prefix: r, b, rb, br in any case, directly followed by a quote.
-		if q := l.stringPrefix(start); q > 0 {
-			return l.lexString(p, q)
+		if (c|0x20 == 'r' || c|0x20 == 'b') && start+1 < len(src) {
+			if q := l.stringPrefix(start); q > 0 {
+				return l.lexString(t, p, q)
+			}
 		}
 		i := start + 1
-		for i < len(src) && isIdentPart(src[i]) {
+		h := uint32(c | 0x20)
+		for i < len(src) {
+			b := src[i]
+			if !isIdentPart(b) {
+				break
+			}
+			h = h*31 + uint32(b|0x20)
 			i++
 		}
-		t = Token{Kind: KindIdent, Text: src[start:i], Pos: p, End: i}
-		if n := i - start; n <= 24 {
-			var buf [24]byte
-			for j := 0; j < n; j++ {
-				b := src[start+j]
-				if b >= 'A' && b <= 'Z' {
-					b += 'a' - 'A'
-				}
-				buf[j] = b
-			}
-			if w := lookupWord(buf[:n]); w != WordNone {
-				// After a dot every word is a path part (t.from, ds.select), never a keyword.
-				if l.prev == KindOp && l.prevText == "." {
-					w = WordNone
-				}
+		t.set(KindIdent, src[start:i], p, i)
+		// After a dot every word is a path part (t.from, ds.select), never a keyword.
+		if i-start <= maxWordLen && !(l.prev == KindOp && l.prevOp == '.') {
+			if w := lookupWordHash(src[start:i], h); w != WordNone {
 				t.Word = w
 				if w.Reserved() {
 					t.Kind = KindKeyword
@@ -238,14 +273,14 @@ func (l *Lexer) Next() (Token, error) {
 		}
 		l.off = i
 	case isDigit(c) || (c == '.' && start+1 < len(src) && isDigit(src[start+1]) && !l.afterPathPart(start)):
-		t = l.lexNumber(p)
+		l.lexNumber(t, p)
 	case c == '\'' || c == '"':
-		return l.lexString(p, start)
+		return l.lexString(t, p, start)
 	case c == '`':
 		i := start + 1
 		for {
 			if i >= len(src) {
-				return Token{}, l.errorAt(p, i, "unterminated quoted identifier")
+				return l.errorAt(p, i, "unterminated quoted identifier")
 			}
 			b := src[i]
 			if b == '\\' {
@@ -258,7 +293,7 @@ func (l *Lexer) Next() (Token, error) {
 			}
 			i++
 		}
-		t = Token{Kind: KindQuotedIdent, Text: src[start:i], Pos: p, End: i}
+		t.set(KindQuotedIdent, src[start:i], p, i)
 		l.advanceLines(i)
 	case c == '@':
 		i := start + 1
@@ -281,26 +316,26 @@ func (l *Lexer) Next() (Token, error) {
 		}
 		if j == i {
 			// A lone @ (query hint @{...}) is punctuation.
-			t = Token{Kind: KindOp, Text: src[start : start+1], Pos: p, End: start + 1}
+			t.set(KindOp, src[start : start+1], p, start + 1)
 			l.off = start + 1
 			break
 		}
-		t = Token{Kind: kind, Text: src[start:j], Pos: p, End: j}
+		t.set(kind, src[start:j], p, j)
 		l.off = j
 	default:
 		n := opLen(src, start)
 		if n == 0 {
-			return Token{}, l.errorAt(p, start+1, fmt.Sprintf("unexpected character %q", rune(c)))
+			return l.errorAt(p, start+1, fmt.Sprintf("unexpected character %q", rune(c)))
 		}
 		kind := KindOp
 		if c == '?' {
 			kind = KindParam
 		}
-		t = Token{Kind: kind, Text: src[start : start+n], Pos: p, End: start + n}
+		t.set(kind, src[start : start+n], p, start + n)
 		l.off = start + n
 	}
-	l.prev, l.prevEnd, l.prevText = t.Kind, t.End, t.Text
-	return t, nil
+	l.prev, l.prevEnd, l.prevOp = t.Kind, t.End, t.Text[0]
+	return nil
 }
 
 // afterPathPart reports whether a '.' at off directly follows an identifier, ')' or ']', in which
@@ -313,7 +348,7 @@ func (l *Lexer) afterPathPart(off int) bool {
 	case KindIdent, KindQuotedIdent, KindKeyword:
 		return true
 	case KindOp:
-		return l.prevText == ")" || l.prevText == "]"
+		return l.prevOp == ')' || l.prevOp == ']'
 	}
 	return false
 }
@@ -384,7 +419,7 @@ func (l *Lexer) stringPrefix(i int) int {
 }
 
 // lexString reads a string or bytes literal whose opening quote is at q (prefix from p.Offset).
-func (l *Lexer) lexString(p Pos, q int) (Token, error) {
+func (l *Lexer) lexString(t *Token, p Pos, q int) error {
 	src := l.src
 	kind := KindString
 	for i := p.Offset; i < q; i++ {
@@ -400,7 +435,7 @@ func (l *Lexer) lexString(p Pos, q int) (Token, error) {
 	}
 	for {
 		if i >= len(src) {
-			return Token{}, l.errorAt(p, i, "unterminated string literal")
+			return l.errorAt(p, i, "unterminated string literal")
 		}
 		c := src[i]
 		switch {
@@ -408,7 +443,7 @@ func (l *Lexer) lexString(p Pos, q int) (Token, error) {
 			i += 2
 			continue
 		case c == '\n' && !triple:
-			return Token{}, l.errorAt(p, i, "unterminated string literal")
+			return l.errorAt(p, i, "unterminated string literal")
 		case c == quote:
 			if !triple {
 				i++
@@ -422,13 +457,13 @@ func (l *Lexer) lexString(p Pos, q int) (Token, error) {
 		i++
 	}
 done:
-	t := Token{Kind: kind, Text: src[p.Offset:i], Pos: p, End: i}
+	t.set(kind, src[p.Offset:i], p, i)
 	l.advanceLines(i)
-	l.prev, l.prevEnd, l.prevText = t.Kind, t.End, t.Text
-	return t, nil
+	l.prev, l.prevEnd, l.prevOp = t.Kind, t.End, 0
+	return nil
 }
 
-func (l *Lexer) lexNumber(p Pos) Token {
+func (l *Lexer) lexNumber(t *Token, p Pos) {
 	src := l.src
 	i := p.Offset
 	if src[i] == '0' && i+1 < len(src) && (src[i+1]|0x20) == 'x' {
@@ -460,7 +495,7 @@ func (l *Lexer) lexNumber(p Pos) Token {
 		}
 	}
 	l.off = i
-	return Token{Kind: KindNumber, Text: src[p.Offset:i], Pos: p, End: i}
+	t.set(KindNumber, src[p.Offset:i], p, i)
 }
 
 // UnquoteIdent returns the identifier a token's text names: backticks removed and escapes inside

@@ -30,7 +30,7 @@ func isWordToken(k Kind) bool { return k == KindIdent || k == KindKeyword }
 // trailing wildcard star (events_*). It returns the index after the path.
 func (e *extractor) readPath(i int, p *path) (int, bool) {
 	first := e.tok(i)
-	if first.Kind != KindIdent && first.Kind != KindQuotedIdent {
+	if first.Kind != KindIdent && first.Kind != KindQuotedIdent && !(first.Kind == KindKeyword && softReserved(first.Word)) {
 		return i, false
 	}
 	*p = path{start: first.Pos.Offset}
@@ -100,6 +100,18 @@ func (e *extractor) readPath(i int, p *path) (int, bool) {
 		}
 		return i, true
 	}
+}
+
+// softReserved reports whether a reserved keyword cannot start or end a clause where a table
+// name is expected, so that SQL using it unquoted as a name (FROM lookup, FROM hash) still reads.
+func softReserved(w Word) bool {
+	switch w {
+	case WLOOKUP, WHASH, WPROTO, WENUM, WNEW, WDEFINE, WGROUPS, WRANGE, WTREAT, WCONTAINS, WESCAPE,
+		WCUBE, WROLLUP, WFETCH, WWITHIN, WRESPECT, WIGNORE, WNULLS, WSOME, WANY, WNO, WCURRENT,
+		WEXCLUDE, WGROUPING, WPRECEDING, WFOLLOWING, WUNBOUNDED, WASSERTROWSMODIFIED:
+		return true
+	}
+	return false
 }
 
 func (e *extractor) pathPartAt(i int) bool {
