@@ -316,7 +316,7 @@ func (l *Lexer) next(t *Token) error {
 		}
 		if j == i {
 			// A lone @ (query hint @{...}) is punctuation.
-			t.set(KindOp, src[start : start+1], p, start + 1)
+			t.set(KindOp, src[start:start+1], p, start+1)
 			l.off = start + 1
 			break
 		}
@@ -331,7 +331,7 @@ func (l *Lexer) next(t *Token) error {
 		if c == '?' {
 			kind = KindParam
 		}
-		t.set(kind, src[start : start+n], p, start + n)
+		t.set(kind, src[start:start+n], p, start+n)
 		l.off = start + n
 	}
 	l.prev, l.prevEnd, l.prevOp = t.Kind, t.End, t.Text[0]
