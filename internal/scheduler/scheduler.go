@@ -20,6 +20,7 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/schedule"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
 )
@@ -91,10 +92,9 @@ type StartParams struct {
 	Tables         []string
 	WithDownstream bool
 	// At is the schedule's fire time (conditions are checked against it in the schedule's zone).
-	At       time.Time
-	Trigger  run.Trigger
-	User     string
-	Location *time.Location
+	At      time.Time
+	Trigger run.Trigger
+	User    string
 }
 
 // Start assembles a run from the current graph, stores it with all its nodes, and dispatches
@@ -124,20 +124,16 @@ func (s *Scheduler) Start(ctx context.Context, p StartParams) (*run.Run, error) 
 			return nil, err
 		}
 		maxParallel = sched.MaxParallel
-		loc := p.Location
-		if loc == nil {
-			if loc, err = time.LoadLocation(sched.TimeZone); err != nil {
-				return nil, fmt.Errorf("error loading time zone of schedule %q: %w", sched.Name, err)
-			}
-		}
 		at := p.At
 		if at.IsZero() {
 			at = s.cfg.Now()
 		}
-		for _, t := range tables {
-			if slices.Contains(t.Schedules, p.Schedule) && t.Conditions.Allows(at.In(loc)) {
-				selected[t.Name] = true
-			}
+		in, err := schedule.TablesFor(tables, schedule.Fire{Schedule: sched, At: at})
+		if err != nil {
+			return nil, fmt.Errorf("error selecting the tables of schedule %q: %w", sched.Name, err)
+		}
+		for _, t := range in {
+			selected[t.Name] = true
 		}
 	default:
 		for _, name := range p.Tables {
@@ -473,4 +469,76 @@ func NewRunID(now time.Time) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return "r" + now.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// Tick starts a run for every schedule that fell due since it last fired. Missed ticks (the
+// scheduler was down) coalesce into one run. Firing is a compare-and-set on the schedule's
+// last fire time, so of several schedulers ticking at once exactly one starts the run. A
+// schedule whose previous run is still going is not started again on top of it.
+func (s *Scheduler) Tick(ctx context.Context) error {
+	now := s.cfg.Now()
+	records, err := s.store.ScheduleList(ctx)
+	if err != nil {
+		return fmt.Errorf("error listing schedules: %w", err)
+	}
+	var entries []schedule.Entry
+	var errs []error
+	for _, rec := range records {
+		if rec.LastFiredAt.IsZero() {
+			// A new schedule starts counting now; it does not fire for ticks before it existed.
+			if err := s.store.ScheduleFire(ctx, rec.Schedule.Name, time.Time{}, now); err != nil && !errors.Is(err, store.ErrConflict) {
+				errs = append(errs, fmt.Errorf("error initialising schedule %q: %w", rec.Schedule.Name, err))
+			}
+			continue
+		}
+		entries = append(entries, schedule.Entry{Schedule: rec.Schedule, LastFiredAt: rec.LastFiredAt})
+	}
+	fires, err := schedule.Due(entries, now)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(fires) == 0 {
+		return errors.Join(errs...)
+	}
+	running, err := s.store.RunList(ctx, &store.RunListParams{State: run.RunRunning, Limit: 1000})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("error listing running runs: %w", err))...)
+	}
+	inFlight := map[string]string{}
+	for _, r := range running {
+		inFlight[r.Schedule] = r.ID
+	}
+	last := map[string]time.Time{}
+	for _, e := range entries {
+		last[e.Schedule.Name] = e.LastFiredAt
+	}
+	for _, f := range fires {
+		name := f.Schedule.Name
+		err := s.store.ScheduleFire(ctx, name, last[name], f.At)
+		if errors.Is(err, store.ErrConflict) {
+			continue // another scheduler fired it
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("error firing schedule %q: %w", name, err))
+			continue
+		}
+		if id, ok := inFlight[name]; ok {
+			s.log.Warn("schedule fell due while its previous run is still going; not starting another",
+				zap.String("schedule", name), zap.String("run_id", id), zap.Time("due", f.At))
+			continue
+		}
+		if f.Coalesced() {
+			s.log.Warn("schedule missed ticks; running once for all of them", zap.String("schedule", name),
+				zap.Time("first_missed", f.First), zap.Time("due", f.At))
+		}
+		_, err = s.Start(ctx, StartParams{Schedule: name, At: f.At, Trigger: run.TriggerSchedule, User: "scheduler"})
+		if errors.Is(err, ErrNothingToRun) {
+			s.log.Info("schedule fell due with no table to run", zap.String("schedule", name), zap.Time("due", f.At))
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("error starting schedule %q: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
