@@ -188,6 +188,11 @@ func (t *translator) token(b *strings.Builder, i, limit int) (int, error) {
 			return i + 2, nil
 		}
 	case sqlref.KindIdent, sqlref.KindKeyword:
+		if tok.Word == sqlref.WINTERVAL {
+			if n, ok, err := t.interval(b, i, limit); ok || err != nil {
+				return n, err
+			}
+		}
 		if i+1 < limit && t.toks[i+1].Is("(") && (i == 0 || !t.toks[i-1].Is(".")) {
 			if n, ok, err := t.function(b, i, limit); ok || err != nil {
 				return n, err
@@ -228,6 +233,42 @@ func (t *translator) reference(b *strings.Builder, i, limit int, ref sqlref.Refe
 	}
 	b.WriteString(")")
 	return end, nil
+}
+
+// datePartWords are the parts an INTERVAL ends with.
+var datePartWords = map[string]bool{
+	"YEAR": true, "QUARTER": true, "MONTH": true, "WEEK": true, "DAY": true, "HOUR": true,
+	"MINUTE": true, "SECOND": true, "MILLISECOND": true, "MICROSECOND": true,
+}
+
+// interval parenthesises the count of INTERVAL expr PART when it is more than one literal:
+// DuckDB parses INTERVAL (expr) DAY but not INTERVAL MOD(x, 7) DAY.
+func (t *translator) interval(b *strings.Builder, i, limit int) (int, bool, error) {
+	depth := 0
+	for k := i + 1; k < limit; k++ {
+		tok := t.toks[k]
+		switch {
+		case tok.Is("(") || tok.Is("["):
+			depth++
+		case tok.Is(")") || tok.Is("]"):
+			depth--
+			if depth < 0 {
+				return 0, false, nil
+			}
+		case depth == 0 && (tok.Kind == sqlref.KindIdent || tok.Kind == sqlref.KindKeyword) &&
+			datePartWords[strings.ToUpper(tok.Text)] && !(k+1 < limit && t.toks[k+1].Is("(")):
+			if k == i+1 || (k == i+2 && (t.toks[i+1].Kind == sqlref.KindNumber || t.toks[i+1].Kind == sqlref.KindString)) {
+				return 0, false, nil
+			}
+			expr, err := t.arg([2]int{i + 1, k})
+			if err != nil {
+				return 0, true, err
+			}
+			b.WriteString(t.toks[i].Text + " (" + strings.TrimSpace(expr) + ") " + tok.Text)
+			return k + 1, true, nil
+		}
+	}
+	return 0, false, nil
 }
 
 // closeParen returns the index of the ")" matching the "(" at open, or -1.
@@ -401,6 +442,16 @@ func (t *translator) function(b *strings.Builder, i, limit int) (int, bool, erro
 		default:
 			return 0, false, nil
 		}
+		return close + 1, true, nil
+	case "CURRENT_TIMESTAMP", "CURRENT_DATETIME", "CURRENT_TIME":
+		if len(args) != 0 {
+			return 0, false, nil // a time zone argument: left for DuckDB to reject
+		}
+		b.WriteString(map[string]string{
+			"CURRENT_TIMESTAMP": "current_timestamp",
+			"CURRENT_DATETIME":  "CAST(current_timestamp AS TIMESTAMP)",
+			"CURRENT_TIME":      "CAST(current_timestamp AS TIME)",
+		}[name])
 		return close + 1, true, nil
 	case "GENERATE_ARRAY", "GENERATE_DATE_ARRAY", "GENERATE_TIMESTAMP_ARRAY":
 		b.WriteString("generate_series")

@@ -624,7 +624,10 @@ func (w *Warehouse) jobError(ctx context.Context, jobID string, err error) error
 	reason, retryable := "invalidQuery", false
 	switch de.Type {
 	case duckdb.ErrorTypeCatalog:
-		reason = "notFound"
+		// Missing tables and datasets are "notFound", as in BigQuery; a missing function is a bad query.
+		if strings.Contains(de.Msg, "Table with name") || strings.Contains(de.Msg, "Schema with name") {
+			reason = "notFound"
+		}
 	case duckdb.ErrorTypeInterrupt:
 		return fmt.Errorf("job %q interrupted: %w", jobID, err)
 	case duckdb.ErrorTypeTransaction, duckdb.ErrorTypeIO, duckdb.ErrorTypeOutOfMemory, duckdb.ErrorTypeConnection:
