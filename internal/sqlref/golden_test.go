@@ -130,6 +130,37 @@ func TestGoldenResultShape(t *testing.T) {
 	}
 }
 
+// TestGoldenPrefixesNeverPanic feeds Extract every truncation of every golden SQL text: half a
+// string, half a path, a dangling keyword. The result may be an error, but never a panic.
+func TestGoldenPrefixesNeverPanic(t *testing.T) {
+	t.Parallel()
+	byArchive := map[string][]goldenCase{}
+	for _, c := range loadGolden(t) {
+		byArchive[c.archive] = append(byArchive[c.archive], c)
+	}
+	for archive, cases := range byArchive {
+		t.Run(archive, func(t *testing.T) {
+			t.Parallel()
+			for _, c := range cases {
+				// Long texts are cut at about 300 evenly spaced points to keep the suite fast.
+				step := max(1, len(c.sql)/300)
+				for n := 0; n < len(c.sql); n += step {
+					if p := extractRecovering(c.sql[:n], c.want.opts); p != nil {
+						t.Fatalf("Extract panicked on the first %d bytes of %s/%s: %v\n--- input:\n%s",
+							n, c.archive, c.name, p, c.sql[:n])
+					}
+				}
+			}
+		})
+	}
+}
+
+func extractRecovering(sql string, opts sqlref.Options) (panicked any) {
+	defer func() { panicked = recover() }()
+	_, _ = sqlref.Extract(sql, opts)
+	return nil
+}
+
 // TestGoldenCorpusSize fails when cases disappear from the corpus.
 func TestGoldenCorpusSize(t *testing.T) {
 	t.Parallel()
@@ -211,7 +242,7 @@ func describeCase(c goldenCase) string {
 	b.WriteString("--- want:\n")
 	if c.want.failing() {
 		for _, e := range c.want.errs {
-			fmt.Fprintf(&b, "error %s\n", e)
+			b.WriteString(strings.TrimSpace("error "+e) + "\n")
 		}
 		if c.want.hasErrAt {
 			fmt.Fprintf(&b, "error-at %d:%d\n", c.want.errLine, c.want.errCol)
