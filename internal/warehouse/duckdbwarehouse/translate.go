@@ -443,6 +443,17 @@ func (t *translator) function(b *strings.Builder, i, limit int) (int, bool, erro
 			return 0, false, nil
 		}
 		return close + 1, true, nil
+	case "EXTRACT":
+		// BigQuery counts DAYOFWEEK from 1 (Sunday), DuckDB from 0.
+		if open+2 < close && strings.EqualFold(t.toks[open+1].Text, "DAYOFWEEK") && t.toks[open+2].Word == sqlref.WFROM {
+			from, err := t.arg([2]int{open + 3, close})
+			if err != nil {
+				return 0, true, err
+			}
+			b.WriteString("(EXTRACT(DAYOFWEEK FROM " + strings.TrimSpace(from) + ") + 1)")
+			return close + 1, true, nil
+		}
+		return 0, false, nil
 	case "CURRENT_TIMESTAMP", "CURRENT_DATETIME", "CURRENT_TIME":
 		if len(args) != 0 {
 			return 0, false, nil // a time zone argument: left for DuckDB to reject

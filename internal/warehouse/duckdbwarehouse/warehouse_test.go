@@ -89,14 +89,15 @@ func TestWarehouse(t *testing.T) {
 			  CAST(SUM(o.amount) AS NUMERIC) AS revenue,
 			  SAFE_CAST('x' AS INT64) AS bad,
 			  MAX(DATE_DIFF(DATE '2024-03-01', o.order_date, DAY)) AS age_days,
-			  ARRAY_AGG(o.order_id ORDER BY o.order_id) AS ids
+			  ARRAY_AGG(o.order_id ORDER BY o.order_id) AS ids,
+			  MIN(EXTRACT(DAYOFWEEK FROM o.order_date)) AS dow
 			FROM shop.orders AS o
 			WHERE o.order_id IN (SELECT order_id FROM paid)
 			GROUP BY month, label
 			ORDER BY month`)
 		require.Equal(t, [][]string{
-			{"2024-01-01", "2024-01", "1", "1", "NULL", "20.000000000", "NULL", "46", "[1]"},
-			{"2024-02-01", "2024-02", "1", "1", "NULL", "30.500000000", "NULL", "10", "[3]"},
+			{"2024-01-01", "2024-01", "1", "1", "NULL", "20.000000000", "NULL", "46", "[1]", "2"},
+			{"2024-02-01", "2024-02", "1", "1", "NULL", "30.500000000", "NULL", "10", "[3]", "3"},
 		}, b.rows(t, `SELECT * FROM "acme-data.shop"."monthly" ORDER BY month`))
 		tb, err := b.w.Table(b.ctx, sqlref.TableName{Project: "acme-data", Dataset: "shop", Table: "monthly"})
 		require.NoError(t, err)
@@ -104,6 +105,7 @@ func TestWarehouse(t *testing.T) {
 			{Name: "month", Type: "DATE"}, {Name: "label", Type: "STRING"}, {Name: "customers", Type: "INT64"},
 			{Name: "paid_orders", Type: "INT64"}, {Name: "nothing", Type: "FLOAT64"}, {Name: "revenue", Type: "NUMERIC"},
 			{Name: "bad", Type: "INT64"}, {Name: "age_days", Type: "INT64"}, {Name: "ids", Type: "ARRAY<INT64>"},
+			{Name: "dow", Type: "INT64"},
 		}, tb.Columns)
 	})
 
@@ -117,6 +119,18 @@ func TestWarehouse(t *testing.T) {
 		// As in BigQuery, the suffix is what follows the wildcard's prefix.
 		require.Equal(t, [][]string{{"0101", "2"}, {"0102", "1"}},
 			b.rows(t, `SELECT * FROM "acme-data.shop"."daily" ORDER BY day`))
+	})
+
+	t.Run("QueriesMayReadTheirOwnDestination", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.query(t, "a", "t", "SELECT 1 AS id")
+		b.query(t, "b", "t", "SELECT id FROM shop.t UNION ALL SELECT MAX(id) + 1 FROM shop.t")
+		_, err := b.w.Query(b.ctx, &warehouse.QueryJob{JobID: "c", Disposition: spec.DispositionAppend,
+			SQL:         "SELECT MAX(id) + 1 AS id FROM `acme-data.shop.t`",
+			Destination: sqlref.TableName{Project: "acme-data", Dataset: "shop", Table: "t"}})
+		require.NoError(t, err)
+		require.Equal(t, [][]string{{"1"}, {"2"}, {"3"}}, b.rows(t, `SELECT id FROM "acme-data.shop"."t" ORDER BY id`))
 	})
 
 	t.Run("UnnestAliasIsTheElement", func(t *testing.T) {
