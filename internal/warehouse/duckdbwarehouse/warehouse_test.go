@@ -109,6 +109,19 @@ func TestWarehouse(t *testing.T) {
 		}, tb.Columns)
 	})
 
+	t.Run("MacrosStandInForBigQueryFunctions", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.query(t, "a", "m", `SELECT
+			SAFE_DIVIDE(1, 0) AS a, SAFE_DIVIDE(3, 2) AS b, DIV(7, 2) AS c,
+			FORMAT_DATE('%Y/%m/%d', DATE '2024-03-05') AS d, PARSE_DATE('%Y%m%d', '20240305') AS e,
+			REGEXP_CONTAINS('order-42', r'\d+') AS f, UNIX_DATE(DATE '1970-01-11') AS g,
+			UNIX_SECONDS(TIMESTAMP_SECONDS(86400)) AS h, TO_JSON_STRING([1, 2]) AS i,
+			(SELECT LOGICAL_OR(x > 2) FROM UNNEST([1, 3]) AS x) AS j`)
+		require.Equal(t, [][]string{{"NULL", "1.5", "3", "2024/03/05", "2024-03-05", "true", "10", "86400", "[1,2]", "true"}},
+			b.rows(t, `SELECT * FROM "acme-data.shop"."m"`))
+	})
+
 	t.Run("ReadsWildcardTablesWithSuffix", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
