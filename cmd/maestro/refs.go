@@ -63,6 +63,7 @@ func newRefsCmd() *cobra.Command {
 		Short: "Print the tables SQL reads (and writes)",
 		Long:  refsLong,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			lessGC()
 			stdout := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 			results, err := refsCollect(cmd.InOrStdin(), args, opts)
 			if err != nil {

@@ -139,7 +139,7 @@ func Graph(p *spec.Project) (*dag.Graph, error) {
 	var errs errorList
 	var mu sync.Mutex
 	opts := sqlref.Options{DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
-	parallel(context.Background(), len(p.Tables), func(i int) {
+	parallel(context.Background(), len(p.Tables), func(_, i int) {
 		t := &p.Tables[i]
 		r, err := extract(t.SQL, opts)
 		if err != nil {
@@ -220,9 +220,21 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 	results := make([]*sqlref.Result, len(entries))
 	perFile := make([]errorList, len(entries))
 	opts := sqlref.Options{DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
-	parallel(ctx, len(entries), func(i int) {
-		results[i], perFile[i] = loadTable(dir, entries[i], p, schedules, opts, &p.Tables[i])
+	readers := make([]*fileReader, workers(len(entries)))
+	for w := range readers {
+		if readers[w], err = newFileReader(dir); err != nil {
+			for _, r := range readers[:w] {
+				r.close()
+			}
+			return nil, nil, fmt.Errorf("error reading project folder %q: %w", dir, err)
+		}
+	}
+	parallel(ctx, len(entries), func(w, i int) {
+		results[i], perFile[i] = loadTable(readers[w], entries[i], p, schedules, opts, &p.Tables[i])
 	})
+	for _, r := range readers {
+		r.close()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -443,7 +455,7 @@ func scan(dir string) ([]tableEntry, errorList, error) {
 }
 
 // loadTable reads one table's SQL and sidecar into t and parses the SQL.
-func loadTable(dir string, e tableEntry, p *spec.Project, schedules map[string]bool, opts sqlref.Options, t *spec.Table) (*sqlref.Result, errorList) {
+func loadTable(fr *fileReader, e tableEntry, p *spec.Project, schedules map[string]bool, opts sqlref.Options, t *spec.Table) (*sqlref.Result, errorList) {
 	var errs errorList
 	*t = spec.Table{
 		Name: e.dataset + "." + e.table, Kind: "query", File: e.sqlPath,
@@ -452,12 +464,12 @@ func loadTable(dir string, e tableEntry, p *spec.Project, schedules map[string]b
 	if p.DefaultSchedule != "" {
 		t.Schedules = []string{p.DefaultSchedule}
 	}
-	sql, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.sqlPath)))
+	sql, err := fr.read(e.sqlPath)
 	if err != nil {
 		errs.add(e.sqlPath, 0, "error reading file: %v", err)
 		return nil, errs
 	}
-	t.SQL = string(sql)
+	t.SQL = sql
 	var res *sqlref.Result
 	if strings.TrimSpace(t.SQL) == "" {
 		errs.add(e.sqlPath, 0, "the file is empty")
@@ -467,11 +479,11 @@ func loadTable(dir string, e tableEntry, p *spec.Project, schedules map[string]b
 		res = r
 	}
 	if e.yamlPath != "" {
-		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.yamlPath)))
+		data, err := fr.read(e.yamlPath)
 		if err != nil {
 			errs.add(e.yamlPath, 0, "error reading file: %v", err)
 		} else {
-			errs = append(errs, applySidecar(e.yamlPath, data, schedules, t)...)
+			errs = append(errs, applySidecar(e.yamlPath, []byte(data), schedules, t)...)
 		}
 	}
 	return res, errs
@@ -563,12 +575,13 @@ func applySidecar(file string, data []byte, schedules map[string]bool, t *spec.T
 	return errs
 }
 
-// parallel runs fn(0..n-1) on GOMAXPROCS workers (at least 2: file reads block) pulling indexes
-// from a shared counter, so 10,000 tables never mean 10,000 goroutines. It stops handing out work
-// once ctx is done.
-func parallel(ctx context.Context, n int, fn func(i int)) {
-	workers := max(runtime.GOMAXPROCS(0), 2)
-	workers = min(workers, n)
+// workers is how many goroutines parallel uses for n items: GOMAXPROCS (at least 2, since file
+// reads block), never more than n, so 10,000 tables never mean 10,000 goroutines.
+func workers(n int) int { return min(max(runtime.GOMAXPROCS(0), 2), n) }
+
+// parallel runs fn(w, i) for i in 0..n-1 on workers(n) goroutines, w being the worker's number,
+// pulling indexes from a shared counter. It stops handing out work once ctx is done.
+func parallel(ctx context.Context, n int, fn func(w, i int)) {
 	var next atomic.Int64
 	take := func() int {
 		if ctx.Err() != nil {
@@ -580,13 +593,12 @@ func parallel(ctx context.Context, n int, fn func(i int)) {
 		return -1
 	}
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers(n) {
 		wg.Go(func() {
 			for i := take(); i >= 0; i = take() {
-				fn(i)
+				fn(w, i)
 			}
 		})
 	}
 	wg.Wait()
-
 }
