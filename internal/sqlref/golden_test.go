@@ -408,3 +408,35 @@ func parseWant(text string) (goldenWant, error) {
 	}
 	return w, nil
 }
+
+// TestGoldenWantFormat guards the harness itself: a malformed .want must be rejected rather than
+// silently weaken a case.
+func TestGoldenWantFormat(t *testing.T) {
+	t.Parallel()
+	for name, text := range map[string]string{
+		"unsorted reads":        "read p.d.b\nread p.d.a\n",
+		"duplicate writes":      "write p.d.a\nwrite p.d.a\n",
+		"unknown item":          "reads p.d.a\n",
+		"not a table path":      "read a.b\n",
+		"error and tables":      "error boom\nread p.d.a\n",
+		"option after item":     "read p.d.a\ndefault_project: p\n",
+		"bad error position":    "error\nerror-at 3\n",
+		"read without a value":  "read\n",
+		"write without a value": "write \n",
+	} {
+		_, err := parseWant(text)
+		require.Error(t, err, "%s: %q should be rejected", name, text)
+	}
+
+	w, err := parseWant("# comment\ndefault_project: p\ndefault_dataset: d\n\nread .x.a\nread p.d.b\nwrite p.d.c\n")
+	require.NoError(t, err)
+	require.Equal(t, sqlref.Options{DefaultProject: "p", DefaultDataset: "d"}, w.opts)
+	require.Equal(t, []string{".x.a", "p.d.b"}, w.reads)
+	require.Equal(t, []string{"p.d.c"}, w.writes)
+	require.False(t, w.failing())
+
+	require.True(t, mentionsPosition("line 3, column 21: unterminated string", 3, 21))
+	require.True(t, mentionsPosition("at 3:21", 3, 21))
+	require.False(t, mentionsPosition("line 3, column 21: x", 3, 2), "column 2 must not match column 21")
+	require.False(t, mentionsPosition("line 13, column 2: x", 3, 2), "line 3 must not match line 13")
+}
