@@ -25,11 +25,11 @@ func (x *Extractor) Extract(sql string, opts Options) (*Result, error) {
 	e := &x.e
 	e.reset(sql, opts)
 	var err error
-	e.toks, err = AppendTokens(e.toks[:0], sql)
+	e.toks, err = appendRaw(e.toks[:0], sql)
 	if err != nil {
 		return nil, err
 	}
-	e.toks = append(e.toks, Token{Kind: KindEOF, Pos: Pos{Offset: len(sql)}, End: len(sql)})
+	e.toks = append(e.toks, rawTok{Kind: KindEOF, Start: len(sql), End: len(sql)})
 	e.script()
 	if e.err != nil {
 		return nil, e.err
@@ -50,7 +50,7 @@ type scopeName struct {
 type extractor struct {
 	src  string
 	opts Options
-	toks []Token
+	toks []rawTok
 	err  error
 
 	names   []scopeName // visible CTEs and aliases, innermost last
@@ -63,6 +63,8 @@ type extractor struct {
 	writes  []TableName
 	curItem int // token index of the FROM item being emitted, -1 outside
 	curFrom int // token index of the FROM clause being read
+
+	lastTarget string // last name part of the DML target just read, its implicit alias
 }
 
 func (e *extractor) reset(sql string, opts Options) {
@@ -109,7 +111,7 @@ func sortUnique(list []TableName) []TableName {
 
 // ---- token helpers ----
 
-func (e *extractor) tok(i int) *Token {
+func (e *extractor) tok(i int) *rawTok {
 	if i >= len(e.toks) || i < 0 {
 		i = len(e.toks) - 1
 	}
@@ -130,7 +132,23 @@ func (e *extractor) word(i int, w Word) bool {
 
 func (e *extractor) op(i int, op string) bool {
 	t := e.tok(i)
-	return t.Kind == KindOp && t.Text == op
+	return t.Kind == KindOp && e.txt(t) == op
+}
+
+// txt is the source text of a token.
+func (e *extractor) txt(t *rawTok) string { return e.src[t.Start:t.End] }
+
+// lineCol computes the 1-based line and column of off; only errors need it, so tokens do not
+// carry positions.
+func lineCol(src string, off int) (int, int) {
+	line, lineStart := 1, 0
+	for i := 0; i < off && i < len(src); i++ {
+		if src[i] == '\n' {
+			line++
+			lineStart = i + 1
+		}
+	}
+	return line, off - lineStart + 1
 }
 
 func (e *extractor) eof(i int) bool { return e.tok(i).Kind == KindEOF }
@@ -145,11 +163,12 @@ func (e *extractor) fail(i int, format string, args ...any) {
 		return
 	}
 	t := e.tok(i)
-	text := t.Text
+	text := e.txt(t)
 	if t.Kind == KindEOF {
 		text = ""
 	}
-	e.err = &Error{Line: t.Pos.Line, Column: t.Pos.Column, Offset: t.Pos.Offset, Text: text, Msg: fmt.Sprintf(format, args...)}
+	line, col := lineCol(e.src, t.Start)
+	e.err = &Error{Line: line, Column: col, Offset: t.Start, Text: text, Msg: fmt.Sprintf(format, args...)}
 }
 
 // skipBalanced skips from an opening bracket at i to just past its matching closer.
@@ -160,7 +179,7 @@ func (e *extractor) skipBalanced(i int) int {
 		if t.Kind != KindOp {
 			continue
 		}
-		switch t.Text {
+		switch e.txt(t) {
 		case "(", "[", "{":
 			depth++
 		case ")", "]", "}":
@@ -213,10 +232,10 @@ func (e *extractor) script() {
 func (e *extractor) statement(i int) int {
 	t := e.tok(i)
 	if t.Kind == KindOp {
-		if t.Text == "(" {
+		if e.txt(t) == "(" {
 			return e.expr(i, modeStatement)
 		}
-		e.fail(i, "unexpected %q at the start of a statement", t.Text)
+		e.fail(i, "unexpected %q at the start of a statement", e.txt(t))
 		return i
 	}
 	if t.Kind == KindKeyword {
@@ -244,7 +263,7 @@ func (e *extractor) statement(i int) int {
 		case WCASE:
 			return e.condition(i + 1)
 		}
-		e.fail(i, "unrecognised statement starting with %s", strings.ToUpper(t.Text))
+		e.fail(i, "unrecognised statement starting with %s", strings.ToUpper(e.txt(t)))
 		return i
 	}
 	if t.Kind == KindIdent && e.op(i+1, ":") && t.Word == WordNone || (t.Kind == KindIdent && e.op(i+1, ":") && (e.word(i+2, WBEGIN) || e.word(i+2, WLOOP) || e.word(i+2, WWHILE) || e.word(i+2, WREPEAT) || e.kw(i+2, WFOR))) {
@@ -324,7 +343,7 @@ func (e *extractor) statement(i int) int {
 	case WLOAD:
 		return e.load(i)
 	}
-	e.fail(i, "unrecognised statement starting with %s", strings.ToUpper(t.Text))
+	e.fail(i, "unrecognised statement starting with %s", strings.ToUpper(e.txt(t)))
 	return i
 }
 
@@ -485,7 +504,7 @@ func (e *extractor) create(i int) int {
 		e.word(j, WROW), e.word(j, WPRIVILEGE), e.word(j, WCONNECTION):
 		return e.skipStatement(j)
 	}
-	e.fail(i, "unrecognised CREATE statement: CREATE %s is not a known object kind", strings.ToUpper(e.tok(j).Text))
+	e.fail(i, "unrecognised CREATE statement: CREATE %s is not a known object kind", strings.ToUpper(e.txt(e.tok(j))))
 	return i
 }
 
@@ -509,11 +528,11 @@ func (e *extractor) params(i int) int {
 	for j := i; j < end; j++ {
 		t := e.tok(j)
 		if t.Kind == KindOp {
-			switch t.Text {
+			switch e.txt(t) {
 			case "(", "<", "[":
 				depth++
 				if depth == 1 && e.isName(j+1) {
-					e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(j + 1).Text), cte: true, from: -1, item: -1})
+					e.names = append(e.names, scopeName{name: UnquoteIdent(e.txt(e.tok(j + 1))), cte: true, from: -1, item: -1})
 				}
 			case ")", ">", "]":
 				depth--
@@ -521,7 +540,7 @@ func (e *extractor) params(i int) int {
 				depth -= 2
 			case ",":
 				if depth == 1 && e.isName(j+1) {
-					e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(j + 1).Text), cte: true, from: -1, item: -1})
+					e.names = append(e.names, scopeName{name: UnquoteIdent(e.txt(e.tok(j + 1))), cte: true, from: -1, item: -1})
 				}
 			}
 		}
@@ -555,8 +574,10 @@ func (e *extractor) target(j int, write bool) int {
 	var p path
 	next, ok := e.readPath(j, &p)
 	if !ok {
+		e.lastTarget = ""
 		return j
 	}
+	e.lastTarget = p.parts[p.n-1]
 	e.record(&p, write, false)
 	return next
 }
@@ -575,14 +596,18 @@ func (e *extractor) createdTarget(j int) int {
 	return next
 }
 
-// targetAlias reads the optional [AS] alias after an UPDATE/DELETE/MERGE target.
+// targetAlias reads the optional [AS] alias after an UPDATE/DELETE/MERGE target; without one
+// the target's last name part is its range variable (DELETE ds.t WHERE ... FROM t.items).
 func (e *extractor) targetAlias(j int) int {
 	if e.kw(j, WAS) {
 		j++
 	}
 	if e.isName(j) && e.tok(j).Word == WordNone {
-		e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(j).Text), from: -1, item: -1})
-		j++
+		e.names = append(e.names, scopeName{name: UnquoteIdent(e.txt(e.tok(j))), from: -1, item: -1})
+		return j + 1
+	}
+	if e.lastTarget != "" {
+		e.names = append(e.names, scopeName{name: e.lastTarget, from: -1, item: -1})
 	}
 	return j
 }
@@ -692,7 +717,7 @@ func (e *extractor) setOp(i int) (int, bool) {
 // pipe reads one pipe operator after |>.
 func (e *extractor) pipe(i int) int {
 	if e.kw(i, WAS) && e.isName(i+1) {
-		e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(i + 1).Text), from: -1, item: -1})
+		e.names = append(e.names, scopeName{name: UnquoteIdent(e.txt(e.tok(i + 1))), from: -1, item: -1})
 		return i + 2
 	}
 	if e.isJoinStart(i) {
@@ -713,7 +738,7 @@ func (e *extractor) with(i int) int {
 		i++
 	}
 	for e.err == nil && e.isName(i) {
-		name := UnquoteIdent(e.tok(i).Text)
+		name := UnquoteIdent(e.txt(e.tok(i)))
 		i++
 		if e.op(i, "(") {
 			i = e.skipBalanced(i)
@@ -761,7 +786,7 @@ func (e *extractor) findFrom(i int) int {
 		t := e.tok(i)
 		switch t.Kind {
 		case KindOp:
-			switch t.Text {
+			switch e.txt(t) {
 			case "(", "[":
 				i = e.skipBalanced(i)
 				continue
@@ -938,7 +963,7 @@ func (e *extractor) fromItem(i int, emit bool) int {
 			}
 			if e.isName(i) {
 				if !emit {
-					e.names = append(e.names, scopeName{name: UnquoteIdent(e.tok(i).Text), from: e.curFrom, item: start})
+					e.names = append(e.names, scopeName{name: UnquoteIdent(e.txt(e.tok(i))), from: e.curFrom, item: start})
 				}
 				i++
 			}
@@ -955,11 +980,11 @@ func (e *extractor) fromItem(i int, emit bool) int {
 			}
 			continue
 		case e.kw(i, WAS) && e.isName(i+1):
-			alias = e.tok(i + 1).Text
+			alias = e.txt(e.tok(i + 1))
 			i += 2
 			continue
 		case e.isName(i) && alias == "" && e.tok(i).Word == WordNone:
-			alias = e.tok(i).Text
+			alias = e.txt(e.tok(i))
 			i++
 			continue
 		}
@@ -1032,7 +1057,7 @@ func (e *extractor) stops(i int, m mode) bool {
 	case KindEOF:
 		return true
 	case KindOp:
-		switch t.Text {
+		switch e.txt(t) {
 		case ";", ")", "]", "}":
 			return true
 		case "|>":
@@ -1096,9 +1121,9 @@ func (e *extractor) expr(i int, m mode) int {
 		t := e.tok(i)
 		switch t.Kind {
 		case KindOp:
-			switch t.Text {
+			switch e.txt(t) {
 			case "(", "[", "{":
-				if t.Text == "(" && e.startsQuery(i) {
+				if e.txt(t) == "(" && e.startsQuery(i) {
 					i = e.query(i + 1)
 				} else {
 					i = e.expr(i+1, modeParen)

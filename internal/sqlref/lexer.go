@@ -62,15 +62,6 @@ type Token struct {
 	End  int // byte offset just past the token
 }
 
-// set fills t field by field: cheaper than assigning a composite literal through a pointer.
-func (t *Token) set(k Kind, text string, p Pos, end int) {
-	t.Kind = k
-	t.Word = WordNone
-	t.Text = text
-	t.Pos = p
-	t.End = end
-}
-
 // Is reports whether the token is the operator or punctuation op.
 func (t Token) Is(op string) bool { return t.Kind == KindOp && t.Text == op }
 
@@ -136,6 +127,35 @@ func AppendTokens(dst []Token, src string) ([]Token, error) {
 		if t.Kind == KindEOF {
 			return dst[:len(dst)-1], nil
 		}
+	}
+}
+
+// rawTok is the extractor's compact token: no pointers (so filling a slice of them needs no GC
+// write barriers) and no line/column (computed from Start only when an error is reported).
+type rawTok struct {
+	Kind  Kind
+	Word  Word
+	Start int
+	End   int
+}
+
+// appendRaw lexes src into dst as compact tokens.
+func appendRaw(dst []rawTok, src string) ([]rawTok, error) {
+	var l Lexer
+	l.Reset(src)
+	for {
+		if err := l.skipSpace(); err != nil {
+			return dst, err
+		}
+		start := l.off
+		k, w, end, err := l.scan()
+		if err != nil {
+			return dst, err
+		}
+		if k == KindEOF {
+			return dst, nil
+		}
+		dst = append(dst, rawTok{Kind: k, Word: w, Start: start, End: end})
 	}
 }
 
@@ -235,20 +255,35 @@ func (l *Lexer) next(t *Token) error {
 	if err := l.skipSpace(); err != nil {
 		return err
 	}
+	p := l.pos(l.off)
+	k, w, end, err := l.scan()
+	if err != nil {
+		return err
+	}
+	t.Kind = k
+	t.Word = w
+	t.Text = l.src[p.Offset:end]
+	t.Pos = p
+	t.End = end
+	return nil
+}
+
+// scan reads the token at l.off (spaces already skipped) and returns its kind, word and end
+// offset. Returning scalars keeps the hot loop free of pointer writes.
+func (l *Lexer) scan() (Kind, Word, int, error) {
 	src := l.src
 	start := l.off
-	p := l.pos(start)
 	if start >= len(src) {
-		*t = Token{Kind: KindEOF, Pos: p, End: start}
-		return nil
+		return KindEOF, WordNone, start, nil
 	}
 	c := src[start]
+	kind, word, end := KindOp, WordNone, start+1
 	switch {
 	case isIdentStart(c):
 		// A string prefix: r, b, rb, br in any case, directly followed by a quote.
 		if (c|0x20 == 'r' || c|0x20 == 'b') && start+1 < len(src) {
 			if q := l.stringPrefix(start); q > 0 {
-				return l.lexString(t, p, q)
+				return l.lexString(start, q)
 			}
 		}
 		i := start + 1
@@ -261,26 +296,25 @@ func (l *Lexer) next(t *Token) error {
 			h = h*31 + uint32(b|0x20)
 			i++
 		}
-		t.set(KindIdent, src[start:i], p, i)
+		kind, end = KindIdent, i
 		// After a dot every word is a path part (t.from, ds.select), never a keyword.
 		if i-start <= maxWordLen && !(l.prev == KindOp && l.prevOp == '.') {
 			if w := lookupWordHash(src[start:i], h); w != WordNone {
-				t.Word = w
+				word = w
 				if w.Reserved() {
-					t.Kind = KindKeyword
+					kind = KindKeyword
 				}
 			}
 		}
-		l.off = i
 	case isDigit(c) || (c == '.' && start+1 < len(src) && isDigit(src[start+1]) && !l.afterPathPart(start)):
-		l.lexNumber(t, p)
+		kind, end = KindNumber, l.numberEnd(start)
 	case c == '\'' || c == '"':
-		return l.lexString(t, p, start)
+		return l.lexString(start, start)
 	case c == '`':
 		i := start + 1
 		for {
 			if i >= len(src) {
-				return l.errorAt(p, i, "unterminated quoted identifier")
+				return 0, 0, 0, l.errorAt(l.pos(start), i, "unterminated quoted identifier")
 			}
 			b := src[i]
 			if b == '\\' {
@@ -293,14 +327,14 @@ func (l *Lexer) next(t *Token) error {
 			}
 			i++
 		}
-		t.set(KindQuotedIdent, src[start:i], p, i)
+		kind, end = KindQuotedIdent, i
 		l.advanceLines(i)
 	case c == '@':
 		i := start + 1
-		kind := KindParam
+		k := KindParam
 		if i < len(src) && src[i] == '@' {
 			i++
-			kind = KindSysVar
+			k = KindSysVar
 		}
 		j := i
 		if j < len(src) && src[j] == '`' {
@@ -310,32 +344,27 @@ func (l *Lexer) next(t *Token) error {
 				j++
 			}
 		} else {
-			for j < len(src) && (isIdentPart(src[j]) || (kind == KindSysVar && src[j] == '.' && j+1 < len(src) && isIdentStart(src[j+1]))) {
+			for j < len(src) && (isIdentPart(src[j]) || (k == KindSysVar && src[j] == '.' && j+1 < len(src) && isIdentStart(src[j+1]))) {
 				j++
 			}
 		}
-		if j == i {
-			// A lone @ (query hint @{...}) is punctuation.
-			t.set(KindOp, src[start:start+1], p, start+1)
-			l.off = start + 1
-			break
+		if j > i {
+			kind, end = k, j
 		}
-		t.set(kind, src[start:j], p, j)
-		l.off = j
+		// A lone @ (query hint @{...}) is punctuation.
 	default:
 		n := opLen(src, start)
 		if n == 0 {
-			return l.errorAt(p, start+1, fmt.Sprintf("unexpected character %q", rune(c)))
+			return 0, 0, 0, l.errorAt(l.pos(start), start+1, fmt.Sprintf("unexpected character %q", rune(c)))
 		}
-		kind := KindOp
 		if c == '?' {
 			kind = KindParam
 		}
-		t.set(kind, src[start:start+n], p, start+n)
-		l.off = start + n
+		end = start + n
 	}
-	l.prev, l.prevEnd, l.prevOp = t.Kind, t.End, t.Text[0]
-	return nil
+	l.off = end
+	l.prev, l.prevEnd, l.prevOp = kind, end, c
+	return kind, word, end, nil
 }
 
 // afterPathPart reports whether a '.' at off directly follows an identifier, ')' or ']', in which
@@ -418,11 +447,11 @@ func (l *Lexer) stringPrefix(i int) int {
 	return j
 }
 
-// lexString reads a string or bytes literal whose opening quote is at q (prefix from p.Offset).
-func (l *Lexer) lexString(t *Token, p Pos, q int) error {
+// lexString reads a string or bytes literal whose opening quote is at q (prefix from start).
+func (l *Lexer) lexString(start, q int) (Kind, Word, int, error) {
 	src := l.src
 	kind := KindString
-	for i := p.Offset; i < q; i++ {
+	for i := start; i < q; i++ {
 		if src[i]|0x20 == 'b' {
 			kind = KindBytes
 		}
@@ -435,7 +464,7 @@ func (l *Lexer) lexString(t *Token, p Pos, q int) error {
 	}
 	for {
 		if i >= len(src) {
-			return l.errorAt(p, i, "unterminated string literal")
+			return 0, 0, 0, l.errorAt(l.pos(start), i, "unterminated string literal")
 		}
 		c := src[i]
 		switch {
@@ -443,7 +472,7 @@ func (l *Lexer) lexString(t *Token, p Pos, q int) error {
 			i += 2
 			continue
 		case c == '\n' && !triple:
-			return l.errorAt(p, i, "unterminated string literal")
+			return 0, 0, 0, l.errorAt(l.pos(start), i, "unterminated string literal")
 		case c == quote:
 			if !triple {
 				i++
@@ -457,45 +486,43 @@ func (l *Lexer) lexString(t *Token, p Pos, q int) error {
 		i++
 	}
 done:
-	t.set(kind, src[p.Offset:i], p, i)
 	l.advanceLines(i)
-	l.prev, l.prevEnd, l.prevOp = t.Kind, t.End, 0
-	return nil
+	l.prev, l.prevEnd, l.prevOp = kind, i, 0
+	return kind, WordNone, i, nil
 }
 
-func (l *Lexer) lexNumber(t *Token, p Pos) {
+// numberEnd returns the end of the number literal starting at i.
+func (l *Lexer) numberEnd(i int) int {
 	src := l.src
-	i := p.Offset
 	if src[i] == '0' && i+1 < len(src) && (src[i+1]|0x20) == 'x' {
 		i += 2
 		for i < len(src) && (isDigit(src[i]) || (src[i]|0x20) >= 'a' && (src[i]|0x20) <= 'f') {
 			i++
 		}
-	} else {
+		return i
+	}
+	for i < len(src) && isDigit(src[i]) {
+		i++
+	}
+	if i < len(src) && src[i] == '.' {
+		i++
 		for i < len(src) && isDigit(src[i]) {
 			i++
 		}
-		if i < len(src) && src[i] == '.' {
-			i++
-			for i < len(src) && isDigit(src[i]) {
-				i++
-			}
+	}
+	if i < len(src) && (src[i]|0x20) == 'e' {
+		j := i + 1
+		if j < len(src) && (src[j] == '+' || src[j] == '-') {
+			j++
 		}
-		if i < len(src) && (src[i]|0x20) == 'e' {
-			j := i + 1
-			if j < len(src) && (src[j] == '+' || src[j] == '-') {
+		if j < len(src) && isDigit(src[j]) {
+			for j < len(src) && isDigit(src[j]) {
 				j++
 			}
-			if j < len(src) && isDigit(src[j]) {
-				for j < len(src) && isDigit(src[j]) {
-					j++
-				}
-				i = j
-			}
+			i = j
 		}
 	}
-	l.off = i
-	t.set(KindNumber, src[p.Offset:i], p, i)
+	return i
 }
 
 // UnquoteIdent returns the identifier a token's text names: backticks removed and escapes inside

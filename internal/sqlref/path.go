@@ -33,13 +33,13 @@ func (e *extractor) readPath(i int, p *path) (int, bool) {
 	if first.Kind != KindIdent && first.Kind != KindQuotedIdent && !(first.Kind == KindKeyword && softReserved(first.Word)) {
 		return i, false
 	}
-	*p = path{start: first.Pos.Offset}
+	*p = path{start: first.Start}
 	for {
 		t := e.tok(i)
 		dotDone := false
 		switch {
 		case t.Kind == KindQuotedIdent:
-			body := UnquoteIdent(t.Text)
+			body := UnquoteIdent(e.txt(t))
 			for {
 				j := strings.IndexByte(body, '.')
 				if j < 0 {
@@ -52,31 +52,31 @@ func (e *extractor) readPath(i int, p *path) (int, bool) {
 			p.end = t.End
 			i++
 		case isWordToken(t.Kind) || (p.n > 0 && t.Kind == KindNumber):
-			s, end := t.Pos.Offset, t.End
+			s, end := t.Start, t.End
 			i++
-			if t.Kind == KindNumber && strings.HasSuffix(t.Text, ".") {
+			if t.Kind == KindNumber && strings.HasSuffix(e.txt(t), ".") {
 				end--
 				dotDone = true
 			}
 			// Dashed names: pieces joined by '-' with no space (my-project-123, region-us).
-			for !dotDone && e.op(i, "-") && e.tok(i).Pos.Offset == end {
+			for !dotDone && e.op(i, "-") && e.tok(i).Start == end {
 				n := e.tok(i + 1)
-				if !(isWordToken(n.Kind) || n.Kind == KindNumber) || n.Pos.Offset != e.tok(i).End {
+				if !(isWordToken(n.Kind) || n.Kind == KindNumber) || n.Start != e.tok(i).End {
 					break
 				}
 				end = n.End
 				i += 2
-				if n.Kind == KindNumber && strings.HasSuffix(n.Text, ".") {
+				if n.Kind == KindNumber && strings.HasSuffix(e.txt(n), ".") {
 					end--
 					dotDone = true
 				}
 				// 123abc lexes as a number and a word that touch.
-				for !dotDone && (isWordToken(e.tok(i).Kind) || e.tok(i).Kind == KindNumber) && e.tok(i).Pos.Offset == end {
+				for !dotDone && (isWordToken(e.tok(i).Kind) || e.tok(i).Kind == KindNumber) && e.tok(i).Start == end {
 					end = e.tok(i).End
 					i++
 				}
 			}
-			if !dotDone && e.op(i, "*") && e.tok(i).Pos.Offset == end {
+			if !dotDone && e.op(i, "*") && e.tok(i).Start == end {
 				end = e.tok(i).End
 				i++
 			}
