@@ -139,9 +139,11 @@ func Graph(p *spec.Project) (*dag.Graph, error) {
 	var errs errorList
 	var mu sync.Mutex
 	opts := sqlref.Options{DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
-	parallel(context.Background(), len(p.Tables), func(_, i int) {
+	// One Extractor per worker: it reuses its token buffers from file to file.
+	xs := make([]sqlref.Extractor, workers(len(p.Tables)))
+	parallel(context.Background(), len(p.Tables), func(w, i int) {
 		t := &p.Tables[i]
-		r, err := extract(t.SQL, opts)
+		r, err := xs[w].Extract(t.SQL, opts)
 		if err != nil {
 			file := t.File
 			if file == "" {
@@ -221,6 +223,7 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 	perFile := make([]errorList, len(entries))
 	opts := sqlref.Options{DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
 	readers := make([]*fileReader, workers(len(entries)))
+	xs := make([]sqlref.Extractor, len(readers)) // reused from file to file by each worker
 	for w := range readers {
 		if readers[w], err = newFileReader(dir); err != nil {
 			for _, r := range readers[:w] {
@@ -230,7 +233,7 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 		}
 	}
 	parallel(ctx, len(entries), func(w, i int) {
-		results[i], perFile[i] = loadTable(readers[w], entries[i], p, schedules, opts, &p.Tables[i])
+		results[i], perFile[i] = loadTable(readers[w], &xs[w], entries[i], p, schedules, opts, &p.Tables[i])
 	})
 	for _, r := range readers {
 		r.close()
@@ -455,7 +458,7 @@ func scan(dir string) ([]tableEntry, errorList, error) {
 }
 
 // loadTable reads one table's SQL and sidecar into t and parses the SQL.
-func loadTable(fr *fileReader, e tableEntry, p *spec.Project, schedules map[string]bool, opts sqlref.Options, t *spec.Table) (*sqlref.Result, errorList) {
+func loadTable(fr *fileReader, x *sqlref.Extractor, e tableEntry, p *spec.Project, schedules map[string]bool, opts sqlref.Options, t *spec.Table) (*sqlref.Result, errorList) {
 	var errs errorList
 	*t = spec.Table{
 		Name: e.dataset + "." + e.table, Kind: "query", File: e.sqlPath,
@@ -473,7 +476,7 @@ func loadTable(fr *fileReader, e tableEntry, p *spec.Project, schedules map[stri
 	var res *sqlref.Result
 	if strings.TrimSpace(t.SQL) == "" {
 		errs.add(e.sqlPath, 0, "the file is empty")
-	} else if r, err := extract(t.SQL, opts); err != nil {
+	} else if r, err := x.Extract(t.SQL, opts); err != nil {
 		errs = append(errs, sqlError(e.sqlPath, err))
 	} else {
 		res = r
