@@ -18,7 +18,8 @@ import (
 type Input struct {
 	// Name is the table's fully qualified destination. Parts are compared lowercased.
 	Name sqlref.TableName
-	// Result is what the table's SQL reads and writes. Nil reads nothing.
+	// Result is what the table's SQL reads and writes, as sqlref.Extract returns it (names
+	// lowercase). Nil reads nothing.
 	Result *sqlref.Result
 	// ReadsPrevious names tables whose previous run this table reads: such reads add no edge.
 	ReadsPrevious []sqlref.TableName
@@ -119,15 +120,21 @@ func Build(nodes []Input, opts *Options) (*Graph, error) {
 		return nil, fmt.Errorf("error building graph: more than one table produces %s", strings.Join(slices.Compact(dups), ", "))
 	}
 
-	// Secondary producers: tables a node's SQL writes besides its destination.
-	var writers map[sqlref.TableName][]int32
+	pos := make([]int32, n) // input index -> node index
 	for i, o := range order {
+		pos[o] = int32(i)
+	}
+
+	// Secondary producers: tables a node's SQL writes besides its destination. Results come from
+	// sqlref, whose names are already lowercase.
+	var writers map[sqlref.TableName][]int32
+	for o := range nodes {
+		i := int(pos[o])
 		r := nodes[o].Result
 		if r == nil {
 			continue
 		}
 		for _, w := range r.Writes {
-			w = lower(w)
 			if _, ok := byName[w]; ok {
 				continue
 			}
@@ -150,8 +157,10 @@ func Build(nodes []Input, opts *Options) (*Graph, error) {
 	g.ext = make([][]string, n)
 	allExt := make(map[string]struct{})
 	var prods []int32
-	for i, o := range order {
-		in := nodes[o]
+	// Walk the inputs in their own order: their results sit in memory in that order.
+	for o := range nodes {
+		i := int(pos[o])
+		in := &nodes[o]
 		if in.Result == nil {
 			continue
 		}
@@ -164,7 +173,6 @@ func Build(nodes []Input, opts *Options) (*Graph, error) {
 		}
 		var up []int32
 		for _, r := range in.Result.Reads {
-			r = lower(r)
 			prods = prods[:0]
 			if r.IsWildcard() {
 				prods = g.appendMatches(prods, sortedNames, r)
@@ -198,6 +206,15 @@ func Build(nodes []Input, opts *Options) (*Graph, error) {
 		g.up[i] = slices.Compact(up)
 		slices.Sort(g.ext[i])
 		g.ext[i] = slices.Compact(g.ext[i])
+	}
+	fanout := make([]int32, n)
+	for _, ups := range g.up {
+		for _, u := range ups {
+			fanout[u]++
+		}
+	}
+	for u, c := range fanout {
+		g.down[u] = make([]int32, 0, c)
 	}
 	for i, ups := range g.up {
 		for _, u := range ups {
