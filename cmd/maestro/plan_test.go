@@ -133,6 +133,23 @@ external sources:
 	})
 }
 
+func TestGenProjectThenPlan(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, errOut, code := execForTest(t, newGenProjectCmd(), "", "--tables", "200", "--layers", "7", dir)
+	require.Equal(t, 0, code, errOut)
+	out, errOut, code := execForTest(t, newPlanCmd(), "", dir)
+	require.Equal(t, 0, code, errOut)
+	require.True(t, strings.HasPrefix(out, "200 tables in 7 layers, "), out[:min(len(out), 200)])
+
+	// The same seed writes the same project.
+	again := t.TempDir()
+	_, _, code = execForTest(t, newGenProjectCmd(), "", "--tables", "200", "--layers", "7", again)
+	require.Equal(t, 0, code)
+	out2, _, _ := execForTest(t, newPlanCmd(), "", again)
+	require.Equal(t, out, out2)
+}
+
 var (
 	dotNode = regexp.MustCompile(`^("(?:[^"\\]|\\.)*")( \[[a-z]+=[a-z]+(?:, [a-z]+=[a-z]+)*\])?;$`)
 	dotEdge = regexp.MustCompile(`^("(?:[^"\\]|\\.)*") -> ("(?:[^"\\]|\\.)*")( \[[a-z]+=[a-z]+\])?;$`)
