@@ -1160,7 +1160,7 @@ func (e *extractor) expr(i int, m mode) int {
 			// TABLE t as a table-valued function argument: ML.PREDICT(MODEL m, TABLE t), APPENDS(TABLE t, ...).
 			if t.Word == WTABLE && (e.op(i-1, "(") || e.op(i-1, ",")) && e.isName(i+1) {
 				var p path
-				if next, ok := e.readPath(i+1, &p); ok && (e.op(next, ",") || e.op(next, ")")) {
+				if next, ok := e.readPath(i+1, &p); ok && (e.op(next, ",") || e.op(next, ")")) && !(p.n == 1 && isTypeName(p.parts[0])) {
 					e.record(&p, false, true)
 					i = next
 					continue
@@ -1170,6 +1170,18 @@ func (e *extractor) expr(i int, m mode) int {
 		i++
 	}
 	return i
+}
+
+// isTypeName reports whether name is a GoogleSQL type, so that a column named table in a
+// STRUCT<..., table STRING> or column list is not taken for a TABLE argument.
+func isTypeName(name string) bool {
+	switch strings.ToLower(name) {
+	case "string", "bytes", "int64", "int", "integer", "smallint", "bigint", "tinyint", "byteint",
+		"float64", "float", "numeric", "bignumeric", "decimal", "bigdecimal", "bool", "boolean",
+		"date", "datetime", "time", "timestamp", "interval", "json", "geography", "array", "struct", "range":
+		return true
+	}
+	return false
 }
 
 // group reads a bracketed group at i (its contents as an expression) and returns the index

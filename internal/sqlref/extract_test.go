@@ -1,0 +1,71 @@
+package sqlref
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestExtract(t *testing.T) {
+	t.Parallel()
+
+	t.Run("ReferencesSpanWholePathsForRewriting", func(t *testing.T) {
+		t.Parallel()
+		sql := "INSERT INTO `p`.ds.out\nSELECT * FROM my-proj-1.ds.t AS t JOIN `p.d.u` USING (id), t.items"
+		res, err := Extract(sql, Options{})
+		require.NoError(t, err)
+		require.Len(t, res.References, 3)
+		var spans []string
+		for _, r := range res.References {
+			spans = append(spans, sql[r.Start:r.End])
+		}
+		require.Equal(t, []string{"`p`.ds.out", "my-proj-1.ds.t", "`p.d.u`"}, spans)
+		require.True(t, res.References[0].Write)
+		require.False(t, res.References[1].Write)
+		require.Equal(t, TableName{Project: "my-proj-1", Dataset: "ds", Table: "t"}, res.References[1].Name)
+	})
+
+	t.Run("DashedProjectWithNumberPartBeforeDot", func(t *testing.T) {
+		t.Parallel()
+		res, err := Extract("SELECT a-b, x - 1 FROM proj-123.ds.t, region-eu.INFORMATION_SCHEMA.JOBS", Options{})
+		require.NoError(t, err)
+		require.Equal(t, []TableName{
+			{Dataset: "region-eu", Table: "information_schema.jobs"},
+			{Project: "proj-123", Dataset: "ds", Table: "t"},
+		}, res.Reads)
+	})
+
+	t.Run("ExtractorReuseDoesNotLeakState", func(t *testing.T) {
+		t.Parallel()
+		var x Extractor
+		_, err := x.Extract("CREATE TEMP TABLE t AS SELECT 1; WITH c AS (SELECT 1) SELECT * FROM c", Options{})
+		require.NoError(t, err)
+		res, err := x.Extract("SELECT * FROM t JOIN c USING (id)", Options{DefaultDataset: "d"})
+		require.NoError(t, err)
+		require.Equal(t, []TableName{{Dataset: "d", Table: "c"}, {Dataset: "d", Table: "t"}}, res.Reads)
+	})
+
+	t.Run("UnknownStatementNamesItsPosition", func(t *testing.T) {
+		t.Parallel()
+		_, err := Extract("SELECT 1;\n  VACUUM ds.t;", Options{})
+		var se *Error
+		require.True(t, errors.As(err, &se), "%v", err)
+		require.Equal(t, 2, se.Line)
+		require.Equal(t, 3, se.Column)
+		require.Contains(t, err.Error(), "VACUUM")
+	})
+
+	t.Run("LexErrorsSurface", func(t *testing.T) {
+		t.Parallel()
+		_, err := Extract("SELECT 1;\nSELECT 'oops FROM t", Options{})
+		require.ErrorContains(t, err, "line 2, column 8")
+	})
+
+	t.Run("KeywordLikeColumnsAndTypesAreNotTables", func(t *testing.T) {
+		t.Parallel()
+		res, err := Extract("SELECT table, COALESCE(table, 'x'), CAST(s AS STRUCT<a INT64, table STRING, b INT64>) FROM ds.t WHERE date > '2020-01-01'", Options{})
+		require.NoError(t, err)
+		require.Equal(t, []TableName{{Dataset: "ds", Table: "t"}}, res.Reads)
+	})
+}
