@@ -113,7 +113,7 @@ func decodeStrict(data []byte, v any) error {
 
 // Load reads the project folder dir. A folder without maestro.yaml is a project with default
 // settings (no default project, dataset or schedule). Every problem found is reported, joined
-// (errors.Join), each a *Error naming its file and line.
+// (errors.Join), each a *Error naming its file and line; the project is then nil.
 func Load(ctx context.Context, dir string) (*spec.Project, error) {
 	p, _, err := load(ctx, dir)
 	return p, err
@@ -125,7 +125,7 @@ func Load(ctx context.Context, dir string) (*spec.Project, error) {
 func LoadGraph(ctx context.Context, dir string) (*spec.Project, *dag.Graph, error) {
 	p, results, err := load(ctx, dir)
 	if err != nil {
-		return p, nil, err
+		return nil, nil, err
 	}
 	g, err := buildGraph(p, results)
 	return p, g, err
@@ -245,7 +245,7 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 		errs = append(errs, l...)
 	}
 	if err := errs.join(); err != nil {
-		return p, nil, err
+		return nil, nil, err
 	}
 	return p, results, nil
 }
@@ -361,8 +361,8 @@ func checkSecretRef(ref string) string {
 			return ""
 		}
 	case "file":
-		// A path, not a DSN: no "://" and no "user:password@" shapes.
-		if rest != "" && !strings.Contains(rest, "://") && !strings.ContainsAny(rest, "@\n") {
+		// A path, not a URL-shaped DSN.
+		if rest != "" && !strings.Contains(rest, "://") && !strings.ContainsAny(rest, "\n") {
 			return ""
 		}
 	case "secretmanager":
@@ -381,6 +381,7 @@ func scan(dir string) ([]tableEntry, errorList, error) {
 		return nil, nil, err
 	}
 	var out []tableEntry
+	datasets := map[string]string{} // lowercased -> folder name
 	for _, d := range top {
 		name := d.Name()
 		if strings.HasPrefix(name, ".") {
@@ -401,11 +402,15 @@ func scan(dir string) ([]tableEntry, errorList, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		dataset := strings.ToLower(name)
 		dsOK := identRE.MatchString(name)
 		if !dsOK {
 			errs.add(name, 0, "dataset folder name %q may hold only letters, digits and underscores", name)
+		} else if other, dup := datasets[dataset]; dup {
+			errs.add(name, 0, "same dataset as folder %s (names are case-insensitive)", other)
+			continue
 		}
-		dataset := strings.ToLower(name)
+		datasets[dataset] = name
 		sqls := map[string]int{} // lowercased table -> index in out
 		var sidecars []string
 		for _, f := range files {

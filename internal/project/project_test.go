@@ -212,6 +212,23 @@ reads_previous: [nodots]
 		require.ErrorAs(t, err, &pe)
 	})
 
+	t.Run("YAMLSyntaxErrorHasItsLine", func(t *testing.T) {
+		t.Parallel()
+		dir := writeFiles(t, map[string]string{
+			"maestro.yaml": "default_project: acme\nschedules:\n  - name: a\n   cron: x\n",
+			"b/x.sql":      "SELECT 1",
+			"b/x.yaml":     "owner: ana\nretries: lots\n",
+			"A/y.sql":      "SELECT 1",
+			"a/y.sql":      "SELECT 1",
+		})
+		_, err := project.Load(ctx, dir)
+		require.Equal(t, []string{
+			`a: same dataset as folder A (names are case-insensitive)`,
+			`b/x.yaml:2: cannot unmarshal !!str ` + "`lots`" + ` into int`,
+			`maestro.yaml:2: did not find expected '-' indicator`,
+		}, errorLines(err))
+	})
+
 	t.Run("SQLThatDoesNotParseIsAnError", func(t *testing.T) {
 		t.Parallel()
 		dir := writeFiles(t, map[string]string{
