@@ -30,6 +30,7 @@ func (x *Extractor) Extract(sql string, opts Options) (*Result, error) {
 		return nil, err
 	}
 	e.toks = append(e.toks, rawTok{Kind: KindEOF, Start: len(sql), End: len(sql)})
+	e.matchBrackets()
 	e.script()
 	if e.err != nil {
 		return nil, e.err
@@ -48,10 +49,11 @@ type scopeName struct {
 }
 
 type extractor struct {
-	src  string
-	opts Options
-	toks []rawTok
-	err  error
+	src   string
+	opts  Options
+	toks  []rawTok
+	stack []int32 // scratch for matchBrackets
+	err   error
 
 	names   []scopeName // visible CTEs and aliases, innermost last
 	temps   []string    // temp tables of the script, lowercased
@@ -171,25 +173,40 @@ func (e *extractor) fail(i int, format string, args ...any) {
 	e.err = &Error{Line: line, Column: col, Offset: t.Start, Text: text, Msg: fmt.Sprintf(format, args...)}
 }
 
-// skipBalanced skips from an opening bracket at i to just past its matching closer.
-func (e *extractor) skipBalanced(i int) int {
-	depth := 0
-	for ; !e.eof(i); i++ {
-		t := e.tok(i)
-		if t.Kind != KindOp {
+// matchBrackets links every opening bracket to its closer once, so skipping a bracketed group
+// costs nothing however deeply queries nest. Any closer closes the innermost opener.
+func (e *extractor) matchBrackets() {
+	stack := e.stack[:0]
+	eof := int32(len(e.toks) - 1)
+	for i := range e.toks {
+		t := &e.toks[i]
+		if t.Kind != KindOp || t.End-t.Start != 1 {
 			continue
 		}
-		switch e.txt(t) {
-		case "(", "[", "{":
-			depth++
-		case ")", "]", "}":
-			depth--
-			if depth <= 0 {
-				return i + 1
+		switch e.src[t.Start] {
+		case '(', '[', '{':
+			t.Match = eof
+			stack = append(stack, int32(i))
+		case ')', ']', '}':
+			if n := len(stack); n > 0 {
+				e.toks[stack[n-1]].Match = int32(i)
+				stack = stack[:n-1]
 			}
 		}
 	}
-	return i
+	e.stack = stack
+}
+
+// skipBalanced skips from an opening bracket at i to just past its matching closer.
+func (e *extractor) skipBalanced(i int) int {
+	t := e.tok(i)
+	if t.Kind != KindOp || t.Match == 0 {
+		return i + 1
+	}
+	if int(t.Match) >= len(e.toks)-1 {
+		return len(e.toks) - 1
+	}
+	return int(t.Match) + 1
 }
 
 // skipStatement skips to the ';' ending the statement (not consumed) or EOF.
@@ -1149,7 +1166,12 @@ func (e *extractor) expr(i int, m mode) int {
 				}
 			case WFROM:
 				if m != modeParen && m != modeCase && !e.isDistinctFrom(i) {
-					i = e.fromClauseScoped(i + 1)
+					if m == modeSelect {
+						// selectBody already collected this clause's range variables.
+						i = e.fromClause(i+1, true)
+					} else {
+						i = e.fromClauseScoped(i + 1)
+					}
 					continue
 				}
 			case WCASE:

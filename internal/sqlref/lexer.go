@@ -135,6 +135,7 @@ func AppendTokens(dst []Token, src string) ([]Token, error) {
 type rawTok struct {
 	Kind  Kind
 	Word  Word
+	Match int32 // for an opening bracket, the index of its closer (or of the final EOF token)
 	Start int
 	End   int
 }
