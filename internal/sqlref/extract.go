@@ -67,6 +67,7 @@ type extractor struct {
 	curFrom int // token index of the FROM clause being read
 
 	lastTarget string // last name part of the DML target just read, its implicit alias
+	depth      int    // current nesting of expr and query
 }
 
 func (e *extractor) reset(sql string, opts Options) {
@@ -81,6 +82,8 @@ func (e *extractor) reset(sql string, opts Options) {
 	e.writes = e.writes[:0]
 	e.curItem = -1
 	e.curFrom = -1
+	e.depth = 0
+	e.lastTarget = ""
 }
 
 func (e *extractor) result() *Result {
@@ -629,6 +632,23 @@ func (e *extractor) targetAlias(j int) int {
 	return j
 }
 
+// maxDepth bounds how deeply expressions and queries may nest, so hostile input cannot make the
+// recursive walk use unbounded stack.
+const maxDepth = 2000
+
+// enter counts one level of nesting at token i and reports (after recording an error) when the
+// input nests too deeply.
+func (e *extractor) enter(i int) bool {
+	e.depth++
+	if e.depth > maxDepth {
+		e.fail(i, "expression nests more than %d levels deep", maxDepth)
+		return true
+	}
+	return false
+}
+
+func (e *extractor) leave() { e.depth-- }
+
 // ---- queries ----
 
 // startsQuery reports whether the '(' at i opens a query (possibly behind more parentheses).
@@ -650,6 +670,10 @@ func (e *extractor) startsWith(i int) bool {
 // query reads a query expression at i: [WITH ...] operands joined by set operators, ORDER BY,
 // LIMIT and pipe operators. It stops at ')', ';' or the end.
 func (e *extractor) query(i int) int {
+	if e.enter(i) {
+		return len(e.toks) - 1
+	}
+	defer e.leave()
 	mark := len(e.names)
 	if e.kw(i, WWITH) {
 		i = e.with(i + 1)
@@ -1128,6 +1152,10 @@ func (e *extractor) stops(i int, m mode) bool {
 // clause inside, and returns the index of the token that stopped it (not consumed), except in
 // modeCase where the END is consumed.
 func (e *extractor) expr(i int, m mode) int {
+	if e.enter(i) {
+		return len(e.toks) - 1
+	}
+	defer e.leave()
 	for e.err == nil && !e.eof(i) {
 		if e.stops(i, m) {
 			if m == modeCase && e.kw(i, WEND) {

@@ -2,6 +2,7 @@ package sqlref
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,4 +69,14 @@ func TestExtract(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []TableName{{Dataset: "ds", Table: "t"}}, res.Reads)
 	})
+}
+
+func TestExtractDeepNestingFailsCleanly(t *testing.T) {
+	t.Parallel()
+	deep := "SELECT " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000)
+	_, err := Extract(deep, Options{})
+	require.ErrorContains(t, err, "nests more than")
+	res, err := Extract("SELECT "+strings.Repeat("(", 500)+"SELECT 1 FROM ds.t"+strings.Repeat(")", 500), Options{})
+	require.NoError(t, err)
+	require.Equal(t, []TableName{{Dataset: "ds", Table: "t"}}, res.Reads)
 }
