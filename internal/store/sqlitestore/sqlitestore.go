@@ -1,0 +1,329 @@
+// Package sqlitestore is the embedded store.Store: one SQLite file, opened through the pure Go
+// driver modernc.org/sqlite, so `maestro dev` needs no server and no cgo.
+//
+// Writes go through one connection and start with BEGIN IMMEDIATE, so concurrent writers in
+// this process queue in Go instead of failing with SQLITE_BUSY; reads use a separate pool and
+// run beside writes thanks to WAL mode. Every state move is a conditional UPDATE whose row
+// count says whether the compare-and-set won.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	// The pure Go SQLite driver registers itself as "sqlite".
+	_ "modernc.org/sqlite"
+
+	"github.com/maestro-sql/maestro/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is a store.Store kept in one SQLite file. It is safe for concurrent use.
+type Store struct {
+	path string
+	// writeDB holds exactly one connection, writeConn, taken for the store's lifetime: SQLite
+	// allows one writer at a time, and queueing writers on writeLock in Go is cheaper and
+	// fairer than busy-waiting inside SQLite. The connection's statements stay prepared.
+	writeDB    *sql.DB
+	writeConn  *sql.Conn
+	writeLock  chan struct{}
+	writeStmts map[string]*sql.Stmt // guarded by writeLock
+	read       *sql.DB
+
+	mu        sync.Mutex
+	readStmts map[string]*sql.Stmt
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the SQLite store at path and brings its schema up to date.
+// Path is a file name; the directory must exist.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, ":memory:") ||
+		strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("error opening sqlite store %q: the path must be a plain file name", path)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("error opening sqlite store %q: it is a directory", path)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("error opening sqlite store %q: its directory: %w", path, err)
+	}
+	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	write, err := sql.Open("sqlite", path+"?"+pragmas)
+	if err != nil {
+		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	conn, err := write.Conn(ctx)
+	if err != nil {
+		_ = write.Close()
+		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = conn.Close()
+		_ = write.Close()
+		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
+	}
+	read.SetMaxOpenConns(4)
+	read.SetMaxIdleConns(4)
+	s := &Store{path: path, writeDB: write, writeConn: conn, writeLock: make(chan struct{}, 1),
+		writeStmts: map[string]*sql.Stmt{}, read: read, readStmts: map[string]*sql.Stmt{}}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
+	}
+	if err := read.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close releases the connections. The file stays.
+func (s *Store) Close() error {
+	s.writeLock <- struct{}{}
+	for _, st := range s.writeStmts {
+		_ = st.Close()
+	}
+	s.writeStmts = map[string]*sql.Stmt{}
+	<-s.writeLock
+	s.mu.Lock()
+	for _, st := range s.readStmts {
+		_ = st.Close()
+	}
+	s.readStmts = map[string]*sql.Stmt{}
+	s.mu.Unlock()
+	return errors.Join(s.read.Close(), s.writeConn.Close(), s.writeDB.Close())
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("error reading migrations: %w", err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(prefix)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("error reading migrations: %q is not named NNNN_name.sql", e.Name())
+		}
+		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("error reading migration %q: %w", e.Name(), err)
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("error reading migrations: %q and %q share a version", ms[i-1].name, ms[i].name)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies, in order, each embedded migration not yet recorded in schema_migrations,
+// each in its own transaction together with its record, so a failed one leaves no trace.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.writeConn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("error creating schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		err := s.tx(ctx, func(tx *tx) error {
+			var n int
+			if err := tx.queryRow(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`,
+				m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			// Not prepared: a migration runs once and may hold many statements.
+			if _, err := s.writeConn.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("error applying migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// readStmt returns a prepared statement of the read pool for query, preparing it once.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.readStmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.readStmts[query] = st
+	return st, nil
+}
+
+// tx is a write transaction on the store's write connection.
+type tx struct {
+	ctx context.Context
+	s   *Store
+}
+
+// tx runs fn in a write transaction, committing if fn returns nil. BEGIN IMMEDIATE takes
+// SQLite's write lock at once, so a transaction never fails half-way on a lock upgrade.
+func (s *Store) tx(ctx context.Context, fn func(*tx) error) error {
+	select {
+	case s.writeLock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writeLock }()
+	if _, err := s.writeConn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	// Ending the transaction must not be cut short by the caller's context, or the
+	// connection would stay inside it.
+	end := context.WithoutCancel(ctx)
+	if err := fn(&tx{ctx: ctx, s: s}); err != nil {
+		_, _ = s.writeConn.ExecContext(end, "ROLLBACK")
+		return err
+	}
+	if _, err := s.writeConn.ExecContext(end, "COMMIT"); err != nil {
+		_, _ = s.writeConn.ExecContext(end, "ROLLBACK")
+		return err
+	}
+	return nil
+}
+
+// stmt returns a prepared statement of the write connection; the caller holds writeLock.
+func (t *tx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.s.writeStmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.s.writeConn.PrepareContext(t.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	t.s.writeStmts[query] = st
+	return st, nil
+}
+
+func (t *tx) exec(query string, args ...any) (int64, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(t.ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
+}
+
+// queryRow runs a query expected to return at most one row; Scan gives sql.ErrNoRows if none.
+func (t *tx) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		// A Row cannot carry an error of our own; run the query unprepared so Scan reports it.
+		return t.s.writeConn.QueryRowContext(t.ctx, query, args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return s.read.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// wrap describes err with what was being done, mapping sql.ErrNoRows to store.ErrNotFound and
+// letting context errors through as they are.
+func wrap(ctx context.Context, err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// nanos stores a time as unix nanoseconds, the zero time as 0.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of nanos; times come back in UTC.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
