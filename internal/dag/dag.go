@@ -71,11 +71,15 @@ func FormatCycle(c []string) string {
 
 // Key returns the node key Build gives a table of that name under defaultProject.
 func Key(n sqlref.TableName, defaultProject string) string {
-	p, d, t := strings.ToLower(n.Project), strings.ToLower(n.Dataset), strings.ToLower(n.Table)
-	if p == "" || p == strings.ToLower(defaultProject) {
-		return d + "." + t
+	return key(lower(n), strings.ToLower(defaultProject))
+}
+
+// key is Key for a lowercase name and project.
+func key(n sqlref.TableName, defaultProject string) string {
+	if n.Project == "" || n.Project == defaultProject {
+		return n.Dataset + "." + n.Table
 	}
-	return p + "." + d + "." + t
+	return n.Project + "." + n.Dataset + "." + n.Table
 }
 
 func lower(n sqlref.TableName) sqlref.TableName {
@@ -97,18 +101,20 @@ func Build(nodes []Input, opts *Options) (*Graph, error) {
 	// Sort nodes by key so that node indexes order like keys, which makes every list deterministic.
 	order := make([]int, n)
 	keys := make([]string, n)
+	lowered := make([]sqlref.TableName, n)
 	for i := range nodes {
 		order[i] = i
-		keys[i] = Key(nodes[i].Name, g.defaultProject)
+		lowered[i] = lower(nodes[i].Name)
+		keys[i] = key(lowered[i], g.defaultProject)
 	}
-	sort.Slice(order, func(a, b int) bool { return keys[order[a]] < keys[order[b]] })
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
 	g.keys = make([]string, n)
 	g.names = make([]sqlref.TableName, n)
 	byName := make(map[sqlref.TableName]int32, n)
 	var dups []string
 	for i, o := range order {
 		g.keys[i] = keys[o]
-		g.names[i] = lower(nodes[o].Name)
+		g.names[i] = lowered[o]
 		if _, ok := g.index[keys[o]]; ok {
 			dups = append(dups, keys[o])
 			continue
@@ -187,7 +193,7 @@ func Build(nodes []Input, opts *Options) (*Graph, error) {
 				prods = append(prods, writers[r]...)
 			}
 			if len(prods) == 0 {
-				k := Key(r, g.defaultProject)
+				k := key(r, g.defaultProject)
 				g.ext[i] = append(g.ext[i], k)
 				allExt[k] = struct{}{}
 				continue
@@ -427,7 +433,7 @@ func (g *Graph) Name(key string) (sqlref.TableName, bool) {
 }
 
 // Key returns the key this graph gives a table name (whether or not it is a node).
-func (g *Graph) Key(n sqlref.TableName) string { return Key(n, g.defaultProject) }
+func (g *Graph) Key(n sqlref.TableName) string { return key(lower(n), g.defaultProject) }
 
 // Upstream returns the nodes key reads, sorted; nil if key is not a node.
 func (g *Graph) Upstream(key string) []string {
