@@ -2,6 +2,7 @@ package sqlref
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -24,12 +25,15 @@ type Extractor struct {
 func (x *Extractor) Extract(sql string, opts Options) (*Result, error) {
 	e := &x.e
 	e.reset(sql, opts)
+	if len(sql) >= math.MaxInt32 {
+		return nil, &Error{Line: 1, Column: 1, Msg: "SQL text larger than 2 GiB"}
+	}
 	var err error
 	e.toks, err = appendRaw(e.toks[:0], sql)
 	if err != nil {
 		return nil, err
 	}
-	e.toks = append(e.toks, rawTok{Kind: KindEOF, Start: len(sql), End: len(sql)})
+	e.toks = append(e.toks, rawTok{Kind: KindEOF, Start: int32(len(sql)), End: int32(len(sql))})
 	e.matchBrackets()
 	e.script()
 	if e.err != nil {
@@ -143,6 +147,10 @@ func (e *extractor) op(i int, op string) bool {
 // txt is the source text of a token.
 func (e *extractor) txt(t *rawTok) string { return e.src[t.Start:t.End] }
 
+// start and end are a token's byte offsets as ints.
+func (t *rawTok) start() int { return int(t.Start) }
+func (t *rawTok) end() int   { return int(t.End) }
+
 // lineCol computes the 1-based line and column of off; only errors need it, so tokens do not
 // carry positions.
 func lineCol(src string, off int) (int, int) {
@@ -172,8 +180,8 @@ func (e *extractor) fail(i int, format string, args ...any) {
 	if t.Kind == KindEOF {
 		text = ""
 	}
-	line, col := lineCol(e.src, t.Start)
-	e.err = &Error{Line: line, Column: col, Offset: t.Start, Text: text, Msg: fmt.Sprintf(format, args...)}
+	line, col := lineCol(e.src, t.start())
+	e.err = &Error{Line: line, Column: col, Offset: t.start(), Text: text, Msg: fmt.Sprintf(format, args...)}
 }
 
 // matchBrackets links every opening bracket to its closer once, so skipping a bracketed group
@@ -1156,14 +1164,27 @@ func (e *extractor) expr(i int, m mode) int {
 		return len(e.toks) - 1
 	}
 	defer e.leave()
-	for e.err == nil && !e.eof(i) {
+	for e.err == nil {
+		t := e.tok(i)
+		// Fast path: most tokens (names, literals) neither stop an expression nor open anything.
+		switch t.Kind {
+		case KindEOF:
+			return i
+		case KindIdent:
+			if t.Word == WordNone {
+				i++
+				continue
+			}
+		case KindQuotedIdent, KindString, KindBytes, KindNumber, KindParam, KindSysVar:
+			i++
+			continue
+		}
 		if e.stops(i, m) {
 			if m == modeCase && e.kw(i, WEND) {
 				return i + 1
 			}
 			return i
 		}
-		t := e.tok(i)
 		switch t.Kind {
 		case KindOp:
 			switch e.txt(t) {

@@ -136,8 +136,8 @@ type rawTok struct {
 	Kind  Kind
 	Word  Word
 	Match int32 // for an opening bracket, the index of its closer (or of the final EOF token)
-	Start int
-	End   int
+	Start int32
+	End   int32
 }
 
 // appendRaw lexes src into dst as compact tokens.
@@ -156,7 +156,7 @@ func appendRaw(dst []rawTok, src string) ([]rawTok, error) {
 		if k == KindEOF {
 			return dst, nil
 		}
-		dst = append(dst, rawTok{Kind: k, Word: w, Start: start, End: end})
+		dst = append(dst, rawTok{Kind: k, Word: w, Start: int32(start), End: int32(end)})
 	}
 }
 

@@ -33,7 +33,7 @@ func (e *extractor) readPath(i int, p *path) (int, bool) {
 	if first.Kind != KindIdent && first.Kind != KindQuotedIdent && !(first.Kind == KindKeyword && softReserved(first.Word)) {
 		return i, false
 	}
-	*p = path{start: first.Start}
+	*p = path{start: first.start()}
 	for {
 		t := e.tok(i)
 		dotDone := false
@@ -49,35 +49,35 @@ func (e *extractor) readPath(i int, p *path) (int, bool) {
 				body = body[j+1:]
 			}
 			p.add(body)
-			p.end = t.End
+			p.end = t.end()
 			i++
 		case isWordToken(t.Kind) || (p.n > 0 && t.Kind == KindNumber):
-			s, end := t.Start, t.End
+			s, end := t.start(), t.end()
 			i++
 			if t.Kind == KindNumber && strings.HasSuffix(e.txt(t), ".") {
 				end--
 				dotDone = true
 			}
 			// Dashed names: pieces joined by '-' with no space (my-project-123, region-us).
-			for !dotDone && e.op(i, "-") && e.tok(i).Start == end {
+			for !dotDone && e.op(i, "-") && e.tok(i).start() == end {
 				n := e.tok(i + 1)
-				if !(isWordToken(n.Kind) || n.Kind == KindNumber) || n.Start != e.tok(i).End {
+				if !(isWordToken(n.Kind) || n.Kind == KindNumber) || n.start() != e.tok(i).end() {
 					break
 				}
-				end = n.End
+				end = n.end()
 				i += 2
 				if n.Kind == KindNumber && strings.HasSuffix(e.txt(n), ".") {
 					end--
 					dotDone = true
 				}
 				// 123abc lexes as a number and a word that touch.
-				for !dotDone && (isWordToken(e.tok(i).Kind) || e.tok(i).Kind == KindNumber) && e.tok(i).Start == end {
-					end = e.tok(i).End
+				for !dotDone && (isWordToken(e.tok(i).Kind) || e.tok(i).Kind == KindNumber) && e.tok(i).start() == end {
+					end = e.tok(i).end()
 					i++
 				}
 			}
-			if !dotDone && e.op(i, "*") && e.tok(i).Start == end {
-				end = e.tok(i).End
+			if !dotDone && e.op(i, "*") && e.tok(i).start() == end {
+				end = e.tok(i).end()
 				i++
 			}
 			p.add(e.src[s:end])
