@@ -94,7 +94,7 @@ func newRefsCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&withWrites, "writes", false, "also print the tables written; every line then starts with read or write")
+	f.BoolVar(&withWrites, "writes", false, "also print the tables written; every line then carries a read or write column")
 	f.BoolVar(&asJSON, "json", false, "print a JSON array of {path, reads, writes, error}")
 	f.StringVar(&opts.DefaultProject, "default-project", "", "project for names that leave it out")
 	f.StringVar(&opts.DefaultDataset, "default-dataset", "", "dataset for bare table names")
