@@ -527,7 +527,7 @@ func (e *extractor) create(i int) int {
 		j = ifNotExists(j + 1)
 		j = e.skipPath(j)
 		return e.expr(j, modeStatement)
-	case e.word(j, WSCHEMA), e.word(j, WDATABASE), e.word(j, WCAPACITY), e.word(j, WRESERVATION),
+	case e.word(j, WEXTERNAL) && e.word(j+1, WSCHEMA), e.word(j, WSCHEMA), e.word(j, WDATABASE), e.word(j, WCAPACITY), e.word(j, WRESERVATION),
 		e.word(j, WASSIGNMENT), e.word(j, WSEARCH), e.word(j, WVECTOR), e.word(j, WINDEX),
 		e.word(j, WROW), e.word(j, WPRIVILEGE), e.word(j, WCONNECTION):
 		return e.skipStatement(j)

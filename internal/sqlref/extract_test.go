@@ -37,6 +37,18 @@ func TestExtract(t *testing.T) {
 		}, res.Reads)
 	})
 
+	t.Run("DashedNamesWhoseDigitsLexAsNumbers", func(t *testing.T) {
+		t.Parallel()
+		res, err := Extract("SELECT * FROM proj-2.e5x.t2, my-proj-2.e2e_tests.t3 AS x, x-y.`ds`.t, a-b.c.d_*", Options{})
+		require.NoError(t, err)
+		require.Equal(t, []TableName{
+			{Project: "a-b", Dataset: "c", Table: "d_*"},
+			{Project: "my-proj-2", Dataset: "e2e_tests", Table: "t3"},
+			{Project: "proj-2", Dataset: "e5x", Table: "t2"},
+			{Project: "x-y", Dataset: "ds", Table: "t"},
+		}, res.Reads)
+	})
+
 	t.Run("ExtractorReuseDoesNotLeakState", func(t *testing.T) {
 		t.Parallel()
 		var x Extractor

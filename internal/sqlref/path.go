@@ -58,23 +58,15 @@ func (e *extractor) readPath(i int, p *path) (int, bool) {
 				end--
 				dotDone = true
 			}
-			// Dashed names: pieces joined by '-' with no space (my-project-123, region-us).
-			for !dotDone && e.op(i, "-") && e.tok(i).start() == end {
-				n := e.tok(i + 1)
-				if !(isWordToken(n.Kind) || n.Kind == KindNumber) || n.start() != e.tok(i).end() {
-					break
+			// Dashed names (my-project-123, region-us) do not lex as one token, and their digit
+			// pieces can swallow the dot that follows (123.ds, 2.e2e_tests): read them from the bytes.
+			if !dotDone && e.op(i, "-") && e.tok(i).start() == end && e.dashedPieceAt(i+1) {
+				next, more := e.readDashed(s, p)
+				if !more {
+					return next, true
 				}
-				end = n.end()
-				i += 2
-				if n.Kind == KindNumber && strings.HasSuffix(e.txt(n), ".") {
-					end--
-					dotDone = true
-				}
-				// 123abc lexes as a number and a word that touch.
-				for !dotDone && (isWordToken(e.tok(i).Kind) || e.tok(i).Kind == KindNumber) && e.tok(i).start() == end {
-					end = e.tok(i).end()
-					i++
-				}
+				i = next
+				continue
 			}
 			if !dotDone && e.op(i, "*") && e.tok(i).start() == end {
 				end = e.tok(i).end()
@@ -112,6 +104,58 @@ func softReserved(w Word) bool {
 		return true
 	}
 	return false
+}
+
+func (e *extractor) dashedPieceAt(i int) bool {
+	n := e.tok(i)
+	return (isWordToken(n.Kind) || n.Kind == KindNumber) && n.start() == e.tok(i-1).end()
+}
+
+// readDashed reads unquoted path parts straight from the source bytes, starting at offset s:
+// runs of letters, digits, '_' and '-', separated by dots, with an optional trailing '*'. It
+// returns the index of the first token after what it read and whether a backticked part follows
+// (after a dot), in which case that index is the backticked token and reading goes on from it.
+func (e *extractor) readDashed(s int, p *path) (int, bool) {
+	src := e.src
+	pos := s
+	for {
+		start := pos
+		for pos < len(src) && (isIdentPart(src[pos]) || src[pos] == '-') {
+			pos++
+		}
+		for pos > start && src[pos-1] == '-' {
+			pos--
+		}
+		if pos < len(src) && src[pos] == '*' {
+			pos++
+		}
+		p.add(src[start:pos])
+		p.end = pos
+		if pos+1 < len(src) && src[pos] == '.' {
+			if src[pos+1] == '`' {
+				return e.tokenAt(pos + 1), true
+			}
+			if isIdentPart(src[pos+1]) {
+				pos++
+				continue
+			}
+		}
+		return e.tokenAt(pos), false
+	}
+}
+
+// tokenAt returns the index of the first token starting at or after off.
+func (e *extractor) tokenAt(off int) int {
+	lo, hi := 0, len(e.toks)-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if e.toks[mid].start() < off {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 func (e *extractor) pathPartAt(i int) bool {
