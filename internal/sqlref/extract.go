@@ -81,7 +81,7 @@ func (e *extractor) reset(sql string, opts Options) {
 	e.newTemp = e.newTemp[:0]
 	e.created = e.created[:0]
 	e.stmtNew = e.stmtNew[:0]
-	e.refs = nil
+	e.refs = e.refs[:0]
 	e.reads = e.reads[:0]
 	e.writes = e.writes[:0]
 	e.curItem = -1
@@ -97,7 +97,10 @@ func (e *extractor) result() *Result {
 	if !slices.IsSortedFunc(e.refs, func(a, b Reference) int { return a.Start - b.Start }) {
 		slices.SortStableFunc(e.refs, func(a, b Reference) int { return a.Start - b.Start })
 	}
-	r.References = e.refs
+	if len(e.refs) > 0 {
+		// e.refs is reused between calls; the caller gets its own exact-size copy.
+		r.References = slices.Clone(e.refs)
+	}
 	return r
 }
 
