@@ -29,12 +29,10 @@ func (x *Extractor) Extract(sql string, opts Options) (*Result, error) {
 		return nil, &Error{Line: 1, Column: 1, Msg: "SQL text larger than 2 GiB"}
 	}
 	var err error
-	e.toks, err = appendRaw(e.toks[:0], sql)
+	e.toks, e.stack, err = appendRaw(e.toks[:0], e.stack, sql)
 	if err != nil {
 		return nil, err
 	}
-	e.toks = append(e.toks, rawTok{Kind: KindEOF, Start: int32(len(sql)), End: int32(len(sql))})
-	e.matchBrackets()
 	e.script()
 	if e.err != nil {
 		return nil, e.err
@@ -56,7 +54,7 @@ type extractor struct {
 	src   string
 	opts  Options
 	toks  []rawTok
-	stack []int32 // scratch for matchBrackets
+	stack []int32 // scratch for appendRaw's bracket matching
 	err   error
 
 	names   []scopeName // visible CTEs and aliases, innermost last
@@ -185,30 +183,6 @@ func (e *extractor) fail(i int, format string, args ...any) {
 	}
 	line, col := lineCol(e.src, t.start())
 	e.err = &Error{Line: line, Column: col, Offset: t.start(), Text: text, Msg: fmt.Sprintf(format, args...)}
-}
-
-// matchBrackets links every opening bracket to its closer once, so skipping a bracketed group
-// costs nothing however deeply queries nest. Any closer closes the innermost opener.
-func (e *extractor) matchBrackets() {
-	stack := e.stack[:0]
-	eof := int32(len(e.toks) - 1)
-	for i := range e.toks {
-		t := &e.toks[i]
-		if t.Kind != KindOp || t.End-t.Start != 1 {
-			continue
-		}
-		switch e.src[t.Start] {
-		case '(', '[', '{':
-			t.Match = eof
-			stack = append(stack, int32(i))
-		case ')', ']', '}':
-			if n := len(stack); n > 0 {
-				e.toks[stack[n-1]].Match = int32(i)
-				stack = stack[:n-1]
-			}
-		}
-	}
-	e.stack = stack
 }
 
 // skipBalanced skips from an opening bracket at i to just past its matching closer.

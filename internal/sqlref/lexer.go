@@ -140,21 +140,40 @@ type rawTok struct {
 	End   int32
 }
 
-// appendRaw lexes src into dst as compact tokens.
-func appendRaw(dst []rawTok, src string) ([]rawTok, error) {
+// appendRaw lexes src into dst as compact tokens, linking each opening bracket to its closer
+// (any closer closes the innermost opener; an unclosed opener points at the EOF token appended
+// last). stack is scratch space, returned for reuse.
+func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, error) {
 	var l Lexer
 	l.Reset(src)
+	stack = stack[:0]
 	for {
 		if err := l.skipSpace(); err != nil {
-			return dst, err
+			return dst, stack, err
 		}
 		start := l.off
 		k, w, end, err := l.scan()
 		if err != nil {
-			return dst, err
+			return dst, stack, err
 		}
 		if k == KindEOF {
-			return dst, nil
+			eof := int32(len(dst))
+			for _, o := range stack {
+				dst[o].Match = eof
+			}
+			dst = append(dst, rawTok{Kind: KindEOF, Start: int32(start), End: int32(start)})
+			return dst, stack, nil
+		}
+		if k == KindOp && end-start == 1 {
+			switch src[start] {
+			case '(', '[', '{':
+				stack = append(stack, int32(len(dst)))
+			case ')', ']', '}':
+				if n := len(stack); n > 0 {
+					dst[stack[n-1]].Match = int32(len(dst))
+					stack = stack[:n-1]
+				}
+			}
 		}
 		dst = append(dst, rawTok{Kind: k, Word: w, Start: int32(start), End: int32(end)})
 	}
