@@ -281,6 +281,23 @@ func TestLoadGraph(t *testing.T) {
 		require.NotNil(t, g)
 	})
 
+	t.Run("GraphOfTablesFromElsewhereNamesTheTable", func(t *testing.T) {
+		t.Parallel()
+		p := &spec.Project{DefaultProject: "acme", Tables: []spec.Table{
+			{Name: "a.x", SQL: "SELECT * FROM raw.src"},
+			{Name: "a.y", SQL: "SELECT * FROM a.x WHERE s = 'open"},
+		}}
+		_, err := project.Graph(p)
+		require.Error(t, err)
+		require.Regexp(t, `^error parsing SQL: a\.y:1:\d+: `, err.Error())
+
+		p.Tables[1].SQL = "SELECT * FROM `acme.a.x`"
+		g, err := project.Graph(p)
+		require.NoError(t, err)
+		require.Equal(t, [][]string{{"a.x"}, {"a.y"}}, g.Layers())
+		require.Equal(t, []string{"raw.src"}, g.Externals())
+	})
+
 	t.Run("ReadsPreviousBreaksCycle", func(t *testing.T) {
 		t.Parallel()
 		dir := writeFiles(t, map[string]string{
