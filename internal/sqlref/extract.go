@@ -70,6 +70,10 @@ type extractor struct {
 
 	lastTarget string // last name part of the DML target just read, its implicit alias
 	depth      int    // current nesting of expr and query
+
+	// bareDataset and bareProject, when set by SET @@dataset_id / @@dataset_project_id, resolve
+	// single-part table names in the statements after.
+	bareDataset, bareProject string
 }
 
 func (e *extractor) reset(sql string, opts Options) {
@@ -86,6 +90,7 @@ func (e *extractor) reset(sql string, opts Options) {
 	e.curFrom = -1
 	e.depth = 0
 	e.lastTarget = ""
+	e.bareDataset, e.bareProject = "", ""
 }
 
 func (e *extractor) result() *Result {
@@ -252,6 +257,7 @@ func (e *extractor) statement(i int) int {
 		case WMERGE:
 			return e.merge(i)
 		case WSET:
+			e.setSystemVariable(i + 1)
 			return e.expr(i+1, modeStatement)
 		case WIF:
 			return e.condition(i + 1)
@@ -350,6 +356,22 @@ func (e *extractor) statement(i int) int {
 	}
 	e.fail(i, "unrecognised statement starting with %s", strings.ToUpper(e.txt(t)))
 	return i
+}
+
+// setSystemVariable follows SET @@dataset_id = '...' and SET @@dataset_project_id = '...', which
+// change where the script's later unqualified table names resolve.
+func (e *extractor) setSystemVariable(i int) {
+	t := e.tok(i)
+	if t.Kind != KindSysVar || !e.op(i+1, "=") || e.tok(i+2).Kind != KindString {
+		return
+	}
+	value := strings.Trim(strings.TrimLeft(e.txt(e.tok(i+2)), "rR"), `'"`)
+	switch strings.ToLower(e.txt(t)) {
+	case "@@dataset_id":
+		e.bareDataset = value
+	case "@@dataset_project_id":
+		e.bareProject = value
+	}
 }
 
 // condition reads a scripting condition up to and including THEN or DO (IF, ELSEIF, WHILE,

@@ -49,6 +49,13 @@ func TestExtract(t *testing.T) {
 		}, res.Reads)
 	})
 
+	t.Run("SetDatasetIDResolvesLaterBareNames", func(t *testing.T) {
+		t.Parallel()
+		res, err := Extract("SELECT * FROM a;\nSET @@dataset_project_id = 'proj';\nSET @@dataset_id = 'sales';\nSELECT * FROM b JOIN other.c USING (id)", Options{DefaultProject: "p", DefaultDataset: "d"})
+		require.NoError(t, err)
+		require.Equal(t, []TableName{{Project: "p", Dataset: "d", Table: "a"}, {Project: "p", Dataset: "other", Table: "c"}, {Project: "proj", Dataset: "sales", Table: "b"}}, res.Reads)
+	})
+
 	t.Run("ExtractorReuseDoesNotLeakState", func(t *testing.T) {
 		t.Parallel()
 		var x Extractor

@@ -252,6 +252,12 @@ func (e *extractor) record(p *path, write, inFrom bool) (TableName, bool) {
 	if name.Table == "" {
 		return TableName{}, false
 	}
+	if name.Dataset == "" && e.bareDataset != "" {
+		name.Dataset = strings.ToLower(e.bareDataset)
+		if e.bareProject != "" {
+			name.Project = strings.ToLower(e.bareProject)
+		}
+	}
 	if name.Dataset == "" {
 		name.Dataset = e.opts.DefaultDataset
 	}
