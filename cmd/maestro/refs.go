@@ -141,6 +141,7 @@ func refsCollect(stdin io.Reader, args []string, opts sqlref.Options) ([]refsRes
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(results)) {
 		wg.Go(func() {
+			var x sqlref.Extractor // reuses its buffers from file to file
 			for i := int(next.Add(1) - 1); i < len(results); i = int(next.Add(1) - 1) {
 				r := &results[i]
 				if r.err != nil {
@@ -154,7 +155,7 @@ func refsCollect(stdin io.Reader, args []string, opts sqlref.Options) ([]refsRes
 					}
 					continue
 				}
-				r.result, r.err = sqlref.Extract(string(data), opts)
+				r.result, r.err = x.Extract(string(data), opts)
 			}
 		})
 	}
