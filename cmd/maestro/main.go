@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newRefsCmd(), newPlanCmd(), newGenProjectCmd(),
-	// Each subcommand file adds its constructor here.
+		newDevCmd(), newBenchCmd(),
 	)
 	return root
 }

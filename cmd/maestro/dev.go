@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/maestro-sql/maestro/internal/devmode"
+	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/project"
+	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store"
+)
+
+type devFlags struct {
+	once      bool
+	stateDir  string
+	addr      string
+	logFormat string
+	workers   int
+}
+
+func newDevCmd() *cobra.Command {
+	var f devFlags
+	cmd := &cobra.Command{
+		Use:   "dev [DIR]",
+		Short: "Run scheduler, workers and the HTTP server in one process on embedded backends",
+		Long: `dev runs a whole Maestro in one process: the store on SQLite, the queue in memory, the
+warehouse on DuckDB and objects in a local folder, all kept in the state folder (--state).
+DIR is a project folder; it defaults to examples/quickstart.
+
+With --once it runs every schedule once now (finishing first any run a previous process left
+unfinished), prints a summary, and exits 0 only if every node succeeded.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "examples/quickstart"
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			return runDev(cmd.Context(), dir, f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().BoolVar(&f.once, "once", false, "run every schedule once now, print a summary and exit")
+	cmd.Flags().StringVar(&f.stateDir, "state", ".maestro", "folder holding the store, warehouse and objects (delete it to start over)")
+	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "HTTP listen address (empty: no HTTP server)")
+	cmd.Flags().StringVar(&f.logFormat, "log-format", "console", "log format: console or json")
+	cmd.Flags().IntVar(&f.workers, "workers", 0, "tasks run at once (default: the project's max_parallel)")
+	return cmd
+}
+
+func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Writer) error {
+	log, err := newLogger(f.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	p, err := project.Load(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("error loading project %s:\n%w", dir, err)
+	}
+	if _, err := project.Graph(p); err != nil {
+		return fmt.Errorf("error in the dependency graph of %s: %w", dir, err)
+	}
+	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers}, log)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loopsDone := make(chan error, 1)
+	go func() {
+		loopsDone <- sys.Run(ctx, engine.SchedulerLoops{SweepEvery: time.Second, NoTick: f.once})
+	}()
+
+	if f.addr != "" {
+		srv, err := serveStatus(ctx, f.addr, sys.Store, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+
+	if !f.once {
+		log.Info("maestro dev is running; Ctrl-C stops it", zap.String("project", dir), zap.String("state", f.stateDir))
+		<-ctx.Done()
+		cancel()
+		return <-loopsDone
+	}
+
+	runs, err := runEveryScheduleOnce(ctx, sys, p.Schedules, log)
+	cancel()
+	if lerr := <-loopsDone; lerr != nil && err == nil {
+		err = lerr
+	}
+	if err != nil {
+		return err
+	}
+	ok, err := printSummary(context.Background(), stdout, sys.Store, runs)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+// runEveryScheduleOnce first waits for runs a previous process left unfinished (they resume on
+// their own: the sweeper recovers their nodes), then runs each schedule that had none, one
+// after another, so that a schedule reading another's tables finds them built.
+func runEveryScheduleOnce(ctx context.Context, sys *devmode.System, schedules []spec.Schedule, log *zap.Logger) ([]string, error) {
+	unfinished, err := sys.Store.RunList(ctx, &store.RunListParams{State: run.RunRunning})
+	if err != nil {
+		return nil, fmt.Errorf("error listing unfinished runs: %w", err)
+	}
+	var ids []string
+	covered := map[string]bool{}
+	for i := len(unfinished) - 1; i >= 0; i-- {
+		r := unfinished[i]
+		log.Info("resuming a run left unfinished", zap.String("run_id", r.ID), zap.String("schedule", r.Schedule))
+		if err := waitForRun(ctx, sys.Store, r.ID); err != nil {
+			return ids, err
+		}
+		ids = append(ids, r.ID)
+		covered[r.Schedule] = true
+	}
+	for _, s := range schedules {
+		if covered[s.Name] {
+			continue
+		}
+		r, err := sys.Scheduler.Start(ctx, scheduler.StartParams{Schedule: s.Name, Trigger: run.TriggerManual, User: "dev", At: time.Now()})
+		if errors.Is(err, scheduler.ErrNothingToRun) {
+			log.Info("schedule has no table to run now", zap.String("schedule", s.Name))
+			continue
+		}
+		if err != nil {
+			return ids, fmt.Errorf("error starting schedule %q: %w", s.Name, err)
+		}
+		if err := waitForRun(ctx, sys.Store, r.ID); err != nil {
+			return ids, err
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids, nil
+}
+
+func waitForRun(ctx context.Context, st store.Store, id string) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r, err := st.RunGet(ctx, id)
+		if err != nil {
+			return fmt.Errorf("error reading run %q: %w", id, err)
+		}
+		if r.State.Terminal() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// printSummary prints one line per node of the given runs and reports whether all succeeded.
+func printSummary(ctx context.Context, w io.Writer, st store.Store, runIDs []string) (bool, error) {
+	allOK := true
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tNODE\tSTATE\tATTEMPT\tDURATION\tROWS\tBYTES")
+	for _, id := range runIDs {
+		r, err := st.RunGet(ctx, id)
+		if err != nil {
+			return false, fmt.Errorf("error reading run %q: %w", id, err)
+		}
+		nodes, err := st.NodeList(ctx, id)
+		if err != nil {
+			return false, fmt.Errorf("error listing nodes of run %q: %w", id, err)
+		}
+		for _, n := range nodes {
+			if n.State != run.NodeSucceeded {
+				allOK = false
+			}
+			dur := "-"
+			if !n.StartedAt.IsZero() && !n.FinishedAt.IsZero() {
+				dur = n.FinishedAt.Sub(n.StartedAt).Round(time.Millisecond).String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\n", id, n.Name, n.State, n.Attempt, dur, n.Stats.Rows, n.Stats.BytesProcessed)
+			if n.Error != "" {
+				fmt.Fprintf(tw, "\t  error:\t%s\t\t\t\t\n", firstLine(n.Error))
+			}
+		}
+		if r.State != run.RunSucceeded {
+			allOK = false
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return false, err
+	}
+	if len(runIDs) == 0 {
+		fmt.Fprintln(w, "no run: no schedule has a table to run")
+	}
+	return allOK, nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+func serveStatus(ctx context.Context, addr string, st store.Store, log *zap.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("error listening on %s (use --addr to pick another, or --addr '' for none): %w", addr, err)
+	}
+	srv := &http.Server{Handler: statusHandler(st, log), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", zap.Error(err))
+		}
+	}()
+	log.Info("serving status page", zap.String("url", "http://"+ln.Addr().String()+"/"))
+	return srv, nil
+}

@@ -1,0 +1,151 @@
+package devmode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/maestro-sql/maestro/internal/blob/localblob"
+	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/project"
+	"github.com/maestro-sql/maestro/internal/queue"
+	"github.com/maestro-sql/maestro/internal/queue/memqueue"
+	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
+	"github.com/maestro-sql/maestro/internal/warehouse/duckdbwarehouse"
+	"github.com/maestro-sql/maestro/internal/worker"
+)
+
+// Config configures a System.
+type Config struct {
+	// StateDir holds the store, the warehouse and objects. Defaults to ".maestro".
+	StateDir string
+	// Project is the loaded project folder.
+	Project *spec.Project
+	// Workers bounds tasks running at once. Defaults to the project's max_parallel.
+	Workers int
+	// Lease is a worker's lease on a running node. Defaults to 6s: short, so that after a crash
+	// the next start picks up quickly.
+	Lease time.Duration
+	// User is who syncs the definitions. Defaults to "dev".
+	User string
+}
+
+// System is every part of Maestro on embedded backends.
+type System struct {
+	Store     *sqlitestore.Store
+	Warehouse *duckdbwarehouse.Warehouse
+	Objects   *localblob.Bucket
+	Queue     *memqueue.Queue
+	Scheduler *scheduler.Scheduler
+	Worker    *worker.Worker
+	Project   *spec.Project
+
+	tasks       queue.Subscription
+	completions queue.Subscription
+	log         *zap.Logger
+}
+
+// Open opens (or creates) the state folder and wires everything.
+func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
+	if cfg.StateDir == "" {
+		cfg.StateDir = ".maestro"
+	}
+	if cfg.User == "" {
+		cfg.User = "dev"
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 6 * time.Second
+	}
+	p := cfg.Project
+	if cfg.Workers == 0 {
+		cfg.Workers = p.MaxParallel
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("error creating state folder %s: %w", cfg.StateDir, err)
+	}
+	sys := &System{Project: p, log: log}
+	var err error
+	if sys.Store, err = sqlitestore.Open(ctx, filepath.Join(cfg.StateDir, "maestro.db")); err != nil {
+		return nil, fmt.Errorf("error opening the store: %w", err)
+	}
+	if sys.Warehouse, err = duckdbwarehouse.Open(ctx, filepath.Join(cfg.StateDir, "warehouse"), nil); err != nil {
+		sys.Close()
+		return nil, fmt.Errorf("error opening the warehouse: %w", err)
+	}
+	if sys.Objects, err = localblob.Open(filepath.Join(cfg.StateDir, "objects")); err != nil {
+		sys.Close()
+		return nil, fmt.Errorf("error opening the object folder: %w", err)
+	}
+
+	res, err := Sync(ctx, sys.Store, p, cfg.User)
+	if err != nil {
+		sys.Close()
+		return nil, err
+	}
+	log.Info("definitions synced", zap.Int("created", res.Created), zap.Int("updated", res.Updated),
+		zap.Int("deleted", res.Deleted), zap.Int("unchanged", res.Unchanged))
+
+	sys.Queue = memqueue.New(nil)
+	if sys.tasks, err = sys.Queue.CreateSubscription(engine.TasksSubscription, queue.SubscriptionConfig{
+		Topic: engine.TasksTopic, AckDeadline: 10 * time.Second, MaxDeliveries: 20,
+		DeadLetterTopic: engine.TasksDeadLetterTopic, MaxOutstanding: cfg.Workers,
+	}); err != nil {
+		sys.Close()
+		return nil, fmt.Errorf("error creating the task subscription: %w", err)
+	}
+	if sys.completions, err = sys.Queue.CreateSubscription(engine.CompletionsSubscription, queue.SubscriptionConfig{
+		Topic: engine.CompletionsTopic, AckDeadline: 10 * time.Second, MaxDeliveries: 20,
+		DeadLetterTopic: engine.CompletionsDeadLetterTopic, MaxOutstanding: 4,
+	}); err != nil {
+		sys.Close()
+		return nil, fmt.Errorf("error creating the completion subscription: %w", err)
+	}
+
+	graph := func(ctx context.Context, tables []spec.Table) (scheduler.Graph, error) {
+		return project.Graph(&spec.Project{DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset, Tables: tables})
+	}
+	sys.Scheduler = scheduler.New(sys.Store, sys.Queue.Topic(engine.TasksTopic), graph, logNotifier{log}, log,
+		scheduler.Config{
+			GlobalLimit:       cfg.Workers,
+			UndeliveredAfter:  3 * time.Second,
+			UnpropagatedAfter: 2 * time.Second,
+		})
+	exec := &worker.QueryExecutor{Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
+	sys.Worker = worker.New(sys.Store, sys.Queue.Topic(engine.CompletionsTopic),
+		map[string]worker.Executor{"query": exec}, log,
+		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second})
+	return sys, nil
+}
+
+// Run runs the worker and scheduler loops until ctx is done.
+func (s *System) Run(ctx context.Context, loops engine.SchedulerLoops) error {
+	errc := make(chan error, 2)
+	go func() { errc <- engine.RunWorker(ctx, s.tasks, s.Worker) }()
+	go func() { errc <- engine.RunScheduler(ctx, s.completions, s.Scheduler, s.log, loops) }()
+	return errors.Join(<-errc, <-errc)
+}
+
+// Close releases everything opened.
+func (s *System) Close() error {
+	var errs []error
+	if s.Queue != nil {
+		errs = append(errs, s.Queue.Close())
+	}
+	if s.Warehouse != nil {
+		errs = append(errs, s.Warehouse.Close())
+	}
+	if s.Store != nil {
+		errs = append(errs, s.Store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,198 @@
+// Package schedbench measures the scheduler and worker loop on the embedded backends: a random
+// layered graph of no-op tasks goes through the real store, queue, scheduler and workers, and
+// the figures come from the timestamps the store recorded.
+package schedbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/queue"
+	"github.com/maestro-sql/maestro/internal/queue/memqueue"
+	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store"
+	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
+	"github.com/maestro-sql/maestro/internal/worker"
+)
+
+// Config configures one benchmark.
+type Config struct {
+	Nodes int
+	// Layers in the random graph. Defaults to 20.
+	Layers int
+	// Workers running tasks at once. Defaults to 32.
+	Workers int
+	Seed    uint64
+	// Dir holds the store file.
+	Dir string
+}
+
+// Result is what one benchmark measured.
+type Result struct {
+	Nodes     int
+	Seconds   float64
+	NodesPerS float64
+	HopP50    time.Duration
+	HopP99    time.Duration
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("nodes=%d seconds=%.3f nodes_per_s=%.0f hop_p50_ms=%.3f hop_p99_ms=%.3f",
+		r.Nodes, r.Seconds, r.NodesPerS, ms(r.HopP50), ms(r.HopP99))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// graph is a fixed dependency graph.
+type graph struct{ up, down map[string][]string }
+
+func (g *graph) Upstream(n string) []string   { return g.up[n] }
+func (g *graph) Downstream(n string) []string { return g.down[n] }
+
+// RandomGraph returns a layered graph: every node past the first layer reads 1-5 nodes of
+// earlier layers.
+func RandomGraph(nodes, layers int, seed uint64) (names []string, g *graph) {
+	rnd := rand.New(rand.NewPCG(seed, seed+1))
+	g = &graph{up: map[string][]string{}, down: map[string][]string{}}
+	perLayer := max(1, nodes/layers)
+	var earlier []string
+	for i := 0; i < nodes; i++ {
+		name := fmt.Sprintf("bench.t%05d", i)
+		layer := min(i/perLayer, layers-1)
+		if layer > 0 {
+			fanIn := 1 + rnd.IntN(5)
+			seen := map[string]bool{}
+			for j := 0; j < fanIn; j++ {
+				u := earlier[rnd.IntN(len(earlier))]
+				if !seen[u] {
+					seen[u] = true
+					g.up[name] = append(g.up[name], u)
+					g.down[u] = append(g.down[u], name)
+				}
+			}
+		}
+		names = append(names, name)
+		if (i+1)%perLayer == 0 || i == nodes-1 {
+			earlier = names[:len(names):len(names)]
+		}
+	}
+	return names, g
+}
+
+type noop struct{}
+
+func (noop) Execute(ctx context.Context, jobID string, t spec.Table, r *run.Run) (run.Stats, error) {
+	return run.Stats{Rows: 1}, nil
+}
+
+// Run runs one benchmark.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if cfg.Layers == 0 {
+		cfg.Layers = 20
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 32
+	}
+	log := zap.NewNop()
+	st, err := sqlitestore.Open(ctx, filepath.Join(cfg.Dir, "bench.db"))
+	if err != nil {
+		return Result{}, err
+	}
+	defer st.Close()
+	names, g := RandomGraph(cfg.Nodes, cfg.Layers, cfg.Seed)
+	for _, n := range names {
+		t := spec.Table{Name: n, SQL: "SELECT 1", Kind: "query", Schedules: []string{"bench"}}
+		if _, err := st.TablePut(ctx, &store.TablePutParams{Table: t, User: "bench", Create: true}); err != nil {
+			return Result{}, fmt.Errorf("error saving bench tables: %w", err)
+		}
+	}
+	if err := st.SchedulePut(ctx, spec.Schedule{Name: "bench", Cron: "@yearly", TimeZone: "UTC"}); err != nil {
+		return Result{}, err
+	}
+
+	q := memqueue.New(nil)
+	defer q.Close()
+	tasks, err := q.CreateSubscription(engine.TasksSubscription, queue.SubscriptionConfig{Topic: engine.TasksTopic, MaxOutstanding: cfg.Workers})
+	if err != nil {
+		return Result{}, err
+	}
+	completions, err := q.CreateSubscription(engine.CompletionsSubscription, queue.SubscriptionConfig{Topic: engine.CompletionsTopic, MaxOutstanding: 8})
+	if err != nil {
+		return Result{}, err
+	}
+	sched := scheduler.New(st, q.Topic(engine.TasksTopic),
+		func(context.Context, []spec.Table) (scheduler.Graph, error) { return g, nil }, nil, log,
+		scheduler.Config{UndeliveredAfter: time.Minute, UnpropagatedAfter: time.Minute})
+	w := worker.New(st, q.Topic(engine.CompletionsTopic), map[string]worker.Executor{"query": noop{}}, log, worker.Config{})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { done <- engine.RunWorker(ctx, tasks, w) }()
+	go func() {
+		done <- engine.RunScheduler(ctx, completions, sched, log, engine.SchedulerLoops{SweepEvery: time.Second, NoTick: true})
+	}()
+
+	start := time.Now()
+	r, err := sched.Start(ctx, scheduler.StartParams{Schedule: "bench", Trigger: run.TriggerManual})
+	if err != nil {
+		return Result{}, err
+	}
+	for {
+		got, err := st.RunGet(ctx, r.ID)
+		if err != nil {
+			return Result{}, err
+		}
+		if got.State.Terminal() {
+			if got.State != run.RunSucceeded {
+				return Result{}, fmt.Errorf("bench run ended %s", got.State)
+			}
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if err := errors.Join(<-done, <-done); err != nil {
+		return Result{}, err
+	}
+
+	nodes, err := st.NodeList(context.Background(), r.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	finished := map[string]time.Time{}
+	for _, n := range nodes {
+		finished[n.Name] = n.FinishedAt
+	}
+	var hops []time.Duration
+	for _, n := range nodes {
+		if len(n.Upstream) == 0 {
+			continue
+		}
+		var last time.Time
+		for _, u := range n.Upstream {
+			if finished[u].After(last) {
+				last = finished[u]
+			}
+		}
+		hops = append(hops, n.StartedAt.Sub(last))
+	}
+	sort.Slice(hops, func(i, j int) bool { return hops[i] < hops[j] })
+	res := Result{Nodes: len(nodes), Seconds: elapsed.Seconds(), NodesPerS: float64(len(nodes)) / elapsed.Seconds()}
+	if len(hops) > 0 {
+		res.HopP50 = hops[len(hops)/2]
+		res.HopP99 = hops[min(len(hops)-1, len(hops)*99/100)]
+	}
+	return res, nil
+}
