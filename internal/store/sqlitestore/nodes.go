@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/store"
@@ -117,7 +118,7 @@ func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.N
 		return nil, fmt.Errorf("error claiming node %q of run %q: the lease is empty", p.Name, p.RunID)
 	}
 	var n *run.Node
-	err := s.tx(ctx, func(t *tx) error {
+	err := s.single(ctx, func(t *tx) error {
 		var err error
 		n, err = scanNode(t.queryRow(`UPDATE nodes SET state = 'running', lease = ?, lease_expires_at = ?,
 			job_id = ?, started_at = ?
@@ -139,7 +140,7 @@ func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.N
 
 // NodeHeartbeat extends the lease of a node still running under p.Lease and p.Attempt.
 func (s *Store) NodeHeartbeat(ctx context.Context, p *store.NodeHeartbeatParams) error {
-	err := s.tx(ctx, func(t *tx) error {
+	err := s.single(ctx, func(t *tx) error {
 		n, err := t.exec(`UPDATE nodes SET lease_expires_at = ?
 			WHERE run_id = ? AND name = ? AND state = 'running' AND attempt = ? AND lease = ?`,
 			nanos(p.LeaseExpiresAt), p.RunID, p.Name, p.Attempt, p.Lease)
@@ -176,7 +177,7 @@ func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcom
 	}
 	args = append(args, p.RunID, p.Name, p.Attempt, p.Lease)
 	var n *run.Node
-	err := s.tx(ctx, func(t *tx) error {
+	err := s.single(ctx, func(t *tx) error {
 		var err error
 		n, err = scanNode(t.queryRow(query, args...))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -193,7 +194,7 @@ func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcom
 
 // NodeReclaim returns a running node to ready with the same attempt, undispatched.
 func (s *Store) NodeReclaim(ctx context.Context, p *store.NodeReclaimParams) error {
-	err := s.tx(ctx, func(t *tx) error {
+	err := s.single(ctx, func(t *tx) error {
 		n, err := t.exec(`UPDATE nodes SET state = 'ready', lease = '', lease_expires_at = 0, dispatched_at = 0
 			WHERE run_id = ? AND name = ? AND state = 'running' AND attempt = ? AND lease = ?`,
 			p.RunID, p.Name, p.Attempt, p.Lease)
@@ -205,79 +206,89 @@ func (s *Store) NodeReclaim(ctx context.Context, p *store.NodeReclaimParams) err
 	return wrap(ctx, err, "error reclaiming node %q of run %q", p.Name, p.RunID)
 }
 
+// The downstream of a node is a JSON list; json_each turns it into primary-key lookups.
+const (
+	// propagateUnlock counts one more succeeded upstream for each pending downstream node.
+	propagateUnlock = `UPDATE nodes SET pending_upstream = pending_upstream - 1,
+		state = CASE WHEN pending_upstream = 1 THEN 'ready' ELSE state END,
+		dispatched_at = CASE WHEN pending_upstream = 1 THEN 0 ELSE dispatched_at END
+		WHERE run_id = ? AND name IN (SELECT value FROM json_each(?)) AND state = 'pending'
+		AND pending_upstream > 0
+		RETURNING name, state = 'ready'`
+	// propagateSkip skips the pending nodes of one level of the walk downstream.
+	propagateSkip = `UPDATE nodes SET state = 'skipped', finished_at = ?, propagated = 1
+		WHERE run_id = ? AND name IN (SELECT value FROM json_each(?)) AND state = 'pending'
+		RETURNING name, downstream`
+)
+
 // NodePropagate applies a terminal node's outcome to its downstream nodes, once. Nodes it skips
 // are marked propagated too (their own downstream is skipped in the same walk) and take the
 // FinishedAt of the node that caused it.
 func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.PropagateResult, error) {
 	res := &store.PropagateResult{}
 	err := s.tx(ctx, func(t *tx) error {
+		res = &store.PropagateResult{}
 		var (
-			state      run.NodeState
-			propagated int
-			down       string
-			finished   int64
+			state    run.NodeState
+			down     string
+			finished int64
 		)
-		if err := t.queryRow(`SELECT state, propagated, downstream, finished_at FROM nodes
-			WHERE run_id = ? AND name = ?`, runID, name).Scan(&state, &propagated, &down, &finished); err != nil {
+		// Marking the node propagated first is also the check that it was terminal and not
+		// propagated yet.
+		err := t.queryRow(`UPDATE nodes SET propagated = 1
+			WHERE run_id = ? AND name = ? AND propagated = 0 AND state IN `+nodeTerminal+`
+			RETURNING state, downstream, finished_at`, runID, name).Scan(&state, &down, &finished)
+		if errors.Is(err, sql.ErrNoRows) {
+			var one int
+			return t.queryRow(`SELECT 1 FROM nodes WHERE run_id = ? AND name = ?`, runID, name).Scan(&one)
+		}
+		if err != nil {
 			return err
-		}
-		if !state.Terminal() || propagated != 0 {
-			return nil
-		}
-		var downstream []string
-		if err := json.Unmarshal([]byte(down), &downstream); err != nil {
-			return fmt.Errorf("error decoding the downstream of node %q: %w", name, err)
 		}
 		if state == run.NodeSucceeded {
-			for _, d := range downstream {
-				var now run.NodeState
-				err := t.queryRow(`UPDATE nodes SET pending_upstream = pending_upstream - 1,
-					state = CASE WHEN pending_upstream = 1 THEN 'ready' ELSE state END,
-					dispatched_at = CASE WHEN pending_upstream = 1 THEN 0 ELSE dispatched_at END
-					WHERE run_id = ? AND name = ? AND state = 'pending' AND pending_upstream > 0
-					RETURNING state`, runID, d).Scan(&now)
-				if errors.Is(err, sql.ErrNoRows) {
-					continue // not pending: skipped or cancelled meanwhile
-				}
-				if err != nil {
-					return err
-				}
-				if now == run.NodeReady {
-					res.Ready = append(res.Ready, d)
-				}
+			res.Ready, err = t.names(propagateUnlock, runID, down)
+			if err != nil {
+				return err
 			}
 		} else {
-			// Walk only through nodes this call skips: a node skipped earlier had its own
-			// downstream skipped then.
-			queue := downstream
-			for len(queue) > 0 {
-				d := queue[0]
-				queue = queue[1:]
-				var next string
-				err := t.queryRow(`UPDATE nodes SET state = 'skipped', finished_at = ?, propagated = 1
-					WHERE run_id = ? AND name = ? AND state = 'pending' RETURNING downstream`,
-					finished, runID, d).Scan(&next)
-				if errors.Is(err, sql.ErrNoRows) {
-					continue
-				}
+			// Skip level by level. Only nodes this call skips lead further: a node skipped
+			// earlier had its own downstream skipped then.
+			for frontier := down; frontier != "null" && frontier != "[]"; {
+				rows, err := t.query(propagateSkip, finished, runID, frontier)
 				if err != nil {
 					return err
 				}
-				res.Skipped = append(res.Skipped, d)
-				var more []string
-				if err := json.Unmarshal([]byte(next), &more); err != nil {
-					return fmt.Errorf("error decoding the downstream of node %q: %w", d, err)
+				var next []string
+				for rows.Next() {
+					var skipped, more string
+					if err := rows.Scan(&skipped, &more); err != nil {
+						rows.Close()
+						return err
+					}
+					res.Skipped = append(res.Skipped, skipped)
+					var ds []string
+					if err := json.Unmarshal([]byte(more), &ds); err != nil {
+						rows.Close()
+						return fmt.Errorf("error decoding the downstream of node %q: %w", skipped, err)
+					}
+					next = append(next, ds...)
 				}
-				queue = append(queue, more...)
+				if err := rows.Close(); err != nil {
+					return err
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				b, err := json.Marshal(next)
+				if err != nil {
+					return err
+				}
+				frontier = string(b)
 			}
-		}
-		if _, err := t.exec(`UPDATE nodes SET propagated = 1 WHERE run_id = ? AND name = ? AND propagated = 0`,
-			runID, name); err != nil {
-			return err
+			sort.Strings(res.Skipped)
 		}
 		var unfinished int
-		if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM nodes WHERE run_id = ? AND propagated = 0)`,
-			runID).Scan(&unfinished); err != nil {
+		if err := t.queryRow(runUnfinished, runID).Scan(&unfinished); err != nil {
 			return err
 		}
 		res.RunDone = unfinished == 0
@@ -288,6 +299,52 @@ func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.P
 	}
 	return res, nil
 }
+
+// names runs a query returning (name, selected) rows and returns the selected names, sorted.
+func (t *tx) names(query string, args ...any) ([]string, error) {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		var selected bool
+		if err := rows.Scan(&name, &selected); err != nil {
+			return nil, err
+		}
+		if selected {
+			out = append(out, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// busy matches the nodes_busy index: nodes counted against parallelism. Queries must repeat it
+// word for word for SQLite to use the partial index.
+const busy = `(state = 'running' OR (state = 'ready' AND dispatched_at <> 0))`
+
+const (
+	countBusy    = `SELECT COUNT(*) FROM nodes INDEXED BY nodes_busy WHERE ` + busy
+	countRunBusy = `SELECT COUNT(*) FROM nodes INDEXED BY nodes_busy WHERE run_id = ? AND ` + busy
+	// runUnfinished is answered from the nodes_unfinished index by probing one entry.
+	runUnfinished = `SELECT EXISTS (SELECT 1 FROM nodes WHERE run_id = ? AND propagated = 0)`
+)
+
+// dispatchCandidates lists a run's ready, undispatched nodes. Without INDEXED BY the planner may
+// walk the whole run by primary key; the partial index holds only the candidates.
+const dispatchCandidates = `SELECT name FROM nodes INDEXED BY nodes_todo
+	WHERE run_id = ? AND state = 'ready' AND dispatched_at = 0 AND not_before <= ? ORDER BY name LIMIT ?`
+
+// dispatchRun marks up to a limit of a run's candidates dispatched, in one statement.
+const dispatchRun = `UPDATE nodes SET dispatched_at = ?
+	WHERE run_id = ? AND state = 'ready' AND dispatched_at = 0 AND name IN (` + dispatchCandidates + `)
+	RETURNING ` + nodeColumns
 
 // NodesDispatch marks ready, undispatched nodes dispatched within the parallelism bounds.
 func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams) ([]*run.Node, error) {
@@ -302,8 +359,7 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 		global := -1
 		if p.GlobalLimit > 0 {
 			var busy int
-			if err := t.queryRow(`SELECT (SELECT COUNT(*) FROM nodes WHERE state = 'running')
-				+ (SELECT COUNT(*) FROM nodes WHERE state = 'ready' AND dispatched_at <> 0)`).Scan(&busy); err != nil {
+			if err := t.queryRow(countBusy).Scan(&busy); err != nil {
 				return err
 			}
 			global = max(p.GlobalLimit-busy, 0)
@@ -340,9 +396,7 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 			limit := bound(global, remaining)
 			if r.maxParallel > 0 {
 				var busy int
-				if err := t.queryRow(`SELECT (SELECT COUNT(*) FROM nodes WHERE run_id = ?1 AND state = 'running')
-					+ (SELECT COUNT(*) FROM nodes WHERE run_id = ?1 AND state = 'ready' AND dispatched_at <> 0)`,
-					r.id).Scan(&busy); err != nil {
+				if err := t.queryRow(countRunBusy, r.id).Scan(&busy); err != nil {
 					return err
 				}
 				if busy >= r.maxParallel {
@@ -350,33 +404,18 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 				}
 				limit = bound(limit, r.maxParallel-busy)
 			}
-			var names []string
-			rows, err := t.query(`SELECT name FROM nodes WHERE run_id = ? AND state = 'ready' AND dispatched_at = 0
-				AND not_before <= ? ORDER BY name LIMIT ?`, r.id, now, limit)
+			rows, err := t.query(dispatchRun, now, r.id, r.id, now, limit)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var name string
-				if err := rows.Scan(&name); err != nil {
-					rows.Close()
-					return err
-				}
-				names = append(names, name)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			picked, err := collectNodes(ctx, rows, "error dispatching the nodes of run %q", r.id)
+			if err != nil {
 				return err
 			}
-			for _, name := range names {
-				n, err := scanNode(t.queryRow(`UPDATE nodes SET dispatched_at = ?
-					WHERE run_id = ? AND name = ? AND state = 'ready' AND dispatched_at = 0
-					RETURNING `+nodeColumns, now, r.id, name))
-				if err != nil {
-					return err
-				}
-				out = append(out, n)
-			}
+			// RETURNING gives rows in no promised order.
+			sort.Slice(picked, func(i, j int) bool { return picked[i].Name < picked[j].Name })
+			out = append(out, picked...)
+			names := picked
 			if global > 0 {
 				global -= len(names)
 			}
@@ -403,28 +442,39 @@ func bound(a, b int) int {
 	return min(a, b)
 }
 
+// The sweeper's queries walk the in-flight nodes of running runs only: the busy nodes (bounded
+// by parallelism) and the unfinished ones, through the partial indexes, never a whole table.
+const (
+	inRunningRun = ` AND EXISTS (SELECT 1 FROM runs r WHERE r.id = run_id AND r.state = 'running')`
+	staleExpired = `SELECT ` + nodeColumns + ` FROM nodes INDEXED BY nodes_busy
+		WHERE ` + busy + ` AND state = 'running' AND lease_expires_at < ?` + inRunningRun + `
+		ORDER BY lease_expires_at, run_id, name LIMIT ?`
+	staleUndelivered = `SELECT ` + nodeColumns + ` FROM nodes INDEXED BY nodes_busy
+		WHERE ` + busy + ` AND state = 'ready' AND dispatched_at < ?` + inRunningRun + `
+		ORDER BY dispatched_at, run_id, name LIMIT ?`
+	staleUnpropagated = `SELECT ` + nodeColumns + ` FROM nodes INDEXED BY nodes_unfinished
+		WHERE propagated = 0 AND state IN ` + nodeTerminal + ` AND finished_at < ?` + inRunningRun + `
+		ORDER BY finished_at, run_id, name LIMIT ?`
+	staleDone = `SELECT id FROM runs r WHERE r.state = 'running'
+		AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.run_id = r.id AND n.propagated = 0)
+		ORDER BY r.created_at, r.id LIMIT ?`
+)
+
 // NodesStale finds the nodes and runs of running runs that the sweeper must repair.
 func (s *Store) NodesStale(ctx context.Context, p *store.NodesStaleParams) (*store.StaleNodes, error) {
 	limit := p.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
-	const inRunningRun = ` AND EXISTS (SELECT 1 FROM runs r WHERE r.id = n.run_id AND r.state = 'running')`
 	var out store.StaleNodes
 	lists := []struct {
 		dst   *[]*run.Node
 		query string
 		arg   int64
 	}{
-		{&out.ExpiredLeases, `SELECT ` + nodeColumns + ` FROM nodes n
-			WHERE n.state = 'running' AND n.lease_expires_at < ?` + inRunningRun +
-			` ORDER BY n.lease_expires_at LIMIT ?`, nanos(p.Now)},
-		{&out.Undelivered, `SELECT ` + nodeColumns + ` FROM nodes n
-			WHERE n.state = 'ready' AND n.dispatched_at <> 0 AND n.dispatched_at < ?` + inRunningRun +
-			` ORDER BY n.dispatched_at LIMIT ?`, nanos(p.DispatchedBefore)},
-		{&out.Unpropagated, `SELECT ` + nodeColumns + ` FROM nodes n
-			WHERE n.propagated = 0 AND n.state IN ` + nodeTerminal + ` AND n.finished_at < ?` + inRunningRun +
-			` ORDER BY n.finished_at LIMIT ?`, nanos(p.FinishedBefore)},
+		{&out.ExpiredLeases, staleExpired, nanos(p.Now)},
+		{&out.Undelivered, staleUndelivered, nanos(p.DispatchedBefore)},
+		{&out.Unpropagated, staleUnpropagated, nanos(p.FinishedBefore)},
 	}
 	for _, l := range lists {
 		rows, err := s.query(ctx, l.query, l.arg, limit)
@@ -435,9 +485,7 @@ func (s *Store) NodesStale(ctx context.Context, p *store.NodesStaleParams) (*sto
 			return nil, err
 		}
 	}
-	rows, err := s.query(ctx, `SELECT id FROM runs r WHERE r.state = 'running'
-		AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.run_id = r.id AND n.propagated = 0)
-		ORDER BY r.created_at, r.id LIMIT ?`, limit)
+	rows, err := s.query(ctx, staleDone, limit)
 	if err != nil {
 		return nil, wrap(ctx, err, "error finding finished runs")
 	}

@@ -214,21 +214,37 @@ func (s *Store) tx(ctx context.Context, fn func(*tx) error) error {
 		return ctx.Err()
 	}
 	defer func() { <-s.writeLock }()
-	if _, err := s.writeConn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	t := &tx{ctx: ctx, s: s}
+	if _, err := t.exec("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
 	// Ending the transaction must not be cut short by the caller's context, or the
 	// connection would stay inside it.
-	end := context.WithoutCancel(ctx)
-	if err := fn(&tx{ctx: ctx, s: s}); err != nil {
-		_, _ = s.writeConn.ExecContext(end, "ROLLBACK")
+	end := &tx{ctx: context.WithoutCancel(ctx), s: s}
+	if err := fn(t); err != nil {
+		_, _ = end.exec("ROLLBACK")
 		return err
 	}
-	if _, err := s.writeConn.ExecContext(end, "COMMIT"); err != nil {
-		_, _ = s.writeConn.ExecContext(end, "ROLLBACK")
+	if _, err := end.exec("COMMIT"); err != nil {
+		_, _ = end.exec("ROLLBACK")
 		return err
 	}
 	return nil
+}
+
+// single runs fn on the write connection without an explicit transaction: for a state move
+// that is one conditional UPDATE, SQLite's own statement transaction is the whole
+// compare-and-set, and it takes the write lock when the statement starts. It saves the BEGIN
+// and COMMIT round trips on the scheduling path. Anything fn runs after that statement is
+// only a diagnosis of why it changed nothing.
+func (s *Store) single(ctx context.Context, fn func(*tx) error) error {
+	select {
+	case s.writeLock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writeLock }()
+	return fn(&tx{ctx: ctx, s: s})
 }
 
 // stmt returns a prepared statement of the write connection; the caller holds writeLock.

@@ -77,25 +77,17 @@ CREATE TABLE nodes (
 ) WITHOUT ROWID;
 
 -- Partial indexes: each holds only the few nodes one query looks for, so scheduling stays
--- proportional to the work in flight, not to the size of a run.
+-- proportional to the work in flight, not to the size of a run. They are few on purpose: every
+-- index a state move enters or leaves is one more page written per commit.
 
 -- Dispatch candidates: ready and not yet published.
 CREATE INDEX nodes_todo ON nodes (run_id, name)
     WHERE state = 'ready' AND dispatched_at = 0;
--- Published and not claimed yet: counted against parallelism, swept when lost.
-CREATE INDEX nodes_queued ON nodes (run_id, dispatched_at)
-    WHERE state = 'ready' AND dispatched_at <> 0;
-CREATE INDEX nodes_queued_at ON nodes (dispatched_at)
-    WHERE state = 'ready' AND dispatched_at <> 0;
--- Held by a worker: counted against parallelism, swept when the lease expires.
-CREATE INDEX nodes_running ON nodes (run_id)
-    WHERE state = 'running';
-CREATE INDEX nodes_running_lease ON nodes (lease_expires_at)
-    WHERE state = 'running';
+-- Busy: published and not claimed yet, or held by a worker. Both count against parallelism and
+-- both are swept when lost; a claim moves a node between the two without touching the index.
+CREATE INDEX nodes_busy ON nodes (run_id, state, dispatched_at)
+    WHERE state = 'running' OR (state = 'ready' AND dispatched_at <> 0);
 -- Unfinished: not yet terminal, or terminal and not yet propagated (propagated is only ever set
 -- on terminal nodes). A run is done when it has none.
 CREATE INDEX nodes_unfinished ON nodes (run_id)
     WHERE propagated = 0;
--- Terminal and unpropagated: their completion message may have been lost.
-CREATE INDEX nodes_unpropagated ON nodes (finished_at)
-    WHERE propagated = 0 AND state IN ('succeeded', 'failed', 'skipped', 'cancelled');
