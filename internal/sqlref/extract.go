@@ -847,7 +847,8 @@ func (e *extractor) findFrom(i int) int {
 				if !e.isDistinctFrom(i) {
 					return i
 				}
-			case WUNION, WINTERSECT, WWHERE, WGROUP, WHAVING, WQUALIFY, WWINDOW, WORDER, WLIMIT:
+			case WUNION, WINTERSECT, WWHERE, WGROUP, WHAVING, WQUALIFY, WWINDOW, WORDER, WLIMIT, WSELECT:
+				// A bare SELECT cannot sit in a select list; stopping there keeps odd input linear.
 				return -1
 			case WEXCEPT:
 				if !e.op(i+1, "(") {
