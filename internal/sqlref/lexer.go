@@ -218,11 +218,32 @@ func (l *Lexer) skipSpace() error {
 			}
 			end := l.off + 2 + i + 2
 			l.advanceLines(end)
+		case c >= 0x80:
+			n := unicodeSpaceLen(src, l.off)
+			if n == 0 {
+				return nil
+			}
+			l.off += n
 		default:
 			return nil
 		}
 	}
 	return nil
+}
+
+// unicodeSpaceLen returns the length of a byte-order mark, no-break space or other Unicode space
+// at src[i:] (files copied from editors and web pages carry them), or 0.
+func unicodeSpaceLen(src string, i int) int {
+	rest := src[i:]
+	switch {
+	case strings.HasPrefix(rest, "\uFEFF"), strings.HasPrefix(rest, "\u200B"), strings.HasPrefix(rest, "\u3000"):
+		return 3
+	case strings.HasPrefix(rest, "\u00A0"):
+		return 2
+	case len(rest) >= 3 && rest[0] == 0xE2 && rest[1] == 0x80 && rest[2] >= 0x80 && rest[2] <= 0x8A: // U+2000..U+200A
+		return 3
+	}
+	return 0
 }
 
 // advanceLines moves to end, counting newlines passed over.
@@ -310,7 +331,7 @@ func (l *Lexer) scan() (Kind, Word, int, error) {
 		h := uint32(c | 0x20)
 		for i < len(src) {
 			b := src[i]
-			if !isIdentPart(b) {
+			if !isIdentPart(b) || b >= 0x80 && unicodeSpaceLen(src, i) > 0 {
 				break
 			}
 			h = h*31 + uint32(b|0x20)

@@ -75,6 +75,12 @@ func TestLex(t *testing.T) {
 		require.Equal(t, []string{"Ident:my", "Op:-", "Ident:project", "Op:-", "Number:1.", "Ident:ds", "Op:.", "Ident:t", "Ident:a", "Op:-", "Ident:b"}, got)
 	})
 
+	t.Run("UnicodeSpacesSeparateTokens", func(t *testing.T) {
+		t.Parallel()
+		got := kindsAndTexts(t, "\uFEFFSELECT\u00A0a,\u2003naïve FROM t")
+		require.Equal(t, []string{"Keyword:SELECT", "Ident:a", "Op:,", "Ident:naïve", "Keyword:FROM", "Ident:t"}, got)
+	})
+
 	t.Run("ErrorsHaveLineAndColumn", func(t *testing.T) {
 		t.Parallel()
 		for _, tc := range []struct {
