@@ -208,13 +208,16 @@ type tx struct {
 // tx runs fn in a write transaction, committing if fn returns nil. BEGIN IMMEDIATE takes
 // SQLite's write lock at once, so a transaction never fails half-way on a lock upgrade.
 func (s *Store) tx(ctx context.Context, fn func(*tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case s.writeLock <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.writeLock }()
-	t := &tx{ctx: ctx, s: s}
+	t := &tx{ctx: stmtContext(ctx), s: s}
 	if _, err := t.exec("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
@@ -232,19 +235,29 @@ func (s *Store) tx(ctx context.Context, fn func(*tx) error) error {
 	return nil
 }
 
+// stmtContext is the context for the statements of a write: the caller's values without its
+// cancellation. A write statement takes microseconds, and with a cancellable context
+// database/sql starts a goroutine per query to watch it, which costs more than the statement
+// on the scheduling path. The caller's context is still honoured while waiting for the write
+// lock, and a write never stops half-way.
+func stmtContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // single runs fn on the write connection without an explicit transaction: for a state move
 // that is one conditional UPDATE, SQLite's own statement transaction is the whole
 // compare-and-set, and it takes the write lock when the statement starts. It saves the BEGIN
 // and COMMIT round trips on the scheduling path. Anything fn runs after that statement is
 // only a diagnosis of why it changed nothing.
 func (s *Store) single(ctx context.Context, fn func(*tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case s.writeLock <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.writeLock }()
-	return fn(&tx{ctx: ctx, s: s})
+	return fn(&tx{ctx: stmtContext(ctx), s: s})
 }
 
 // stmt returns a prepared statement of the write connection; the caller holds writeLock.
