@@ -71,6 +71,9 @@ type extractor struct {
 	lastTarget string // last name part of the DML target just read, its implicit alias
 	depth      int    // current nesting of expr and query
 
+	selects    []selectFrame // SELECTs being read, innermost last
+	pushOnEmit bool          // fromClause(emit) also records range variables as it goes
+
 	// bareDataset and bareProject, when set by SET @@dataset_id / @@dataset_project_id, resolve
 	// single-part table names in the statements after.
 	bareDataset, bareProject string
@@ -89,6 +92,8 @@ func (e *extractor) reset(sql string, opts Options) {
 	e.curItem = -1
 	e.curFrom = -1
 	e.depth = 0
+	e.selects = e.selects[:0]
+	e.pushOnEmit = false
 	e.lastTarget = ""
 	e.bareDataset, e.bareProject = "", ""
 }
@@ -820,12 +825,37 @@ func (e *extractor) with(i int) int {
 // variables are collected first so that subqueries in the select list can see them.
 func (e *extractor) selectBody(i int) int {
 	mark := len(e.names)
-	if f := e.findFrom(i + 1); f >= 0 {
-		e.fromClause(f+1, false)
-	}
+	e.selects = append(e.selects, selectFrame{list: i + 1})
 	i = e.expr(i+1, modeSelect)
+	e.selects = e.selects[:len(e.selects)-1]
 	e.names = e.names[:mark]
 	return i
+}
+
+// selectFrame tracks a SELECT being read: where its list starts, whether its FROM clause's range
+// variables were collected ahead (only needed when the list holds a subquery, which may use them),
+// and whether its FROM clause has been reached.
+type selectFrame struct {
+	list    int
+	scanned bool
+	inFrom  bool
+}
+
+// learnRangeVars collects the range variables of the current SELECT's FROM clause before a
+// subquery in its select list is read, once per SELECT.
+func (e *extractor) learnRangeVars() {
+	n := len(e.selects)
+	if n == 0 {
+		return
+	}
+	f := &e.selects[n-1]
+	if f.scanned || f.inFrom {
+		return
+	}
+	f.scanned = true
+	if from := e.findFrom(f.list); from >= 0 {
+		e.fromClause(from+1, false)
+	}
 }
 
 // findFrom finds the FROM of the SELECT whose list starts at i, or -1.
@@ -870,7 +900,11 @@ func (e *extractor) isDistinctFrom(i int) bool {
 // fromClauseScoped collects the range variables of the FROM clause at i, then reads it.
 func (e *extractor) fromClauseScoped(i int) int {
 	e.fromClause(i, false)
-	return e.fromClause(i, true)
+	saved := e.pushOnEmit
+	e.pushOnEmit = false
+	i = e.fromClause(i, true)
+	e.pushOnEmit = saved
+	return i
 }
 
 func (e *extractor) isJoinStart(i int) bool {
@@ -972,9 +1006,8 @@ func (e *extractor) fromItem(i int, emit bool) int {
 				e.curItem = start
 				e.record(&p, false, true)
 				e.curItem = saved
-			} else {
-				implicit = p.parts[p.n-1]
 			}
+			implicit = p.parts[p.n-1]
 			i = next
 		}
 	}
@@ -1011,7 +1044,7 @@ func (e *extractor) fromItem(i int, emit bool) int {
 				i++
 			}
 			if e.isName(i) {
-				if !emit {
+				if !emit || e.pushOnEmit {
 					e.names = append(e.names, scopeName{name: UnquoteIdent(e.txt(e.tok(i))), from: e.curFrom, item: start})
 				}
 				i++
@@ -1039,7 +1072,7 @@ func (e *extractor) fromItem(i int, emit bool) int {
 		}
 		break
 	}
-	if !emit {
+	if !emit || e.pushOnEmit {
 		if alias != "" {
 			e.names = append(e.names, scopeName{name: UnquoteIdent(alias), from: e.curFrom, item: start})
 		} else if implicit != "" {
@@ -1190,6 +1223,7 @@ func (e *extractor) expr(i int, m mode) int {
 			switch e.txt(t) {
 			case "(", "[", "{":
 				if e.txt(t) == "(" && e.startsQuery(i) {
+					e.learnRangeVars()
 					i = e.query(i + 1)
 				} else {
 					i = e.expr(i+1, modeParen)
@@ -1206,18 +1240,26 @@ func (e *extractor) expr(i int, m mode) int {
 		case KindKeyword:
 			switch t.Word {
 			case WSELECT:
+				e.learnRangeVars()
 				i = e.query(i)
 				continue
 			case WWITH:
 				if e.startsWith(i) {
+					e.learnRangeVars()
 					i = e.query(i)
 					continue
 				}
 			case WFROM:
 				if m != modeParen && m != modeCase && !e.isDistinctFrom(i) {
-					if m == modeSelect {
-						// selectBody already collected this clause's range variables.
+					if m == modeSelect && len(e.selects) > 0 {
+						// Range variables are collected as items are read, unless a subquery in
+						// the select list made learnRangeVars collect them already.
+						f := &e.selects[len(e.selects)-1]
+						f.inFrom = true
+						saved := e.pushOnEmit
+						e.pushOnEmit = !f.scanned
 						i = e.fromClause(i+1, true)
+						e.pushOnEmit = saved
 					} else {
 						i = e.fromClauseScoped(i + 1)
 					}
