@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -12,6 +13,7 @@ import (
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure Maestro's own machinery"}
 	cfg := schedbench.Config{}
+	var cpuProfile string
 	sched := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Push a random layered graph of no-op tasks through the real scheduler, queue, store and workers",
@@ -27,6 +29,17 @@ where a hop is the time from an upstream node finishing to its downstream node s
 			}
 			defer os.RemoveAll(dir)
 			cfg.Dir = dir
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := schedbench.Run(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("error running the scheduler benchmark: %w", err)
@@ -39,6 +52,7 @@ where a hop is the time from an upstream node finishing to its downstream node s
 	sched.Flags().IntVar(&cfg.Layers, "layers", 20, "layers in the graph")
 	sched.Flags().IntVar(&cfg.Workers, "workers", 32, "tasks run at once")
 	sched.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed of the graph")
+	sched.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	cmd.AddCommand(sched)
 	return cmd
 }

@@ -78,7 +78,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	if sys.Store, err = sqlitestore.Open(ctx, filepath.Join(cfg.StateDir, "maestro.db")); err != nil {
 		return nil, fmt.Errorf("error opening the store: %w", err)
 	}
-	if sys.Warehouse, err = duckdbwarehouse.Open(ctx, filepath.Join(cfg.StateDir, "warehouse"), nil); err != nil {
+	if sys.Warehouse, err = duckdbwarehouse.Open(ctx, filepath.Join(cfg.StateDir, "warehouse"), &duckdbwarehouse.Options{DefaultProject: p.DefaultProject}); err != nil {
 		sys.Close()
 		return nil, fmt.Errorf("error opening the warehouse: %w", err)
 	}

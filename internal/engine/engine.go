@@ -54,6 +54,9 @@ func RunScheduler(ctx context.Context, completions queue.Subscription, s *schedu
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- completions.Receive(ctx, s.HandleCompletion) }()
+	dispatcherDone := make(chan struct{})
+	go func() { defer close(dispatcherDone); s.RunDispatcher(ctx) }()
+	defer func() { <-dispatcherDone }()
 
 	// Sweep at once: after a restart this is what picks up where a dead process stopped.
 	if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {

@@ -46,7 +46,7 @@ func newRecorder() *recorder {
 		failures: map[string]int{}, permanent: map[string]bool{}}
 }
 
-func (r *recorder) Execute(ctx context.Context, jobID string, t spec.Table, rn *run.Run) (run.Stats, error) {
+func (r *recorder) Execute(ctx context.Context, jobID string, t spec.Table, n *run.Node) (run.Stats, error) {
 	r.mu.Lock()
 	r.starts[jobID] = append(r.starts[jobID], r.seq.Add(1))
 	r.nodeOf[jobID] = t.Name

@@ -91,7 +91,7 @@ func RandomGraph(nodes, layers int, seed uint64) (names []string, g *graph) {
 
 type noop struct{}
 
-func (noop) Execute(ctx context.Context, jobID string, t spec.Table, r *run.Run) (run.Stats, error) {
+func (noop) Execute(ctx context.Context, jobID string, t spec.Table, n *run.Node) (run.Stats, error) {
 	return run.Stats{Rows: 1}, nil
 }
 

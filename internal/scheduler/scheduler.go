@@ -65,6 +65,8 @@ type Scheduler struct {
 	notify Notifier
 	log    *zap.Logger
 	cfg    Config
+	// kick asks the dispatch loop for a pass; many completions coalesce into one pass.
+	kick chan struct{}
 }
 
 // New returns a Scheduler publishing tasks to tasks.
@@ -78,7 +80,7 @@ func New(st store.Store, tasks queue.Topic, graph GraphFunc, notify Notifier, lo
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Scheduler{store: st, tasks: tasks, graph: graph, notify: notify, log: log, cfg: cfg}
+	return &Scheduler{store: st, tasks: tasks, graph: graph, notify: notify, log: log, cfg: cfg, kick: make(chan struct{}, 1)}
 }
 
 // ErrNothingToRun means a run request selected no table.
@@ -294,7 +296,31 @@ func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) erro
 		}
 		return err
 	}
-	return s.Dispatch(ctx)
+	s.RequestDispatch()
+	return nil
+}
+
+// RequestDispatch asks RunDispatcher for a dispatch pass soon. It never blocks.
+func (s *Scheduler) RequestDispatch() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RunDispatcher makes a dispatch pass whenever one was requested, until ctx is done. Passes
+// coalesce: a burst of completions costs one pass, not one each.
+func (s *Scheduler) RunDispatcher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+			if err := s.Dispatch(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("dispatch failed; the sweeper will retry", zap.Error(err))
+			}
+		}
+	}
 }
 
 func (s *Scheduler) propagate(ctx context.Context, runID, node string) error {

@@ -31,7 +31,7 @@ import (
 type Executor interface {
 	// Execute runs the job with the given id for table t and returns its statistics. A
 	// *warehouse.JobError is a job that ran and failed; other errors leave the outcome unknown.
-	Execute(ctx context.Context, jobID string, t spec.Table, r *run.Run) (run.Stats, error)
+	Execute(ctx context.Context, jobID string, t spec.Table, n *run.Node) (run.Stats, error)
 }
 
 // Config configures a Worker.
@@ -205,11 +205,7 @@ func (w *Worker) runJob(ctx context.Context, n *run.Node) (run.Stats, error) {
 	if !ok {
 		return run.Stats{}, fmt.Errorf("%w: no executor for tables of kind %q", errPermanent, n.Kind)
 	}
-	r, err := w.store.RunGet(ctx, n.RunID)
-	if err != nil {
-		return run.Stats{}, fmt.Errorf("error loading run %q: %w", n.RunID, err)
-	}
-	return ex.Execute(ctx, n.JobID, rec.Table, r)
+	return ex.Execute(ctx, n.JobID, rec.Table, n)
 }
 
 func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, n *run.Node, lease string) {
@@ -261,7 +257,7 @@ type QueryExecutor struct {
 }
 
 // Execute runs t's SQL into t's table.
-func (q *QueryExecutor) Execute(ctx context.Context, jobID string, t spec.Table, r *run.Run) (run.Stats, error) {
+func (q *QueryExecutor) Execute(ctx context.Context, jobID string, t spec.Table, n *run.Node) (run.Stats, error) {
 	dataset, table, ok := strings.Cut(t.Name, ".")
 	if !ok {
 		return run.Stats{}, fmt.Errorf("%w: table name %q is not dataset.table", errPermanent, t.Name)
@@ -273,7 +269,7 @@ func (q *QueryExecutor) Execute(ctx context.Context, jobID string, t spec.Table,
 		Disposition:    t.Disposition,
 		PartitionBy:    t.PartitionBy,
 		ClusterBy:      t.ClusterBy,
-		Labels:         map[string]string{"maestro_run": r.ID, "maestro_table": t.Name, "owner": t.Owner},
+		Labels:         map[string]string{"maestro_run": n.RunID, "maestro_table": t.Name, "owner": t.Owner},
 		DefaultProject: q.DefaultProject,
 		DefaultDataset: q.DefaultDataset,
 	})
