@@ -148,6 +148,10 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 	l.Reset(src)
 	stack = stack[:0]
 	for {
+		// Most tokens are separated by one plain space; skip it before the general path.
+		if l.off < len(src) && src[l.off] == ' ' {
+			l.off++
+		}
 		if err := l.skipSpace(); err != nil {
 			return dst, stack, err
 		}
