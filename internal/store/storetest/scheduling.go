@@ -196,12 +196,22 @@ func (h *harness) nodesDispatch(t *testing.T) {
 		claim(t, ctx, s, "r1", name)
 		require.Empty(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0}), "one running, one dispatched")
 
-		finish2 := getNode(t, ctx, s, "r1", name)
+		running := getNode(t, ctx, s, "r1", name)
 		_, err := s.NodeRecordOutcome(ctx, &store.NodeRecordOutcomeParams{RunID: "r1", Name: name, Attempt: 1,
-			Lease: finish2.Lease, State: run.NodeSucceeded, Now: t0})
+			Lease: running.Lease, State: run.NodeSucceeded, Now: t0})
 		require.NoError(t, err)
 		require.Len(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0}), 1, "a slot freed")
 		require.Empty(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0}))
+	})
+
+	h.test(t, "DispatchesNothingWhileARunIsOverItsMaxParallel", func(t *testing.T, ctx context.Context, s store.Store) {
+		createRun(t, ctx, s, "r1", 0, 1, deps{"a": nil, "b": nil, "c": nil, "d": nil})
+		require.Equal(t, []string{"r1/a"}, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0}))
+		// A redelivered message can let a worker claim a node that was never dispatched.
+		claim(t, ctx, s, "r1", "b")
+		claim(t, ctx, s, "r1", "c")
+		require.Empty(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0}), "three busy, one allowed")
+		require.Empty(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0, GlobalLimit: 1}))
 	})
 
 	h.test(t, "RespectsTheGlobalLimitAcrossRunsOldestRunFirst", func(t *testing.T, ctx context.Context, s store.Store) {
@@ -216,9 +226,9 @@ func (h *harness) nodesDispatch(t *testing.T) {
 
 		claim(t, ctx, s, "r1", "a")
 		require.Empty(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0, GlobalLimit: 4}), "running nodes count too")
-		finish2 := getNode(t, ctx, s, "r1", "a")
+		running := getNode(t, ctx, s, "r1", "a")
 		_, err := s.NodeRecordOutcome(ctx, &store.NodeRecordOutcomeParams{RunID: "r1", Name: "a", Attempt: 1,
-			Lease: finish2.Lease, State: run.NodeFailed, Now: t0})
+			Lease: running.Lease, State: run.NodeFailed, Now: t0})
 		require.NoError(t, err)
 		require.Len(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0, GlobalLimit: 4}), 1)
 		require.Len(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0}), 1, "no limit: the rest")
