@@ -62,8 +62,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if _, err := os.Stat(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("error opening sqlite store %q: its directory: %w", path, err)
 	}
+	// synchronous=NORMAL in WAL mode syncs at checkpoints, not at every commit: a power cut
+	// can lose the last commits but never corrupts the file. Checkpointing every 8000 pages
+	// (about 32 MB of WAL) instead of 1000 writes each hot page back less often.
 	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(8000)"
 	write, err := sql.Open("sqlite", path+"?"+pragmas)
 	if err != nil {
 		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
