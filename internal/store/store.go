@@ -31,9 +31,11 @@ type Store interface {
 	// TableList returns every table's current revision, ordered by name.
 	TableList(ctx context.Context) ([]*TableRecord, error)
 	// TableDelete removes a table (its revisions stay readable through TableRevisions).
+	// It records a revision with Deleted set; ErrNotFound if the table does not exist. A table
+	// created again after a deletion continues the same revision numbers.
 	TableDelete(ctx context.Context, name, user string) error
 	// TableRevisions returns every revision of a table, oldest first (including a deletion,
-	// which has Deleted set).
+	// which has Deleted set). ErrNotFound if the table was never saved.
 	TableRevisions(ctx context.Context, name string) ([]*TableRecord, error)
 
 	// SchedulePut creates or replaces a schedule, keeping its LastFiredAt.
@@ -42,6 +44,7 @@ type Store interface {
 	// ScheduleFire moves LastFiredAt from prev to at; ErrConflict if LastFiredAt is not prev
 	// (another scheduler fired it), so a due schedule starts one run.
 	ScheduleFire(ctx context.Context, name string, prev, at time.Time) error
+	// ScheduleDelete removes a schedule; ErrNotFound if it does not exist.
 	ScheduleDelete(ctx context.Context, name string) error
 
 	ConnectionPut(ctx context.Context, c spec.Connection) error
@@ -60,7 +63,8 @@ type Store interface {
 	// is not running any more (it finished already), so a run finishes exactly once.
 	RunFinish(ctx context.Context, p *RunFinishParams) error
 	// RunCancel moves a running run to cancelled and every non-terminal node to cancelled, in one
-	// transaction. ErrConflict if the run is not running.
+	// transaction. ErrConflict if the run is not running. The cancelled nodes count as
+	// propagated and lose their lease.
 	RunCancel(ctx context.Context, id string, at time.Time) error
 
 	// NodeGet returns a node or ErrNotFound.
@@ -76,7 +80,8 @@ type Store interface {
 	NodeHeartbeat(ctx context.Context, p *NodeHeartbeatParams) error
 	// NodeRecordOutcome records how a running attempt ended, if the node is still running under
 	// p.Lease and p.Attempt: succeeded, failed (final), or ready with Attempt+1 for a retry after
-	// p.NotBefore. ErrConflict otherwise.
+	// p.NotBefore. ErrConflict otherwise. p.Stats are added to the node's Stats, so a retried
+	// node's cost counts every attempt (CacheHit is the last attempt's). The lease is released.
 	NodeRecordOutcome(ctx context.Context, p *NodeRecordOutcomeParams) (*run.Node, error)
 	// NodeReclaim returns a running node whose lease expired to ready with the same attempt (it
 	// re-attaches to the same warehouse job), undispatched. ErrConflict if it is no longer
@@ -88,10 +93,14 @@ type Store interface {
 	// downstream of it, transitively, becomes skipped. It marks the node propagated. A node that
 	// is not terminal or already propagated changes nothing (the result is empty, no error).
 	// RunDone reports that no node of the run is left unfinished (all terminal and propagated).
+	// Nodes it skips count as propagated (their downstream was skipped in the same walk) and
+	// take the FinishedAt of the node that failed. Ready and Skipped are sorted by name.
 	NodePropagate(ctx context.Context, runID, name string) (*PropagateResult, error)
 	// NodesDispatch picks ready, undispatched nodes of running runs whose NotBefore has passed,
 	// within each run's MaxParallel and p.GlobalLimit (counting running nodes and dispatched
-	// ready ones), marks them dispatched at p.Now and returns them, oldest run first.
+	// ready ones), marks them dispatched at p.Now and returns them, oldest run first (by
+	// CreatedAt), by name within a run. A run with more busy nodes than MaxParallel (a worker
+	// claimed an undispatched node) gets none.
 	NodesDispatch(ctx context.Context, p *NodesDispatchParams) ([]*run.Node, error)
 	// NodesStale finds nodes the sweeper must act on (see StaleNodes).
 	NodesStale(ctx context.Context, p *NodesStaleParams) (*StaleNodes, error)
