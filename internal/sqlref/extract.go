@@ -665,7 +665,8 @@ func (e *extractor) leave() { e.depth-- }
 
 // startsQuery reports whether the '(' at i opens a query (possibly behind more parentheses).
 func (e *extractor) startsQuery(i int) bool {
-	for e.op(i, "(") {
+	// The lookahead is capped so that a long run of '(' stays linear to read.
+	for n := 0; e.op(i, "(") && n < 64; n++ {
 		i++
 	}
 	return e.kw(i, WSELECT) || e.kw(i, WFROM) || (e.kw(i, WWITH) && e.startsWith(i))
