@@ -142,6 +142,9 @@ func loadMigrations() ([]migration, error) {
 		}
 		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
 	}
+	if len(ms) == 0 {
+		return nil, errors.New("error reading migrations: there are none")
+	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i := 1; i < len(ms); i++ {
 		if ms[i].version == ms[i-1].version {
@@ -161,6 +164,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.writeConn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("error creating schema_migrations: %w", err)
+	}
+	var newest int
+	if err := s.writeConn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).
+		Scan(&newest); err != nil {
+		return fmt.Errorf("error reading schema_migrations: %w", err)
+	}
+	if known := ms[len(ms)-1].version; newest > known {
+		return fmt.Errorf("the file has schema version %d, newer than this program's %d: use a newer Maestro",
+			newest, known)
 	}
 	for _, m := range ms {
 		err := s.tx(ctx, func(tx *tx) error {

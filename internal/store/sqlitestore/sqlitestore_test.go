@@ -46,6 +46,21 @@ func TestOpen(t *testing.T) {
 		require.Equal(t, run.NodeReady, n.State)
 	})
 
+	t.Run("AFileFromANewerVersionIsRefused", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		path := filepath.Join(t.TempDir(), "maestro.db")
+		s, err := Open(ctx, path)
+		require.NoError(t, err)
+		require.NoError(t, s.tx(ctx, func(t *tx) error {
+			_, err := t.exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future.sql', 1)`)
+			return err
+		}))
+		require.NoError(t, s.Close())
+		_, err = Open(ctx, path)
+		require.ErrorContains(t, err, "newer than this program")
+	})
+
 	t.Run("AFileThatIsNotADatabaseGivesAClearError", func(t *testing.T) {
 		t.Parallel()
 		path := filepath.Join(t.TempDir(), "maestro.db")
