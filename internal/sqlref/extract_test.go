@@ -3,8 +3,8 @@ package sqlref
 import (
 	"errors"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
