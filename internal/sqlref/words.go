@@ -1,4 +1,5 @@
 // Keyword table for the lexer: reserved GoogleSQL keywords first, then words the extractor steers by.
+
 package sqlref
 
 // Word identifies a keyword (reserved or not) by number so the extractor compares integers.
