@@ -634,7 +634,7 @@ func (e *extractor) targetAlias(j int) int {
 	if e.kw(j, WAS) {
 		j++
 	}
-	if e.isName(j) && e.tok(j).Word == WordNone {
+	if e.isName(j) && canBeAlias(e.tok(j).Word) {
 		e.names = append(e.names, scopeName{name: UnquoteIdent(e.txt(e.tok(j))), from: -1, item: -1})
 		return j + 1
 	}
@@ -1066,7 +1066,7 @@ func (e *extractor) fromItem(i int, emit bool) int {
 			alias = e.txt(e.tok(i + 1))
 			i += 2
 			continue
-		case e.isName(i) && alias == "" && e.tok(i).Word == WordNone:
+		case e.isName(i) && alias == "" && canBeAlias(e.tok(i).Word):
 			alias = e.txt(e.tok(i))
 			i++
 			continue
@@ -1081,6 +1081,20 @@ func (e *extractor) fromItem(i int, emit bool) int {
 		}
 	}
 	return i
+}
+
+// canBeAlias reports whether a non-reserved word right after a table can be its alias without AS
+// (FROM ds.t data, MERGE ds.t target): every word except those that start the next clause or
+// statement (PIVOT, OPTIONS, a scripting keyword after a missing semicolon).
+func canBeAlias(w Word) bool {
+	switch w {
+	case WPIVOT, WUNPIVOT, WOPTIONS, WCLONE, WCOPY, WELSEIF, WELSIF, WEXCEPTION, WLOOP, WREPEAT,
+		WUNTIL, WWHILE, WDO, WBEGIN, WDECLARE, WINSERT, WUPDATE, WDELETE, WCALL, WEXECUTE, WRETURN,
+		WRAISE, WASSERT, WBREAK, WLEAVE, WCONTINUE, WITERATE, WCOMMIT, WROLLBACK, WTRUNCATE, WDROP,
+		WALTER, WGRANT, WREVOKE, WEXPORT, WLOAD, WVALUES:
+		return false
+	}
+	return true
 }
 
 // ---- expressions ----

@@ -57,6 +57,14 @@ func TestExtract(t *testing.T) {
 		require.Equal(t, []TableName{{Project: "p", Dataset: "d", Table: "a"}, {Project: "p", Dataset: "other", Table: "c"}, {Project: "proj", Dataset: "sales", Table: "b"}}, res.Reads)
 	})
 
+	t.Run("KeywordLikeAliasesWithoutAS", func(t *testing.T) {
+		t.Parallel()
+		res, err := Extract("SELECT * FROM ds.t data, data.items JOIN ds.u value ON TRUE, value.arr;\nMERGE ds.m target USING ds.s source ON target.id = source.id WHEN MATCHED THEN DELETE", Options{})
+		require.NoError(t, err)
+		require.Equal(t, []TableName{{Dataset: "ds", Table: "s"}, {Dataset: "ds", Table: "t"}, {Dataset: "ds", Table: "u"}}, res.Reads)
+		require.Equal(t, []TableName{{Dataset: "ds", Table: "m"}}, res.Writes)
+	})
+
 	t.Run("ExtractorReuseDoesNotLeakState", func(t *testing.T) {
 		t.Parallel()
 		var x Extractor
