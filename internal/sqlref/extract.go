@@ -28,6 +28,10 @@ func (x *Extractor) Extract(sql string, opts Options) (*Result, error) {
 	if len(sql) >= math.MaxInt32 {
 		return nil, &Error{Line: 1, Column: 1, Msg: "SQL text larger than 2 GiB"}
 	}
+	if need := len(sql)/4 + 16; cap(e.toks) < need {
+		// About one token per four bytes of SQL: one allocation instead of repeated growth.
+		e.toks = make([]rawTok, 0, need)
+	}
 	var err error
 	e.toks, e.stack, err = appendRaw(e.toks[:0], e.stack, sql)
 	if err != nil {
