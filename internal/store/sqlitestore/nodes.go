@@ -415,12 +415,11 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 			// RETURNING gives rows in no promised order.
 			sort.Slice(picked, func(i, j int) bool { return picked[i].Name < picked[j].Name })
 			out = append(out, picked...)
-			names := picked
 			if global > 0 {
-				global -= len(names)
+				global -= len(picked)
 			}
 			if remaining > 0 {
-				remaining -= len(names)
+				remaining -= len(picked)
 			}
 		}
 		return nil
