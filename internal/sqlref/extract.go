@@ -183,7 +183,7 @@ func (e *extractor) eof(i int) bool { return e.tok(i).Kind == KindEOF }
 
 func (e *extractor) isName(i int) bool {
 	k := e.tok(i).Kind
-	return k == KindIdent || k == KindQuotedIdent
+	return k == KindIdent || k == KindQuotedIdent || k == KindTemplate
 }
 
 func (e *extractor) fail(i int, format string, args ...any) {
@@ -288,6 +288,11 @@ func (e *extractor) statement(i int) int {
 	}
 	if t.Kind == KindIdent && e.op(i+1, ":") && t.Word == WordNone || (t.Kind == KindIdent && e.op(i+1, ":") && (e.word(i+2, WBEGIN) || e.word(i+2, WLOOP) || e.word(i+2, WWHILE) || e.word(i+2, WREPEAT) || e.kw(i+2, WFOR))) {
 		return i + 2 // a label
+	}
+	if t.Kind == KindTemplate {
+		// A Jinja expression standing for a whole statement or a header comment ({{ header }},
+		// {{ min_row_count(1) }}): nothing to read.
+		return i + 1
 	}
 	if t.Kind != KindIdent {
 		e.fail(i, "unexpected %s at the start of a statement", t.Kind)
@@ -796,6 +801,15 @@ func (e *extractor) with(i int) int {
 		i++
 	}
 	for e.err == nil && e.isName(i) {
+		if e.tok(i).Kind == KindTemplate && !e.kw(i+1, WAS) && !e.op(i+1, "(") {
+			// A Jinja macro that expands to CTE definitions: WITH {{ macro() }}, c AS (...).
+			i++
+			if !e.op(i, ",") {
+				break
+			}
+			i++
+			continue
+		}
 		name := UnquoteIdent(e.txt(e.tok(i)))
 		i++
 		if e.op(i, "(") {
@@ -818,10 +832,20 @@ func (e *extractor) with(i int) int {
 		if !recursive {
 			e.names = append(e.names, scopeName{name: name, cte: true, from: -1, item: -1})
 		}
-		if !e.op(i, ",") {
-			break
+		// A Jinja expression after a CTE may stand for its comma ({{ "," if not loop.last }}).
+		templ := false
+		for e.tok(i).Kind == KindTemplate {
+			i++
+			templ = true
 		}
-		i++
+		if e.op(i, ",") {
+			i++
+			continue
+		}
+		if templ && e.isName(i) && (e.kw(i+1, WAS) || e.op(i+1, "(")) {
+			continue
+		}
+		break
 	}
 	return i
 }
@@ -992,6 +1016,20 @@ func (e *extractor) fromItem(i int, emit bool) int {
 		} else {
 			i = e.skipBalanced(i + 1)
 		}
+	case e.op(i, "["):
+		// Legacy SQL: [project:dataset.table], [dataset.table].
+		var p path
+		next := e.skipBalanced(i)
+		if e.legacyPath(i, &p) {
+			if emit {
+				saved := e.curItem
+				e.curItem = start
+				e.record(&p, false, false)
+				e.curItem = saved
+			}
+			implicit = p.parts[p.n-1]
+		}
+		i = next
 	default:
 		var p path
 		next, ok := e.readPath(i, &p)
@@ -1227,7 +1265,7 @@ func (e *extractor) expr(i int, m mode) int {
 				i++
 				continue
 			}
-		case KindQuotedIdent, KindString, KindBytes, KindNumber, KindParam, KindSysVar:
+		case KindQuotedIdent, KindString, KindBytes, KindNumber, KindParam, KindSysVar, KindTemplate:
 			i++
 			continue
 		}

@@ -21,9 +21,10 @@ const (
 	KindParam                   // @name query parameter or ? positional parameter
 	KindSysVar                  // @@name system variable
 	KindOp                      // operator or punctuation
+	KindTemplate                // a Jinja {{ expression }}, with any name characters glued to it (events_{{ x }})
 )
 
-var kindNames = [...]string{"EOF", "Ident", "QuotedIdent", "Keyword", "String", "Bytes", "Number", "Param", "SysVar", "Op"}
+var kindNames = [...]string{"EOF", "Ident", "QuotedIdent", "Keyword", "String", "Bytes", "Number", "Param", "SysVar", "Op", "Template"}
 
 // String names the kind.
 func (k Kind) String() string {
@@ -222,6 +223,19 @@ func (l *Lexer) skipSpace() error {
 			}
 			end := l.off + 2 + i + 2
 			l.advanceLines(end)
+		case c == '{' && l.off+1 < len(src) && (src[l.off+1] == '%' || src[l.off+1] == '#'):
+			// Jinja statement tags ({% if %}, {% for %}) and comments ({# #}) are not SQL: skipping
+			// the tags keeps the SQL of every branch and loop body.
+			start := l.pos(l.off)
+			closer := "%}"
+			if src[l.off+1] == '#' {
+				closer = "#}"
+			}
+			i := strings.Index(src[l.off+2:], closer)
+			if i < 0 {
+				return l.errorAt(start, l.off+2, "unterminated template tag")
+			}
+			l.advanceLines(l.off + 2 + i + 2)
 		case c >= 0x80:
 			n := unicodeSpaceLen(src, l.off)
 			if n == 0 {
@@ -342,8 +356,14 @@ func (l *Lexer) scan() (Kind, Word, int, error) {
 			i++
 		}
 		kind, end = KindIdent, i
-		// After a dot every word is a path part (t.from, ds.select), never a keyword.
-		if i-start <= maxWordLen && !(l.prev == KindOp && l.prevOp == '.') {
+		if i+1 < len(src) && src[i] == '{' && src[i+1] == '{' {
+			// events_{{ suffix }}: a name with a templated piece is one opaque token.
+			j, err := l.templateEnd(i)
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			kind, end = KindTemplate, j
+		} else if i-start <= maxWordLen && !(l.prev == KindOp && l.prevOp == '.') {
 			if w := lookupWordHash(src[start:i], h); w != WordNone {
 				word = w
 				if w.Reserved() {
@@ -374,6 +394,12 @@ func (l *Lexer) scan() (Kind, Word, int, error) {
 		}
 		kind, end = KindQuotedIdent, i
 		l.advanceLines(i)
+	case c == '{' && start+1 < len(src) && src[start+1] == '{':
+		j, err := l.templateEnd(start)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		kind, end = KindTemplate, j
 	case c == '@':
 		i := start + 1
 		k := KindParam
@@ -412,6 +438,28 @@ func (l *Lexer) scan() (Kind, Word, int, error) {
 	return kind, word, end, nil
 }
 
+// templateEnd returns the end of the Jinja expression {{ ... }} at i together with any name
+// characters and further expressions glued to it ({{ a }}_{{ b }}_daily), counting lines.
+func (l *Lexer) templateEnd(i int) (int, error) {
+	src := l.src
+	for {
+		if i+1 < len(src) && src[i] == '{' && src[i+1] == '{' {
+			j := strings.Index(src[i+2:], "}}")
+			if j < 0 {
+				return 0, l.errorAt(l.pos(i), i+2, "unterminated template expression")
+			}
+			l.advanceLines(i + 2 + j + 2)
+			i = l.off
+			continue
+		}
+		if i < len(src) && isIdentPart(src[i]) && !(src[i] >= 0x80 && unicodeSpaceLen(src, i) > 0) {
+			i++
+			continue
+		}
+		return i, nil
+	}
+}
+
 // afterPathPart reports whether a '.' at off directly follows an identifier, ')' or ']', in which
 // case it is a path dot (t.1 is not a number) rather than the start of .5.
 func (l *Lexer) afterPathPart(off int) bool {
@@ -419,7 +467,7 @@ func (l *Lexer) afterPathPart(off int) bool {
 		return false
 	}
 	switch l.prev {
-	case KindIdent, KindQuotedIdent, KindKeyword:
+	case KindIdent, KindQuotedIdent, KindKeyword, KindTemplate:
 		return true
 	case KindOp:
 		return l.prevOp == ')' || l.prevOp == ']'

@@ -30,7 +30,7 @@ func isWordToken(k Kind) bool { return k == KindIdent || k == KindKeyword }
 // trailing wildcard star (events_*). It returns the index after the path.
 func (e *extractor) readPath(i int, p *path) (int, bool) {
 	first := e.tok(i)
-	if first.Kind != KindIdent && first.Kind != KindQuotedIdent && !(first.Kind == KindKeyword && softReserved(first.Word)) {
+	if first.Kind != KindIdent && first.Kind != KindQuotedIdent && first.Kind != KindTemplate && !(first.Kind == KindKeyword && softReserved(first.Word)) {
 		return i, false
 	}
 	*p = path{start: first.start()}
@@ -38,6 +38,18 @@ func (e *extractor) readPath(i int, p *path) (int, bool) {
 		t := e.tok(i)
 		dotDone := false
 		switch {
+		case t.Kind == KindTemplate:
+			if p.n == 0 && e.dbtMacro(e.txt(t), p) {
+				p.end = t.end()
+				return i + 1, true
+			}
+			p.add("") // a templated part is unknown
+			p.end = t.end()
+			i++
+		case t.Kind == KindQuotedIdent && strings.IndexByte(e.txt(t), '{') >= 0:
+			splitTemplated(UnquoteIdent(e.txt(t)), p)
+			p.end = t.end()
+			i++
 		case t.Kind == KindQuotedIdent:
 			body := UnquoteIdent(e.txt(t))
 			for {
@@ -160,7 +172,93 @@ func (e *extractor) tokenAt(off int) int {
 
 func (e *extractor) pathPartAt(i int) bool {
 	k := e.tok(i).Kind
-	return k == KindIdent || k == KindQuotedIdent || k == KindKeyword
+	return k == KindIdent || k == KindQuotedIdent || k == KindKeyword || k == KindTemplate
+}
+
+// splitTemplated splits a backticked path holding Jinja expressions (or Python format fields) on
+// the dots outside them (`{{ params.project }}.ds.t`, `{source_table}`); a part with one in it is
+// unknown and added empty.
+func splitTemplated(body string, p *path) {
+	start, templ := 0, false
+	for i := 0; i < len(body); i++ {
+		switch {
+		case body[i] == '{':
+			templ = true
+			if j := strings.IndexByte(body[i+1:], '}'); j >= 0 {
+				i += 1 + j
+			} else {
+				i = len(body) - 1
+			}
+		case body[i] == '.':
+			if templ {
+				p.add("")
+			} else {
+				p.add(body[start:i])
+			}
+			start, templ = i+1, false
+		}
+	}
+	if templ {
+		p.add("")
+	} else {
+		p.add(body[start:])
+	}
+}
+
+// dbtMacro reads the dbt macros {{ ref('model') }} (also ref('package', 'model') and a version
+// argument) and {{ source('source', 'table') }} into p as table and dataset.table, since those
+// name the relation even though the project and dataset are filled in at compile time.
+func (e *extractor) dbtMacro(text string, p *path) bool {
+	body, ok := strings.CutPrefix(text, "{{")
+	if !ok {
+		return false
+	}
+	body, ok = strings.CutSuffix(body, "}}")
+	if !ok {
+		return false
+	}
+	body = strings.Trim(body, "- \t\r\n")
+	var name string
+	switch {
+	case strings.HasPrefix(body, "ref("):
+		name, body = "ref", body[4:]
+	case strings.HasPrefix(body, "source("):
+		name, body = "source", body[7:]
+	default:
+		return false
+	}
+	body, ok = strings.CutSuffix(body, ")")
+	if !ok {
+		return false
+	}
+	var args [2]string
+	n := 0
+	for body != "" {
+		body = strings.TrimLeft(body, " \t\r\n,")
+		if body == "" || (body[0] != '\'' && body[0] != '"') {
+			break // keyword arguments (v=2) come last
+		}
+		end := strings.IndexByte(body[1:], body[0])
+		if end < 0 {
+			return false
+		}
+		if n == len(args) {
+			return false
+		}
+		args[n] = body[1 : end+1]
+		n++
+		body = body[end+2:]
+	}
+	switch {
+	case name == "ref" && n >= 1:
+		p.add(args[n-1])
+	case name == "source" && n == 2:
+		p.add(args[0])
+		p.add(args[1])
+	default:
+		return false
+	}
+	return true
 }
 
 // isAlias reports whether name is a visible range variable (not introduced by the current item).
@@ -280,4 +378,39 @@ func (e *extractor) wasCreated(n TableName) bool {
 		}
 	}
 	return false
+}
+
+// legacyPath reads a legacy SQL table reference [project:dataset.table] (a domain-scoped project
+// keeps its colon: [example.com:proj:ds.t]) or [dataset.table] at the '[' at i into p. A table
+// decorator (@-3600000-, $20240101) is dropped.
+func (e *extractor) legacyPath(i int, p *path) bool {
+	t := e.tok(i)
+	if t.Match == 0 || int(t.Match) >= len(e.toks)-1 {
+		return false
+	}
+	body := e.src[t.end():e.tok(int(t.Match)).start()]
+	for k := 0; k < len(body); k++ {
+		c := body[k]
+		if !isIdentPart(c) && c != '-' && c != '.' && c != ':' && c != '@' && c != '$' && c != '*' {
+			return false
+		}
+	}
+	if k := strings.IndexAny(body, "@$"); k >= 0 {
+		body = body[:k]
+	}
+	*p = path{start: t.start(), end: e.tok(int(t.Match)).end()}
+	project := ""
+	if k := strings.LastIndexByte(body, ':'); k >= 0 {
+		project, body = body[:k], body[k+1:]
+	}
+	ds, table, ok := strings.Cut(body, ".")
+	if !ok || ds == "" || table == "" || strings.Contains(table, ".") && project != "" {
+		return false
+	}
+	if project != "" {
+		p.add(project)
+	}
+	p.add(ds)
+	p.add(table)
+	return true
 }
