@@ -144,23 +144,81 @@ type rawTok struct {
 // appendRaw lexes src into dst as compact tokens, linking each opening bracket to its closer
 // (any closer closes the innermost opener; an unclosed opener points at the EOF token appended
 // last). stack is scratch space, returned for reuse.
+//
+// The common tokens (plain words and punctuation between ASCII spaces) are read inline here
+// without line accounting; everything else goes through the general Lexer path. Error
+// positions are recomputed from the byte offset, so skipping line accounting is safe.
 func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, error) {
 	var l Lexer
 	l.Reset(src)
 	stack = stack[:0]
+	off := 0
+	n := len(src)
 	for {
-		// Most tokens are separated by one plain space; skip it before the general path.
-		if l.off < len(src) && src[l.off] == ' ' {
-			l.off++
+		for off < n && charClass[src[off]]&classBlank != 0 {
+			off++
 		}
+		if off < n {
+			c := src[off]
+			if charClass[c]&classIdentStart != 0 && c < 0x80 && c|0x20 != 'r' && c|0x20 != 'b' {
+				i := off + 1
+				h := uint32(c | 0x20)
+				for i < n {
+					b := src[i]
+					if charClass[b]&(classIdentStart|classDigit) == 0 || b >= 0x80 {
+						break
+					}
+					h = h*31 + uint32(b|0x20)
+					i++
+				}
+				if i >= n || (src[i] < 0x80 && src[i] != '{') {
+					k, w := KindIdent, WordNone
+					if i-off <= maxWordLen && !(l.prev == KindOp && l.prevOp == '.') {
+						if w = lookupWordHash(src[off:i], h); w.Reserved() {
+							k = KindKeyword
+						}
+					}
+					dst = append(dst, rawTok{Kind: k, Word: w, Start: int32(off), End: int32(i)})
+					l.prev, l.prevEnd, l.prevOp = k, i, c
+					off = i
+					continue
+				}
+			} else {
+				switch c {
+				case ',', ';', ')', '(', '+', '*', ']', '[':
+					switch c {
+					case '(', '[':
+						stack = append(stack, int32(len(dst)))
+					case ')', ']':
+						if s := len(stack); s > 0 {
+							dst[stack[s-1]].Match = int32(len(dst))
+							stack = stack[:s-1]
+						}
+					}
+					dst = append(dst, rawTok{Kind: KindOp, Start: int32(off), End: int32(off + 1)})
+					l.prev, l.prevEnd, l.prevOp = KindOp, off+1, c
+					off++
+					continue
+				case '.':
+					if off+1 < n && !isDigit(src[off+1]) {
+						dst = append(dst, rawTok{Kind: KindOp, Start: int32(off), End: int32(off + 1)})
+						l.prev, l.prevEnd, l.prevOp = KindOp, off+1, c
+						off++
+						continue
+					}
+				}
+			}
+		}
+		l.off = off
 		if err := l.skipSpace(); err != nil {
-			return dst, stack, err
+			return dst, stack, fixPosition(src, err)
 		}
 		start := l.off
 		k, w, end, err := l.scan()
 		if err != nil {
-			return dst, stack, err
+			return dst, stack, fixPosition(src, err)
 		}
+		off = end
 		if k == KindEOF {
 			eof := int32(len(dst))
 			for _, o := range stack {
@@ -182,6 +240,14 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 		}
 		dst = append(dst, rawTok{Kind: k, Word: w, Start: int32(start), End: int32(end)})
 	}
+}
+
+// fixPosition recomputes an error's line and column from its offset (appendRaw does not count lines).
+func fixPosition(src string, err error) error {
+	if e, ok := err.(*Error); ok {
+		e.Line, e.Column = lineCol(src, e.Offset)
+	}
+	return err
 }
 
 func (l *Lexer) pos(off int) Pos {
@@ -280,6 +346,7 @@ const (
 	classIdentStart = 1 << iota // a-z A-Z _ and every byte of a UTF-8 sequence
 	classDigit
 	classSpace
+	classBlank // classSpace or a newline
 )
 
 var charClass = func() (t [256]uint8) {
@@ -290,7 +357,9 @@ var charClass = func() (t [256]uint8) {
 		case c >= '0' && c <= '9':
 			t[c] = classDigit
 		case c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v':
-			t[c] = classSpace
+			t[c] = classSpace | classBlank
+		case c == '\n':
+			t[c] = classBlank
 		}
 	}
 	return t
