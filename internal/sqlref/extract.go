@@ -154,9 +154,16 @@ func (e *extractor) word(i int, w Word) bool {
 	return t.Kind == KindIdent && t.Word == w
 }
 
+// op reports whether token i is the operator op (one or two bytes).
 func (e *extractor) op(i int, op string) bool {
 	t := e.tok(i)
-	return t.Kind == KindOp && e.txt(t) == op
+	if t.Kind != KindOp || t.Op != op[0] {
+		return false
+	}
+	if len(op) == 1 {
+		return t.Op2 == 0
+	}
+	return t.Op2 == op[1]
 }
 
 // txt is the source text of a token.
@@ -1196,13 +1203,15 @@ func (e *extractor) stops(i int, m mode) bool {
 	case KindEOF:
 		return true
 	case KindOp:
-		switch e.txt(t) {
-		case ";", ")", "]", "}":
-			return true
-		case "|>":
+		if t.Op2 == 0 {
+			switch t.Op {
+			case ';', ')', ']', '}':
+				return true
+			case ',':
+				return m == modeJoinCond
+			}
+		} else if t.Op == '|' && t.Op2 == '>' {
 			return m != modeStatement && m != modeParen && m != modeCase
-		case ",":
-			return m == modeJoinCond
 		}
 	case KindKeyword:
 		switch m {
@@ -1268,6 +1277,13 @@ func (e *extractor) expr(i int, m mode) int {
 		case KindQuotedIdent, KindString, KindBytes, KindNumber, KindParam, KindSysVar, KindTemplate:
 			i++
 			continue
+		case KindOp:
+			switch t.Op {
+			case ';', ')', ']', '}', '|', ',', '(', '[', '{':
+			default:
+				i++
+				continue
+			}
 		}
 		if e.stops(i, m) {
 			if m == modeCase && e.kw(i, WEND) {
@@ -1277,9 +1293,12 @@ func (e *extractor) expr(i int, m mode) int {
 		}
 		switch t.Kind {
 		case KindOp:
-			switch e.txt(t) {
-			case "(", "[", "{":
-				if e.txt(t) == "(" && e.startsQuery(i) {
+			if t.Op2 != 0 {
+				break
+			}
+			switch t.Op {
+			case '(', '[', '{':
+				if t.Op == '(' && e.startsQuery(i) {
 					e.learnRangeVars()
 					i = e.query(i + 1)
 				} else {
@@ -1289,7 +1308,7 @@ func (e *extractor) expr(i int, m mode) int {
 					i++
 				}
 				continue
-			case ")", "]", "}":
+			case ')', ']', '}':
 				// An unbalanced closer at statement level: skip it rather than stall.
 				i++
 				continue

@@ -136,6 +136,8 @@ func AppendTokens(dst []Token, src string) ([]Token, error) {
 type rawTok struct {
 	Kind  Kind
 	Word  Word
+	Op    byte // an operator's first byte (0 otherwise), so checks need not slice the source
+	Op2   byte // a two-byte operator's second byte, else 0
 	Match int32 // for an opening bracket, the index of its closer (or of the final EOF token)
 	Start int32
 	End   int32
@@ -195,13 +197,13 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 							stack = stack[:s-1]
 						}
 					}
-					dst = append(dst, rawTok{Kind: KindOp, Start: int32(off), End: int32(off + 1)})
+					dst = append(dst, rawTok{Kind: KindOp, Op: c, Start: int32(off), End: int32(off + 1)})
 					l.prev, l.prevEnd, l.prevOp = KindOp, off+1, c
 					off++
 					continue
 				case '.':
 					if off+1 < n && !isDigit(src[off+1]) {
-						dst = append(dst, rawTok{Kind: KindOp, Start: int32(off), End: int32(off + 1)})
+						dst = append(dst, rawTok{Kind: KindOp, Op: c, Start: int32(off), End: int32(off + 1)})
 						l.prev, l.prevEnd, l.prevOp = KindOp, off+1, c
 						off++
 						continue
@@ -238,7 +240,14 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 				}
 			}
 		}
-		dst = append(dst, rawTok{Kind: k, Word: w, Start: int32(start), End: int32(end)})
+		t := rawTok{Kind: k, Word: w, Start: int32(start), End: int32(end)}
+		if k == KindOp {
+			t.Op = src[start]
+			if end-start == 2 {
+				t.Op2 = src[start+1]
+			}
+		}
+		dst = append(dst, t)
 	}
 }
 
