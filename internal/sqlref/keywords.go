@@ -1,7 +1,7 @@
 package sqlref
 
 // wordTableSize is a power of two comfortably above the number of words, so probes are short.
-const wordTableSize = 1024
+const wordTableSize = 4096
 
 // wordTable is an open-addressing hash table from the case-folded hash of a word (as the lexer
 // computes it while scanning the identifier) to its Word. It is built once and never written.
