@@ -21,6 +21,10 @@ type Completion struct {
 	Node    string    `json:"node"`
 	Attempt int       `json:"attempt"`
 	State   NodeState `json:"state"`
+	// Propagated says the worker already applied the outcome downstream (store.NodeFinish).
+	Propagated bool `json:"propagated,omitempty"`
+	// RunDone says that, when the worker propagated, no node of the run was left unfinished.
+	RunDone bool `json:"run_done,omitempty"`
 }
 
 // ErrBadMessage marks a message that can never be processed (malformed, or missing fields);

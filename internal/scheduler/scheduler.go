@@ -289,11 +289,17 @@ func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) erro
 		s.log.Error("dropping malformed completion", zap.String("message_id", m.ID), zap.Error(err))
 		return nil
 	}
-	if err := s.propagate(ctx, c.RunID, c.Node); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			s.log.Warn("completion for unknown node", zap.String("run_id", c.RunID), zap.String("node", c.Node))
-			return nil
-		}
+	switch {
+	case !c.Propagated:
+		err = s.propagate(ctx, c.RunID, c.Node)
+	case c.RunDone:
+		err = s.finish(ctx, c.RunID)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("completion for unknown node", zap.String("run_id", c.RunID), zap.String("node", c.Node))
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	s.RequestDispatch()
@@ -345,6 +351,12 @@ func (s *Scheduler) finish(ctx context.Context, runID string) error {
 		return fmt.Errorf("error listing nodes of run %q: %w", runID, err)
 	}
 	p := &store.RunFinishParams{ID: runID, State: run.RunSucceeded, FinishedAt: s.cfg.Now(), Counts: map[run.NodeState]int{}}
+	for _, n := range nodes {
+		if !n.State.Terminal() || !n.Propagated {
+			// Messages are hints: a run is finished only when the store says every node is.
+			return nil
+		}
+	}
 	for _, n := range nodes {
 		p.Stats.Add(n.Stats)
 		p.Counts[n.State]++

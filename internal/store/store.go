@@ -83,6 +83,11 @@ type Store interface {
 	// p.NotBefore. ErrConflict otherwise. p.Stats are added to the node's Stats, so a retried
 	// node's cost counts every attempt (CacheHit is the last attempt's). The lease is released.
 	NodeRecordOutcome(ctx context.Context, p *NodeRecordOutcomeParams) (*run.Node, error)
+	// NodeFinish is NodeRecordOutcome followed, when the outcome is terminal, by NodePropagate,
+	// in one transaction: the worker that ran a node unlocks its downstream itself, which halves
+	// the writes per node and takes a queue hop off the critical path. The result is empty for a
+	// retry. ErrConflict (and nothing changed) as for NodeRecordOutcome.
+	NodeFinish(ctx context.Context, p *NodeRecordOutcomeParams) (*run.Node, *PropagateResult, error)
 	// NodeReclaim returns a running node whose lease expired to ready with the same attempt (it
 	// re-attaches to the same warehouse job), undispatched. ErrConflict if it is no longer
 	// running under p.Lease.

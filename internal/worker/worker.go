@@ -122,7 +122,10 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	if state == run.NodeReady {
 		p.NotBefore = p.Now.Add(w.backoff(ctx, n))
 	}
-	if _, err := w.store.NodeRecordOutcome(ctx, p); err != nil {
+	// Recording the outcome also unlocks the downstream nodes in the same transaction, so the
+	// scheduler only has to dispatch them.
+	_, res, err := w.store.NodeFinish(ctx, p)
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			log.Warn("lease lost before recording the outcome; the next claimant attaches to the same job")
 			return nil
@@ -140,7 +143,8 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 		log.Error("node failed", append(fields, zap.Error(jobErr))...)
 	}
 	err = w.completions.Publish(ctx, &queue.Message{
-		Data:       run.EncodeCompletion(run.Completion{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt, State: state}),
+		Data: run.EncodeCompletion(run.Completion{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt, State: state,
+			Propagated: state.Terminal(), RunDone: res.RunDone}),
 		Attributes: map[string]string{"run_id": n.RunID, "node": n.Name},
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/store"
@@ -19,31 +20,45 @@ const nodeColumns = `run_id, name, kind, state, attempt, max_attempts, upstream,
 const nodeTerminal = `('succeeded', 'failed', 'skipped', 'cancelled')`
 
 func scanNode(sc scanner) (*run.Node, error) {
-	var (
-		n                                           run.Node
-		up, down                                    string
-		notBefore, dispatched, leaseExp, start, fin int64
-		propagated, cacheHit                        int
-	)
-	if err := sc.Scan(&n.RunID, &n.Name, &n.Kind, &n.State, &n.Attempt, &n.MaxAttempts, &up, &down,
-		&n.PendingUpstream, &notBefore, &dispatched, &n.Lease, &leaseExp, &propagated, &n.JobID,
-		&n.Stats.BytesProcessed, &n.Stats.BytesBilled, &n.Stats.SlotMillis, &n.Stats.Rows, &cacheHit,
-		&n.Stats.DurationMillis, &n.Error, &start, &fin); err != nil {
+	var r rawNode
+	if err := r.scan(sc); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(up), &n.Upstream); err != nil {
+	return r.node()
+}
+
+// rawNode is a scanned node row whose JSON lists are not decoded yet, so that a write can scan
+// while it holds the write connection and decode after releasing it.
+type rawNode struct {
+	n                                           run.Node
+	up, down                                    string
+	notBefore, dispatched, leaseExp, start, fin int64
+	propagated, cacheHit                        int
+}
+
+func (r *rawNode) scan(sc scanner) error {
+	n := &r.n
+	return sc.Scan(&n.RunID, &n.Name, &n.Kind, &n.State, &n.Attempt, &n.MaxAttempts, &r.up, &r.down,
+		&n.PendingUpstream, &r.notBefore, &r.dispatched, &n.Lease, &r.leaseExp, &r.propagated, &n.JobID,
+		&n.Stats.BytesProcessed, &n.Stats.BytesBilled, &n.Stats.SlotMillis, &n.Stats.Rows, &r.cacheHit,
+		&n.Stats.DurationMillis, &n.Error, &r.start, &r.fin)
+}
+
+func (r *rawNode) node() (*run.Node, error) {
+	n := r.n
+	if err := json.Unmarshal([]byte(r.up), &n.Upstream); err != nil {
 		return nil, fmt.Errorf("error decoding the upstream of node %q: %w", n.Name, err)
 	}
-	if err := json.Unmarshal([]byte(down), &n.Downstream); err != nil {
+	if err := json.Unmarshal([]byte(r.down), &n.Downstream); err != nil {
 		return nil, fmt.Errorf("error decoding the downstream of node %q: %w", n.Name, err)
 	}
-	n.NotBefore = fromNanos(notBefore)
-	n.DispatchedAt = fromNanos(dispatched)
-	n.LeaseExpiresAt = fromNanos(leaseExp)
-	n.StartedAt = fromNanos(start)
-	n.FinishedAt = fromNanos(fin)
-	n.Propagated = propagated != 0
-	n.Stats.CacheHit = cacheHit != 0
+	n.NotBefore = fromNanos(r.notBefore)
+	n.DispatchedAt = fromNanos(r.dispatched)
+	n.LeaseExpiresAt = fromNanos(r.leaseExp)
+	n.StartedAt = fromNanos(r.start)
+	n.FinishedAt = fromNanos(r.fin)
+	n.Propagated = r.propagated != 0
+	n.Stats.CacheHit = r.cacheHit != 0
 	return &n, nil
 }
 
@@ -117,10 +132,9 @@ func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.N
 	if p.Lease == "" {
 		return nil, fmt.Errorf("error claiming node %q of run %q: the lease is empty", p.Name, p.RunID)
 	}
-	var n *run.Node
+	var raw rawNode
 	err := s.single(ctx, func(t *tx) error {
-		var err error
-		n, err = scanNode(t.queryRow(`UPDATE nodes SET state = 'running', lease = ?, lease_expires_at = ?,
+		err := raw.scan(t.queryRow(`UPDATE nodes SET state = 'running', lease = ?, lease_expires_at = ?,
 			job_id = ?, started_at = ?
 			WHERE run_id = ? AND name = ? AND state = 'ready' AND attempt = ?
 			AND EXISTS (SELECT 1 FROM runs WHERE id = ? AND state = 'running')
@@ -135,7 +149,7 @@ func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.N
 	if err != nil {
 		return nil, wrap(ctx, err, "error claiming node %q of run %q", p.Name, p.RunID)
 	}
-	return n, nil
+	return raw.node()
 }
 
 // NodeHeartbeat extends the lease of a node still running under p.Lease and p.Attempt.
@@ -155,6 +169,27 @@ func (s *Store) NodeHeartbeat(ctx context.Context, p *store.NodeHeartbeatParams)
 // NodeRecordOutcome ends a running attempt. p.Stats are added to the node's (a retried attempt
 // costs too), except CacheHit, which is the last attempt's.
 func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcomeParams) (*run.Node, error) {
+	query, args, err := outcomeQuery(p)
+	if err != nil {
+		return nil, err
+	}
+	var raw rawNode
+	err = s.single(ctx, func(t *tx) error {
+		err := raw.scan(t.queryRow(query, args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return t.nodeMissingOrConflict(p.RunID, p.Name,
+				fmt.Sprintf("it is no longer running attempt %d under this lease", p.Attempt))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, wrap(ctx, err, "error recording the outcome of node %q of run %q", p.Name, p.RunID)
+	}
+	return raw.node()
+}
+
+// outcomeQuery is the compare-and-set that records how a running attempt ended.
+func outcomeQuery(p *store.NodeRecordOutcomeParams) (string, []any, error) {
 	var query string
 	var args []any
 	stats := []any{p.Stats.BytesProcessed, p.Stats.BytesBilled, p.Stats.SlotMillis, p.Stats.Rows,
@@ -172,24 +207,10 @@ func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcom
 			lease = '', lease_expires_at = 0, ` + setStats + where
 		args = append([]any{nanos(p.NotBefore)}, stats...)
 	default:
-		return nil, fmt.Errorf("error recording the outcome of node %q of run %q: %q is not an outcome",
+		return "", nil, fmt.Errorf("error recording the outcome of node %q of run %q: %q is not an outcome",
 			p.Name, p.RunID, p.State)
 	}
-	args = append(args, p.RunID, p.Name, p.Attempt, p.Lease)
-	var n *run.Node
-	err := s.single(ctx, func(t *tx) error {
-		var err error
-		n, err = scanNode(t.queryRow(query, args...))
-		if errors.Is(err, sql.ErrNoRows) {
-			return t.nodeMissingOrConflict(p.RunID, p.Name,
-				fmt.Sprintf("it is no longer running attempt %d under this lease", p.Attempt))
-		}
-		return err
-	})
-	if err != nil {
-		return nil, wrap(ctx, err, "error recording the outcome of node %q of run %q", p.Name, p.RunID)
-	}
-	return n, nil
+	return query, append(args, p.RunID, p.Name, p.Attempt, p.Lease), nil
 }
 
 // NodeReclaim returns a running node to ready with the same attempt, undispatched.
@@ -228,76 +249,130 @@ func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.P
 	res := &store.PropagateResult{}
 	err := s.tx(ctx, func(t *tx) error {
 		res = &store.PropagateResult{}
-		var (
-			state    run.NodeState
-			down     string
-			finished int64
-		)
-		// Marking the node propagated first is also the check that it was terminal and not
-		// propagated yet.
-		err := t.queryRow(`UPDATE nodes SET propagated = 1
-			WHERE run_id = ? AND name = ? AND propagated = 0 AND state IN `+nodeTerminal+`
-			RETURNING state, downstream, finished_at`, runID, name).Scan(&state, &down, &finished)
-		if errors.Is(err, sql.ErrNoRows) {
-			var one int
-			return t.queryRow(`SELECT 1 FROM nodes WHERE run_id = ? AND name = ?`, runID, name).Scan(&one)
-		}
-		if err != nil {
-			return err
-		}
-		if state == run.NodeSucceeded {
-			res.Ready, err = t.names(propagateUnlock, runID, down)
-			if err != nil {
-				return err
-			}
-		} else {
-			// Skip level by level. Only nodes this call skips lead further: a node skipped
-			// earlier had its own downstream skipped then.
-			for frontier := down; frontier != "null" && frontier != "[]"; {
-				rows, err := t.query(propagateSkip, finished, runID, frontier)
-				if err != nil {
-					return err
-				}
-				var next []string
-				for rows.Next() {
-					var skipped, more string
-					if err := rows.Scan(&skipped, &more); err != nil {
-						rows.Close()
-						return err
-					}
-					res.Skipped = append(res.Skipped, skipped)
-					var ds []string
-					if err := json.Unmarshal([]byte(more), &ds); err != nil {
-						rows.Close()
-						return fmt.Errorf("error decoding the downstream of node %q: %w", skipped, err)
-					}
-					next = append(next, ds...)
-				}
-				if err := rows.Close(); err != nil {
-					return err
-				}
-				if err := rows.Err(); err != nil {
-					return err
-				}
-				b, err := json.Marshal(next)
-				if err != nil {
-					return err
-				}
-				frontier = string(b)
-			}
-			sort.Strings(res.Skipped)
-		}
-		var unfinished int
-		if err := t.queryRow(runUnfinished, runID).Scan(&unfinished); err != nil {
-			return err
-		}
-		res.RunDone = unfinished == 0
-		return nil
+		return t.propagate(runID, name, res)
 	})
 	if err != nil {
 		return nil, wrap(ctx, err, "error propagating node %q of run %q", name, runID)
 	}
 	return res, nil
+}
+
+// NodeFinish records an outcome and, when it is terminal, propagates it, in one transaction.
+func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams) (*run.Node, *store.PropagateResult, error) {
+	query, args, err := outcomeQuery(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.State.Terminal() {
+		// Mark it propagated in the same statement: this transaction propagates it.
+		query = strings.Replace(query, "UPDATE nodes SET ", "UPDATE nodes SET propagated = 1, ", 1)
+	}
+	var (
+		raw rawNode
+		res *store.PropagateResult
+	)
+	err = s.tx(ctx, func(t *tx) error {
+		res = &store.PropagateResult{}
+		err := raw.scan(t.queryRow(query, args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return t.nodeMissingOrConflict(p.RunID, p.Name,
+				fmt.Sprintf("it is no longer running attempt %d under this lease", p.Attempt))
+		}
+		if err != nil || !raw.n.State.Terminal() {
+			return err
+		}
+		// The outcome statement marked the node propagated already (finishQuery).
+		return t.propagateFrom(p.RunID, raw.n.State, raw.down, raw.fin, res)
+	})
+	if err != nil {
+		return nil, nil, wrap(ctx, err, "error finishing node %q of run %q", p.Name, p.RunID)
+	}
+	n, err := raw.node()
+	if err != nil {
+		return nil, nil, err
+	}
+	n.Propagated = n.State.Terminal() // the same transaction propagated it
+	return n, res, nil
+}
+
+// propagate applies a terminal node's outcome downstream (see store.Store.NodePropagate).
+func (t *tx) propagate(runID, name string, res *store.PropagateResult) error {
+	var (
+		state    run.NodeState
+		down     string
+		finished int64
+	)
+	// Marking the node propagated first is also the check that it was terminal and not
+	// propagated yet.
+	err := t.queryRow(`UPDATE nodes SET propagated = 1
+			WHERE run_id = ? AND name = ? AND propagated = 0 AND state IN `+nodeTerminal+`
+			RETURNING state, downstream, finished_at`, runID, name).Scan(&state, &down, &finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		var one int
+		return t.queryRow(`SELECT 1 FROM nodes WHERE run_id = ? AND name = ?`, runID, name).Scan(&one)
+	}
+	if err != nil {
+		return err
+	}
+	return t.propagateFrom(runID, state, down, finished, res)
+}
+
+// propagateFrom applies the outcome of a node already marked propagated, given its state,
+// downstream list (JSON) and finish time.
+func (t *tx) propagateFrom(runID string, state run.NodeState, down string, finished int64, res *store.PropagateResult) error {
+	var err error
+	if state == run.NodeSucceeded {
+		res.Ready, err = t.names(propagateUnlock, runID, down)
+		if err != nil {
+			return err
+		}
+	} else {
+		// Skip level by level. Only nodes this call skips lead further: a node skipped
+		// earlier had its own downstream skipped then.
+		for frontier := down; frontier != "null" && frontier != "[]"; {
+			rows, err := t.query(propagateSkip, finished, runID, frontier)
+			if err != nil {
+				return err
+			}
+			var next []string
+			for rows.Next() {
+				var skipped, more string
+				if err := rows.Scan(&skipped, &more); err != nil {
+					rows.Close()
+					return err
+				}
+				res.Skipped = append(res.Skipped, skipped)
+				var ds []string
+				if err := json.Unmarshal([]byte(more), &ds); err != nil {
+					rows.Close()
+					return fmt.Errorf("error decoding the downstream of node %q: %w", skipped, err)
+				}
+				next = append(next, ds...)
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			b, err := json.Marshal(next)
+			if err != nil {
+				return err
+			}
+			frontier = string(b)
+		}
+		sort.Strings(res.Skipped)
+	}
+	if len(res.Ready) > 0 {
+		// A node just became ready: the run is not done.
+		return nil
+	}
+	var unfinished int
+	if err := t.queryRow(runUnfinished, runID).Scan(&unfinished); err != nil {
+		return err
+	}
+	res.RunDone = unfinished == 0
+	return nil
 }
 
 // names runs a query returning (name, selected) rows and returns the selected names, sorted.

@@ -16,10 +16,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	// The pure Go SQLite driver registers itself as "sqlite".
@@ -42,6 +44,9 @@ type Store struct {
 	writeLock  chan struct{}
 	writeStmts map[string]*sql.Stmt // guarded by writeLock
 	read       *sql.DB
+
+	pendMu  sync.Mutex
+	pending []*writeReq // writes waiting for the next batch
 
 	mu        sync.Mutex
 	readStmts map[string]*sql.Stmt
@@ -220,34 +225,143 @@ type tx struct {
 	s   *Store
 }
 
-// tx runs fn in a write transaction, committing if fn returns nil. BEGIN IMMEDIATE takes
-// SQLite's write lock at once, so a transaction never fails half-way on a lock upgrade.
+// writeReq is one write waiting for the write connection.
+type writeReq struct {
+	ctx context.Context
+	fn  func(*tx) error
+	// alone: fn is a single statement; SQLite makes a statement atomic by itself, so it needs
+	// no savepoint inside a batch and no transaction when it runs by itself.
+	alone bool
+	done  chan error
+	// state: 0 waiting, 1 taken by a batch, 2 abandoned by its caller (context done).
+	state atomic.Int32
+}
+
+// tx runs fn in a write transaction: fn's writes commit together, or not at all if it returns
+// an error.
+//
+// Writes are group-committed. Every write joins a queue; whichever caller gets the write
+// connection runs everything queued so far in ONE SQLite transaction, each write inside its
+// own savepoint so that one write's error rolls back only that write. A commit costs about as
+// much as ten small statements here, and the scheduling path makes several writes per node,
+// so under load sharing commits is what lets the store keep up with thousands of nodes a
+// second; with no concurrency a batch is one write and nothing changes.
 func (s *Store) tx(ctx context.Context, fn func(*tx) error) error {
+	return s.write(ctx, fn, false)
+}
+
+// single runs fn, whose compare-and-set is one conditional statement (anything it runs after
+// that statement only diagnoses why it changed nothing). Alone it runs without BEGIN and
+// COMMIT: SQLite's own statement transaction is the whole compare-and-set.
+func (s *Store) single(ctx context.Context, fn func(*tx) error) error {
+	return s.write(ctx, fn, true)
+}
+
+func (s *Store) write(ctx context.Context, fn func(*tx) error, alone bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	select {
-	case s.writeLock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	req := &writeReq{ctx: ctx, fn: fn, alone: alone, done: make(chan error, 1)}
+	s.pendMu.Lock()
+	s.pending = append(s.pending, req)
+	s.pendMu.Unlock()
+	for {
+		select {
+		case err := <-req.done:
+			return err
+		case s.writeLock <- struct{}{}:
+			s.runPending()
+			<-s.writeLock
+			// The batch just run held req, or an earlier one did: either way it is done.
+			return <-req.done
+		case <-ctx.Done():
+			if req.state.CompareAndSwap(0, 2) {
+				return ctx.Err()
+			}
+			// A batch took it already: its outcome is decided there.
+			return <-req.done
+		}
 	}
-	defer func() { <-s.writeLock }()
-	t := &tx{ctx: stmtContext(ctx), s: s}
-	if _, err := t.exec("BEGIN IMMEDIATE"); err != nil {
-		return err
+}
+
+// maxBatch bounds the writes of one transaction, so one commit never waits on too many.
+const maxBatch = 256
+
+// takePending takes the queued writes that their callers still wait for.
+func (s *Store) takePending(dst []*writeReq) []*writeReq {
+	s.pendMu.Lock()
+	queued := s.pending
+	s.pending = nil
+	s.pendMu.Unlock()
+	for _, r := range queued {
+		if r.state.CompareAndSwap(0, 1) {
+			dst = append(dst, r)
+		}
 	}
-	// Ending the transaction must not be cut short by the caller's context, or the
-	// connection would stay inside it.
-	end := &tx{ctx: context.WithoutCancel(ctx), s: s}
-	if err := fn(t); err != nil {
-		_, _ = end.exec("ROLLBACK")
-		return err
+	return dst
+}
+
+// runPending runs every queued write in one transaction; writes queued while it runs join the
+// same transaction, up to maxBatch, so the busier the store the fewer commits per write. The
+// caller holds writeLock.
+func (s *Store) runPending() {
+	batch := s.takePending(nil)
+	if len(batch) == 0 {
+		return
+	}
+	// Let the goroutines about to write join this batch: a commit costs more than a few
+	// scheduler yields, and more writes per commit is what keeps up under load.
+	for i := 0; i < 4 && len(batch) < 16; i++ {
+		runtime.Gosched()
+		batch = s.takePending(batch)
+	}
+	// Ending the transaction must not be cut short by a caller's context, or the connection
+	// would stay inside it.
+	end := &tx{ctx: context.Background(), s: s}
+	if len(batch) == 1 && batch[0].alone {
+		r := batch[0]
+		r.done <- r.fn(&tx{ctx: stmtContext(r.ctx), s: s})
+		return
+	}
+	if _, err := end.exec("BEGIN IMMEDIATE"); err != nil {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	var errs []error
+	for i := 0; i < len(batch); i++ {
+		r := batch[i]
+		t := &tx{ctx: stmtContext(r.ctx), s: s}
+		var err error
+		if r.alone {
+			// One statement: SQLite undoes a failed statement by itself.
+			err = r.fn(t)
+		} else if _, err = end.exec("SAVEPOINT w"); err == nil {
+			if err = r.fn(t); err != nil {
+				if _, rerr := end.exec("ROLLBACK TO w"); rerr != nil {
+					err = errors.Join(err, rerr)
+				}
+			}
+			if _, rerr := end.exec("RELEASE w"); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+		errs = append(errs, err)
+		if i == len(batch)-1 && len(batch) < maxBatch {
+			batch = s.takePending(batch)
+		}
 	}
 	if _, err := end.exec("COMMIT"); err != nil {
 		_, _ = end.exec("ROLLBACK")
-		return err
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
 	}
-	return nil
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
 }
 
 // stmtContext is the context for the statements of a write: the caller's values without its
@@ -256,24 +370,6 @@ func (s *Store) tx(ctx context.Context, fn func(*tx) error) error {
 // on the scheduling path. The caller's context is still honoured while waiting for the write
 // lock, and a write never stops half-way.
 func stmtContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
-
-// single runs fn on the write connection without an explicit transaction: for a state move
-// that is one conditional UPDATE, SQLite's own statement transaction is the whole
-// compare-and-set, and it takes the write lock when the statement starts. It saves the BEGIN
-// and COMMIT round trips on the scheduling path. Anything fn runs after that statement is
-// only a diagnosis of why it changed nothing.
-func (s *Store) single(ctx context.Context, fn func(*tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case s.writeLock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-s.writeLock }()
-	return fn(&tx{ctx: stmtContext(ctx), s: s})
-}
 
 // stmt returns a prepared statement of the write connection; the caller holds writeLock.
 func (t *tx) stmt(query string) (*sql.Stmt, error) {

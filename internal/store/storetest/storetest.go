@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("NodeRecordOutcome", h.nodeRecordOutcome)
 	t.Run("NodeReclaim", h.nodeReclaim)
 	t.Run("NodePropagate", h.nodePropagate)
+	t.Run("NodeFinish", h.nodeFinish)
 	t.Run("NodesDispatch", h.nodesDispatch)
 	t.Run("NodesStale", h.nodesStale)
 }
