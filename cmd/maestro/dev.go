@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,11 +25,15 @@ import (
 )
 
 type devFlags struct {
-	once      bool
-	stateDir  string
-	addr      string
-	logFormat string
-	workers   int
+	once       bool
+	tables     []string
+	downstream bool
+	schedules  []string
+	resume     string
+	stateDir   string
+	addr       string
+	logFormat  string
+	workers    int
 }
 
 func newDevCmd() *cobra.Command {
@@ -41,7 +46,15 @@ warehouse on DuckDB and objects in a local folder, all kept in the state folder 
 DIR is a project folder; it defaults to examples/quickstart.
 
 With --once it runs every schedule once now (finishing first any run a previous process left
-unfinished), prints a summary, and exits 0 only if every node succeeded.`,
+unfinished), prints a summary, and exits 0 only if every node succeeded. --schedule picks
+schedules; --table runs only those tables (with --downstream, and everything downstream of
+them); --resume RUN re-runs the failed and skipped nodes of a failed run.
+
+While it runs, the HTTP server answers:
+  GET  /healthz, GET /            health and a status page
+  POST /runs                      {"schedule": "daily"} or {"tables": ["ds.t"], "downstream": true}
+  POST /runs/{id}/cancel          cancel a running run
+  POST /runs/{id}/resume          resume a failed or cancelled run`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "examples/quickstart"
@@ -52,6 +65,10 @@ unfinished), prints a summary, and exits 0 only if every node succeeded.`,
 		},
 	}
 	cmd.Flags().BoolVar(&f.once, "once", false, "run every schedule once now, print a summary and exit")
+	cmd.Flags().StringSliceVar(&f.schedules, "schedule", nil, "with --once: run these schedules (default: all)")
+	cmd.Flags().StringSliceVar(&f.tables, "table", nil, "with --once: run these tables (dataset.table) instead of schedules")
+	cmd.Flags().BoolVar(&f.downstream, "downstream", false, "with --table: also run everything downstream of the tables")
+	cmd.Flags().StringVar(&f.resume, "resume", "", "with --once: resume this failed run")
 	cmd.Flags().StringVar(&f.stateDir, "state", ".maestro", "folder holding the store, warehouse and objects (delete it to start over)")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "HTTP listen address (empty: no HTTP server)")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "console", "log format: console or json")
@@ -87,7 +104,7 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 	}()
 
 	if f.addr != "" {
-		srv, err := serveStatus(ctx, f.addr, sys.Store, log)
+		srv, err := serveStatus(ctx, f.addr, sys.Store, sys.Scheduler, log)
 		if err != nil {
 			return err
 		}
@@ -101,7 +118,7 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 		return <-loopsDone
 	}
 
-	runs, err := runEveryScheduleOnce(ctx, sys, p.Schedules, log)
+	runs, err := runOnce(ctx, sys, p.Schedules, f, log)
 	cancel()
 	if lerr := <-loopsDone; lerr != nil && err == nil {
 		err = lerr
@@ -119,10 +136,11 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 	return nil
 }
 
-// runEveryScheduleOnce first waits for runs a previous process left unfinished (they resume on
-// their own: the sweeper recovers their nodes), then runs each schedule that had none, one
-// after another, so that a schedule reading another's tables finds them built.
-func runEveryScheduleOnce(ctx context.Context, sys *devmode.System, schedules []spec.Schedule, log *zap.Logger) ([]string, error) {
+// runOnce first waits for runs a previous process left unfinished (they resume on their own:
+// the sweeper recovers their nodes), then does what the flags ask: resume a run, run some
+// tables, or run each schedule that had no unfinished run, one after another, so that a
+// schedule reading another's tables finds them built.
+func runOnce(ctx context.Context, sys *devmode.System, schedules []spec.Schedule, f devFlags, log *zap.Logger) ([]string, error) {
 	unfinished, err := sys.Store.RunList(ctx, &store.RunListParams{State: run.RunRunning})
 	if err != nil {
 		return nil, fmt.Errorf("error listing unfinished runs: %w", err)
@@ -131,15 +149,34 @@ func runEveryScheduleOnce(ctx context.Context, sys *devmode.System, schedules []
 	covered := map[string]bool{}
 	for i := len(unfinished) - 1; i >= 0; i-- {
 		r := unfinished[i]
-		log.Info("resuming a run left unfinished", zap.String("run_id", r.ID), zap.String("schedule", r.Schedule))
+		log.Info("finishing a run left unfinished", zap.String("run_id", r.ID), zap.String("schedule", r.Schedule))
 		if err := waitForRun(ctx, sys.Store, r.ID); err != nil {
 			return ids, err
 		}
 		ids = append(ids, r.ID)
 		covered[r.Schedule] = true
 	}
+	start := func(r *run.Run, err error) error {
+		if err != nil {
+			return err
+		}
+		ids = append(ids, r.ID)
+		return waitForRun(ctx, sys.Store, r.ID)
+	}
+	switch {
+	case f.resume != "":
+		return ids, start(sys.Scheduler.Resume(ctx, f.resume, "dev"))
+	case len(f.tables) > 0:
+		return ids, start(sys.Scheduler.Start(ctx, scheduler.StartParams{
+			Tables: f.tables, WithDownstream: f.downstream, Trigger: run.TriggerManual, User: "dev"}))
+	}
+	wanted := map[string]bool{}
+	for _, name := range f.schedules {
+		wanted[name] = true
+	}
 	for _, s := range schedules {
-		if covered[s.Name] {
+		delete(wanted, s.Name)
+		if covered[s.Name] || (len(f.schedules) > 0 && !slices.Contains(f.schedules, s.Name)) {
 			continue
 		}
 		r, err := sys.Scheduler.Start(ctx, scheduler.StartParams{Schedule: s.Name, Trigger: run.TriggerManual, User: "dev", At: time.Now()})
@@ -147,13 +184,12 @@ func runEveryScheduleOnce(ctx context.Context, sys *devmode.System, schedules []
 			log.Info("schedule has no table to run now", zap.String("schedule", s.Name))
 			continue
 		}
-		if err != nil {
-			return ids, fmt.Errorf("error starting schedule %q: %w", s.Name, err)
+		if err := start(r, err); err != nil {
+			return ids, fmt.Errorf("error running schedule %q: %w", s.Name, err)
 		}
-		if err := waitForRun(ctx, sys.Store, r.ID); err != nil {
-			return ids, err
-		}
-		ids = append(ids, r.ID)
+	}
+	for name := range wanted {
+		return ids, fmt.Errorf("unknown schedule %q", name)
 	}
 	return ids, nil
 }
@@ -224,12 +260,12 @@ func firstLine(s string) string {
 	return s
 }
 
-func serveStatus(ctx context.Context, addr string, st store.Store, log *zap.Logger) (*http.Server, error) {
+func serveStatus(ctx context.Context, addr string, st store.Store, sched *scheduler.Scheduler, log *zap.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("error listening on %s (use --addr to pick another, or --addr '' for none): %w", addr, err)
 	}
-	srv := &http.Server{Handler: statusHandler(st, log), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: statusHandler(st, sched, log), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", zap.Error(err))
