@@ -7,12 +7,16 @@ const wordTableSize = 4096
 // computes it while scanning the identifier) to its Word. It is built once and never written.
 var wordTable = buildWordTable()
 
+// wordHash hashes a word from its length and its first two and last bytes, case-folded, so the
+// lexer need not hash every byte of every identifier it scans.
 func wordHash(s string) uint32 {
-	h := uint32(s[0] | 0x20)
-	for i := 1; i < len(s); i++ {
-		h = h*31 + uint32(s[i]|0x20)
+	n := len(s)
+	h := uint32(n)*0x9E3779B1 ^ uint32(s[0]|0x20)*0x85EBCA77
+	h ^= uint32(s[n-1]|0x20) * 0xC2B2AE3D
+	if n > 1 {
+		h ^= uint32(s[1]|0x20) * 0x27D4EB2F
 	}
-	return h
+	return h ^ h>>15
 }
 
 func buildWordTable() *[wordTableSize]Word {
@@ -28,9 +32,10 @@ func buildWordTable() *[wordTableSize]Word {
 	return &t
 }
 
-// lookupWordHash returns the Word spelled by text (any case), given wordHash(text), or WordNone.
+// lookupWord returns the Word spelled by text (any case, 1 to maxWordLen bytes), or WordNone.
 // It does not allocate.
-func lookupWordHash(text string, h uint32) Word {
+func lookupWord(text string) Word {
+	h := wordHash(text)
 	for k := h & (wordTableSize - 1); ; k = (k + 1) & (wordTableSize - 1) {
 		w := wordTable[k]
 		if w == WordNone {

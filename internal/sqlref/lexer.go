@@ -164,19 +164,17 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 			c := src[off]
 			if charClass[c]&classIdentStart != 0 && c < 0x80 && c|0x20 != 'r' && c|0x20 != 'b' {
 				i := off + 1
-				h := uint32(c | 0x20)
 				for i < n {
 					b := src[i]
 					if charClass[b]&(classIdentStart|classDigit) == 0 || b >= 0x80 {
 						break
 					}
-					h = h*31 + uint32(b|0x20)
 					i++
 				}
 				if i >= n || (src[i] < 0x80 && src[i] != '{') {
 					k, w := KindIdent, WordNone
 					if i-off <= maxWordLen && !(l.prev == KindOp && l.prevOp == '.') {
-						if w = lookupWordHash(src[off:i], h); w.Reserved() {
+						if w = lookupWord(src[off:i]); w.Reserved() {
 							k = KindKeyword
 						}
 					}
@@ -424,13 +422,11 @@ func (l *Lexer) scan() (Kind, Word, int, error) {
 			}
 		}
 		i := start + 1
-		h := uint32(c | 0x20)
 		for i < len(src) {
 			b := src[i]
 			if !isIdentPart(b) || b >= 0x80 && unicodeSpaceLen(src, i) > 0 {
 				break
 			}
-			h = h*31 + uint32(b|0x20)
 			i++
 		}
 		kind, end = KindIdent, i
@@ -442,7 +438,7 @@ func (l *Lexer) scan() (Kind, Word, int, error) {
 			}
 			kind, end = KindTemplate, j
 		} else if i-start <= maxWordLen && !(l.prev == KindOp && l.prevOp == '.') {
-			if w := lookupWordHash(src[start:i], h); w != WordNone {
+			if w := lookupWord(src[start:i]); w != WordNone {
 				word = w
 				if w.Reserved() {
 					kind = KindKeyword
