@@ -136,8 +136,8 @@ func AppendTokens(dst []Token, src string) ([]Token, error) {
 type rawTok struct {
 	Kind  Kind
 	Word  Word
-	Op    byte // an operator's first byte (0 otherwise), so checks need not slice the source
-	Op2   byte // a two-byte operator's second byte, else 0
+	Op    byte  // an operator's first byte (0 otherwise), so checks need not slice the source
+	Op2   byte  // a two-byte operator's second byte, else 0
 	Match int32 // for an opening bracket, the index of its closer (or of the final EOF token)
 	Start int32
 	End   int32
