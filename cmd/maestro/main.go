@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newRefsCmd(), newPlanCmd(), newGenProjectCmd(),
-		newDevCmd(), newBenchCmd(),
+		newDevCmd(), newBenchCmd(), newQueryCmd(),
 	)
 	return root
 }
