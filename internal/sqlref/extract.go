@@ -136,10 +136,12 @@ func sortUnique(list []TableName) []TableName {
 // ---- token helpers ----
 
 func (e *extractor) tok(i int) *rawTok {
-	if i >= len(e.toks) || i < 0 {
-		i = len(e.toks) - 1
+	toks := e.toks
+	// One unsigned compare covers both ends and lets the compiler drop the index check.
+	if uint(i) >= uint(len(toks)) {
+		i = len(toks) - 1
 	}
-	return &e.toks[i]
+	return &toks[i]
 }
 
 // kw reports whether token i is the reserved keyword w.
