@@ -82,12 +82,14 @@ func newPlanCmd() *cobra.Command {
 	return cmd
 }
 
-// lessGC lets the heap grow four times between collections, unless GOGC says otherwise: parsing
-// thousands of files makes short-lived garbage, and a command that exits in a second gains more
-// from fewer collections (a third less CPU on 10,000 tables) than it loses in memory.
+// lessGC turns the collector off up to a 1 GiB heap, unless GOGC or GOMEMLIMIT say otherwise:
+// parsing thousands of files makes little garbage beyond what the command keeps, and a command
+// that exits in a fraction of a second gains more from no collections (about 100 MB of heap on
+// 10,000 tables) than it loses in memory. Past the limit the collector runs as usual.
 func lessGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(1 << 30)
+		debug.SetGCPercent(-1)
 	}
 }
 
