@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,17 +35,21 @@ var migrationFiles embed.FS
 // Store is a store.Store kept in one SQLite file. It is safe for concurrent use.
 type Store struct {
 	path string
-	// writeDB holds exactly one connection, writeConn, taken for the store's lifetime: SQLite
-	// allows one writer at a time, and queueing writers on writeLock in Go is cheaper and
-	// fairer than busy-waiting inside SQLite. The connection's statements stay prepared.
+	// writeDB holds exactly one connection, writeConn, taken for the store's lifetime and used
+	// by the writer goroutine only: SQLite allows one writer at a time, and queueing writes in
+	// Go is cheaper and fairer than busy-waiting inside SQLite. Its statements stay prepared.
 	writeDB    *sql.DB
 	writeConn  *sql.Conn
-	writeLock  chan struct{}
-	writeStmts map[string]*sql.Stmt // guarded by writeLock
+	writeStmts map[string]*sql.Stmt // used by the writer goroutine only
 	read       *sql.DB
 
 	pendMu  sync.Mutex
 	pending []*writeReq // writes waiting for the next batch
+	closed  bool        // guarded by pendMu
+	// wake tells the writer goroutine that writes are pending; quit stops it.
+	wake       chan struct{}
+	quit       chan struct{}
+	writerDone chan struct{}
 
 	mu        sync.Mutex
 	readStmts map[string]*sql.Stmt
@@ -93,8 +96,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	read.SetMaxOpenConns(4)
 	read.SetMaxIdleConns(4)
-	s := &Store{path: path, writeDB: write, writeConn: conn, writeLock: make(chan struct{}, 1),
-		writeStmts: map[string]*sql.Stmt{}, read: read, readStmts: map[string]*sql.Stmt{}}
+	s := &Store{path: path, writeDB: write, writeConn: conn,
+		writeStmts: map[string]*sql.Stmt{}, read: read, readStmts: map[string]*sql.Stmt{},
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), writerDone: make(chan struct{})}
+	go s.writer()
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
@@ -108,12 +113,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // Close releases the connections. The file stays.
 func (s *Store) Close() error {
-	s.writeLock <- struct{}{}
+	s.pendMu.Lock()
+	if s.closed {
+		s.pendMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.pendMu.Unlock()
+	close(s.quit)
+	<-s.writerDone
 	for _, st := range s.writeStmts {
 		_ = st.Close()
 	}
 	s.writeStmts = map[string]*sql.Stmt{}
-	<-s.writeLock
 	s.mu.Lock()
 	for _, st := range s.readStmts {
 		_ = st.Close()
@@ -257,29 +269,57 @@ func (s *Store) single(ctx context.Context, fn func(*tx) error) error {
 	return s.write(ctx, fn, true)
 }
 
+// errClosed is what writes get once the store is closed.
+var errClosed = errors.New("the store is closed")
+
 func (s *Store) write(ctx context.Context, fn func(*tx) error, alone bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	req := &writeReq{ctx: ctx, fn: fn, alone: alone, done: make(chan error, 1)}
 	s.pendMu.Lock()
+	if s.closed {
+		s.pendMu.Unlock()
+		return errClosed
+	}
 	s.pending = append(s.pending, req)
 	s.pendMu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // the writer was told already
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(0, 2) {
+			return ctx.Err()
+		}
+		// A batch took it already: its outcome is decided there.
+		return <-req.done
+	}
+}
+
+// writer owns the write connection: it runs the queued writes batch after batch. Writes that
+// arrive while a batch runs form the next one, so batches grow exactly as fast as the load.
+func (s *Store) writer() {
+	defer close(s.writerDone)
 	for {
 		select {
-		case err := <-req.done:
-			return err
-		case s.writeLock <- struct{}{}:
-			s.runPending()
-			<-s.writeLock
-			// The batch just run held req, or an earlier one did: either way it is done.
-			return <-req.done
-		case <-ctx.Done():
-			if req.state.CompareAndSwap(0, 2) {
-				return ctx.Err()
+		case <-s.wake:
+			for s.runPending() {
 			}
-			// A batch took it already: its outcome is decided there.
-			return <-req.done
+		case <-s.quit:
+			s.pendMu.Lock()
+			left := s.pending
+			s.pending = nil
+			s.pendMu.Unlock()
+			for _, r := range left {
+				if r.state.CompareAndSwap(0, 1) {
+					r.done <- errClosed
+				}
+			}
+			return
 		}
 	}
 }
@@ -302,18 +342,12 @@ func (s *Store) takePending(dst []*writeReq) []*writeReq {
 }
 
 // runPending runs every queued write in one transaction; writes queued while it runs join the
-// same transaction, up to maxBatch, so the busier the store the fewer commits per write. The
-// caller holds writeLock.
-func (s *Store) runPending() {
+// same transaction, up to maxBatch, so the busier the store the fewer commits per write. It
+// reports whether there was anything to run. Only the writer goroutine calls it.
+func (s *Store) runPending() bool {
 	batch := s.takePending(nil)
 	if len(batch) == 0 {
-		return
-	}
-	// Let the goroutines about to write join this batch: a commit costs more than a few
-	// scheduler yields, and more writes per commit is what keeps up under load.
-	for i := 0; i < 4 && len(batch) < 16; i++ {
-		runtime.Gosched()
-		batch = s.takePending(batch)
+		return false
 	}
 	// Ending the transaction must not be cut short by a caller's context, or the connection
 	// would stay inside it.
@@ -321,13 +355,13 @@ func (s *Store) runPending() {
 	if len(batch) == 1 && batch[0].alone {
 		r := batch[0]
 		r.done <- r.fn(&tx{ctx: stmtContext(r.ctx), s: s})
-		return
+		return true
 	}
 	if _, err := end.exec("BEGIN IMMEDIATE"); err != nil {
 		for _, r := range batch {
 			r.done <- err
 		}
-		return
+		return true
 	}
 	var errs []error
 	for i := 0; i < len(batch); i++ {
@@ -357,11 +391,12 @@ func (s *Store) runPending() {
 		for _, r := range batch {
 			r.done <- err
 		}
-		return
+		return true
 	}
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
+	return true
 }
 
 // stmtContext is the context for the statements of a write: the caller's values without its
@@ -371,7 +406,7 @@ func (s *Store) runPending() {
 // lock, and a write never stops half-way.
 func stmtContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
-// stmt returns a prepared statement of the write connection; the caller holds writeLock.
+// stmt returns a prepared statement of the write connection; only the writer goroutine calls it.
 func (t *tx) stmt(query string) (*sql.Stmt, error) {
 	if st, ok := t.s.writeStmts[query]; ok {
 		return st, nil
