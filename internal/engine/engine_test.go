@@ -38,12 +38,14 @@ type recorder struct {
 	// fails it for good.
 	failures  map[string]int
 	permanent map[string]bool
+	// unknown[node] is how many times the node's job ends without the warehouse saying how.
+	unknown map[string]int
 	delay     time.Duration
 }
 
 func newRecorder() *recorder {
 	return &recorder{starts: map[string][]int64{}, ends: map[string]int64{}, nodeOf: map[string]string{},
-		failures: map[string]int{}, permanent: map[string]bool{}}
+		failures: map[string]int{}, permanent: map[string]bool{}, unknown: map[string]int{}}
 }
 
 func (r *recorder) Execute(ctx context.Context, jobID string, t spec.Table, n *run.Node) (run.Stats, error) {
@@ -56,7 +58,14 @@ func (r *recorder) Execute(ctx context.Context, jobID string, t spec.Table, n *r
 		r.failures[t.Name]--
 		fail, retryable = true, true
 	}
+	lost := r.unknown[t.Name] > 0
+	if lost {
+		r.unknown[t.Name]--
+	}
 	r.mu.Unlock()
+	if lost {
+		return run.Stats{}, errors.New("connection reset while waiting for the job")
+	}
 	if r.delay > 0 {
 		select {
 		case <-time.After(time.Duration(rand.Int64N(int64(r.delay)))):
@@ -111,6 +120,11 @@ type testBundle struct {
 // injects the given faults, on the graph g whose every table is in schedule "s".
 func setup(t *testing.T, g graph, faults *memqueue.Faults) *testBundle {
 	t.Helper()
+	return setupWithLease(t, g, faults, 5*time.Second)
+}
+
+func setupWithLease(t *testing.T, g graph, faults *memqueue.Faults, lease time.Duration) *testBundle {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
 	require.NoError(t, err)
@@ -135,7 +149,7 @@ func setup(t *testing.T, g graph, faults *memqueue.Faults) *testBundle {
 	var wg sync.WaitGroup
 	for i := range 2 {
 		w := worker.New(st, q.Topic(engine.CompletionsTopic), map[string]worker.Executor{"query": b.exec}, log,
-			worker.Config{ID: fmt.Sprintf("w%d", i), Lease: 5 * time.Second, DefaultRetryBackoff: 20 * time.Millisecond})
+			worker.Config{ID: fmt.Sprintf("w%d", i), Lease: lease, DefaultRetryBackoff: 20 * time.Millisecond})
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = engine.RunWorker(ctx, tasks, w) }()
 	}
@@ -300,6 +314,20 @@ func TestEngine(t *testing.T) {
 		b.exec.mu.Lock()
 		require.Equal(t, before+2, len(b.exec.starts), "resume runs only b and c")
 		b.exec.mu.Unlock()
+	})
+
+	t.Run("AJobWithAnUnknownOutcomeRunsAgainUnderTheSameJobIDAfterItsLeaseExpires", func(t *testing.T) {
+		t.Parallel()
+		g := graph{"ds.a": nil, "ds.b": {"ds.a"}}
+		b := setupWithLease(t, g, nil, 300*time.Millisecond)
+		b.exec.unknown["ds.a"] = 1
+		r, nodes := b.runToEnd(t, scheduler.StartParams{Schedule: "s", Trigger: run.TriggerManual})
+		require.Equal(t, run.RunSucceeded, r.State)
+		require.Equal(t, 1, nodes["ds.a"].Attempt, "not a new attempt: the same job, attached to again")
+		b.exec.mu.Lock()
+		defer b.exec.mu.Unlock()
+		require.Len(t, b.exec.starts[nodes["ds.a"].JobID], 2)
+		require.Len(t, b.exec.starts, 2, "a's job id twice, b's once")
 	})
 
 	t.Run("RunsOneTableWithEverythingDownstream", func(t *testing.T) {

@@ -105,19 +105,20 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	log = log.With(zap.String("job_id", jobID))
 	log.Info("node started")
 
-	state, stats, jobErr, err := w.execute(ctx, log, n, lease)
-	if errors.Is(err, errLeaseLost) || errors.Is(err, errReleased) {
+	out, err := w.execute(ctx, log, n, lease)
+	if errors.Is(err, errLeaseLost) || errors.Is(err, errOutcomeUnknown) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	state, stats := out.state, out.stats
 	p := &store.NodeRecordOutcomeParams{
 		RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, Lease: lease,
 		State: state, Stats: stats, Now: w.cfg.Now(),
 	}
-	if jobErr != nil {
-		p.Error = jobErr.Error()
+	if out.err != nil {
+		p.Error = out.err.Error()
 	}
 	if state == run.NodeReady {
 		p.NotBefore = p.Now.Add(w.backoff(ctx, n))
@@ -138,9 +139,9 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	case run.NodeSucceeded:
 		log.Info("node succeeded", fields...)
 	case run.NodeReady:
-		log.Warn("node failed; will retry", append(fields, zap.Error(jobErr), zap.Time("not_before", p.NotBefore))...)
+		log.Warn("node failed; will retry", append(fields, zap.Error(out.err), zap.Time("not_before", p.NotBefore))...)
 	default:
-		log.Error("node failed", append(fields, zap.Error(jobErr))...)
+		log.Error("node failed", append(fields, zap.Error(out.err))...)
 	}
 	err = w.completions.Publish(ctx, &queue.Message{
 		Data: run.EncodeCompletion(run.Completion{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt, State: state,
@@ -154,9 +155,17 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	return nil
 }
 
-// execute runs the node's job while heartbeating. It returns the state to record; err is set
-// only when nothing should be recorded (the lease was lost, or the outcome is unknown).
-func (w *Worker) execute(ctx context.Context, log *zap.Logger, n *run.Node, lease string) (run.NodeState, run.Stats, error, error) {
+// outcome is how an attempt ended: the state to record, the job's statistics and, for a
+// failure, its error.
+type outcome struct {
+	state run.NodeState
+	stats run.Stats
+	err   error
+}
+
+// execute runs the node's job while heartbeating. An error means nothing is to be recorded:
+// the lease was lost, the outcome is unknown, or the worker is shutting down.
+func (w *Worker) execute(ctx context.Context, log *zap.Logger, n *run.Node, lease string) (outcome, error) {
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go w.heartbeat(jobCtx, cancel, n, lease)
@@ -164,37 +173,34 @@ func (w *Worker) execute(ctx context.Context, log *zap.Logger, n *run.Node, leas
 	stats, err := w.runJob(jobCtx, n)
 	if cause := context.Cause(jobCtx); errors.Is(cause, errLeaseLost) {
 		log.Warn("lease lost while the job ran; leaving the node to its new owner")
-		return "", stats, nil, errLeaseLost
+		return outcome{}, errLeaseLost
 	}
 	var jobErr *warehouse.JobError
 	switch {
 	case err == nil:
-		return run.NodeSucceeded, stats, nil, nil
+		return outcome{state: run.NodeSucceeded, stats: stats}, nil
 	case errors.As(err, &jobErr), errors.Is(err, errPermanent):
-		retryable := jobErr != nil && jobErr.Retryable
-		if retryable && n.Attempt < n.MaxAttempts {
-			return run.NodeReady, stats, err, nil
+		if jobErr != nil && jobErr.Retryable && n.Attempt < n.MaxAttempts {
+			return outcome{state: run.NodeReady, stats: stats, err: err}, nil
 		}
-		return run.NodeFailed, stats, err, nil
+		return outcome{state: run.NodeFailed, stats: stats, err: err}, nil
 	case ctx.Err() != nil:
 		// Shutting down: the lease expires and the sweeper hands the node to another worker,
 		// which attaches to the same job.
-		return "", stats, nil, ctx.Err()
+		return outcome{}, ctx.Err()
 	default:
-		// The outcome is unknown (the warehouse did not answer). Give the node back at once,
-		// same attempt: the next claimant attaches to the same job id.
-		log.Warn("job outcome unknown; releasing the node", zap.Error(err))
-		if rerr := w.store.NodeReclaim(ctx, &store.NodeReclaimParams{RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, Lease: lease}); rerr != nil && !errors.Is(rerr, store.ErrConflict) {
-			return "", stats, nil, fmt.Errorf("error releasing node %q of run %q: %w", n.Name, n.RunID, rerr)
-		}
-		return "", stats, nil, errReleased
+		// The warehouse did not say how the job ended. Stop heartbeating and let the lease run
+		// out: the sweeper then hands the node, same attempt, to a worker that attaches to the
+		// same job id, and the lease is the back-off if the warehouse is down.
+		log.Warn("job outcome unknown; the node is retried with the same job id when its lease expires", zap.Error(err))
+		return outcome{}, errOutcomeUnknown
 	}
 }
 
 var (
-	errLeaseLost = errors.New("lease lost")
-	errReleased  = errors.New("node released")
-	errPermanent = errors.New("permanent error")
+	errLeaseLost      = errors.New("lease lost")
+	errOutcomeUnknown = errors.New("job outcome unknown")
+	errPermanent      = errors.New("permanent error")
 )
 
 func (w *Worker) runJob(ctx context.Context, n *run.Node) (run.Stats, error) {
