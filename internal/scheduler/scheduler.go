@@ -145,14 +145,14 @@ func (s *Scheduler) Start(ctx context.Context, p StartParams) (*run.Run, error) 
 			selected[name] = true
 		}
 		if p.WithDownstream {
-			queue := slices.Clone(p.Tables)
-			for len(queue) > 0 {
-				n := queue[0]
-				queue = queue[1:]
+			frontier := slices.Clone(p.Tables)
+			for len(frontier) > 0 {
+				n := frontier[0]
+				frontier = frontier[1:]
 				for _, d := range g.Downstream(n) {
 					if _, known := byName[d]; known && !selected[d] {
 						selected[d] = true
-						queue = append(queue, d)
+						frontier = append(frontier, d)
 					}
 				}
 			}

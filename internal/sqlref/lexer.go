@@ -171,7 +171,7 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 					}
 					i++
 				}
-				if i >= n || (src[i] < 0x80 && src[i] != '{') {
+				if i >= n || (src[i] < 0x80 && src[i] != '{' && src[i] != '$') {
 					k, w := KindIdent, WordNone
 					if i-off <= maxWordLen && !(l.prev == KindOp && l.prevOp == '.') {
 						if w = lookupWord(src[off:i]); w.Reserved() {
@@ -430,7 +430,7 @@ func (l *Lexer) scan() (Kind, Word, int, error) {
 			i++
 		}
 		kind, end = KindIdent, i
-		if i+1 < len(src) && src[i] == '{' && src[i+1] == '{' {
+		if l.templateAt(i) {
 			// events_{{ suffix }}: a name with a templated piece is one opaque token.
 			j, err := l.templateEnd(i)
 			if err != nil {
@@ -468,7 +468,7 @@ func (l *Lexer) scan() (Kind, Word, int, error) {
 		}
 		kind, end = KindQuotedIdent, i
 		l.advanceLines(i)
-	case c == '{' && start+1 < len(src) && src[start+1] == '{':
+	case (c == '{' || c == '$') && l.templateAt(start):
 		j, err := l.templateEnd(start)
 		if err != nil {
 			return 0, 0, 0, err
@@ -526,12 +526,54 @@ func (l *Lexer) templateEnd(i int) (int, error) {
 			i = l.off
 			continue
 		}
+		if i+1 < len(src) && src[i] == '$' {
+			if src[i+1] == '{' {
+				// ${name}, ${col['name']} (shell, Mako): to the brace that balances it.
+				depth, j := 0, i+1
+				for ; j < len(src); j++ {
+					if src[j] == '{' {
+						depth++
+					} else if src[j] == '}' {
+						depth--
+						if depth == 0 {
+							break
+						}
+					}
+				}
+				if j >= len(src) {
+					return 0, l.errorAt(l.pos(i), i+2, "unterminated template expression")
+				}
+				l.advanceLines(j + 1)
+				i = l.off
+				continue
+			}
+			if isIdentPart(src[i+1]) {
+				i++ // $name, $1: the name characters are taken below
+				continue
+			}
+		}
 		if i < len(src) && isIdentPart(src[i]) && !(src[i] >= 0x80 && unicodeSpaceLen(src, i) > 0) {
 			i++
 			continue
 		}
 		return i, nil
 	}
+}
+
+// templateAt reports whether a template expression starts at i: {{, ${ or $ before a name
+// character ($1, $TABLE, as shell scripts and BTEQ conversions write them).
+func (l *Lexer) templateAt(i int) bool {
+	src := l.src
+	if i+1 >= len(src) {
+		return false
+	}
+	switch src[i] {
+	case '{':
+		return src[i+1] == '{'
+	case '$':
+		return src[i+1] == '{' || isIdentPart(src[i+1])
+	}
+	return false
 }
 
 // afterPathPart reports whether a '.' at off directly follows an identifier, ')' or ']', in which

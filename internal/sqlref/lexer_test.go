@@ -91,7 +91,7 @@ func TestLex(t *testing.T) {
 			{"SELECT 1;\nSELECT 'abc", 2, 8, "'abc"},
 			{"SELECT 1\n  /* open", 2, 3, "/*"},
 			{"SELECT\n\n   `p.d", 3, 4, "`p.d"},
-			{"SELECT $x", 1, 8, "$"},
+			{"SELECT $ x", 1, 8, "$"}, // a lone $ ($x and ${x} are templates)
 			{"SELECT '''never", 1, 8, "'''never"},
 		} {
 			_, err := Lex(tc.src)

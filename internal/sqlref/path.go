@@ -46,7 +46,7 @@ func (e *extractor) readPath(i int, p *path) (int, bool) {
 			p.add("") // a templated part is unknown
 			p.end = t.end()
 			i++
-		case t.Kind == KindQuotedIdent && strings.IndexByte(e.txt(t), '{') >= 0:
+		case t.Kind == KindQuotedIdent && strings.ContainsAny(e.txt(t), "{$"):
 			splitTemplated(UnquoteIdent(e.txt(t)), p)
 			p.end = t.end()
 			i++
@@ -189,6 +189,8 @@ func splitTemplated(body string, p *path) {
 			} else {
 				i = len(body) - 1
 			}
+		case body[i] == '$' && i+1 < len(body) && (body[i+1] == '{' || isIdentPart(body[i+1])):
+			templ = true
 		case body[i] == '.':
 			if templ {
 				p.add("")
