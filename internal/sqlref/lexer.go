@@ -162,7 +162,7 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 		}
 		if off < n {
 			c := src[off]
-			if charClass[c]&classIdentStart != 0 && c < 0x80 && c|0x20 != 'r' && c|0x20 != 'b' {
+			if charClass[c]&classIdentStart != 0 && c < 0x80 && (c|0x20 != 'r' && c|0x20 != 'b' || l.stringPrefix(off) == 0) {
 				i := off + 1
 				for i < n {
 					b := src[i]
@@ -199,6 +199,22 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 					l.prev, l.prevEnd, l.prevOp = KindOp, off+1, c
 					off++
 					continue
+				case '=':
+					if off+1 < n && src[off+1] != '>' {
+						dst = append(dst, rawTok{Kind: KindOp, Op: c, Start: int32(off), End: int32(off + 1)})
+						l.prev, l.prevEnd, l.prevOp = KindOp, off+1, c
+						off++
+						continue
+					}
+				case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+					end := l.numberEnd(off)
+					if end < n && src[end] < 0x80 && charClass[src[end]]&classIdentStart == 0 && src[end] != '-' {
+						// A plain number; digits glued to a name or a dash (2e2e, 123-ds) take the general path.
+						dst = append(dst, rawTok{Kind: KindNumber, Start: int32(off), End: int32(end)})
+						l.prev, l.prevEnd, l.prevOp = KindNumber, end, c
+						off = end
+						continue
+					}
 				case '.':
 					if off+1 < n && !isDigit(src[off+1]) {
 						dst = append(dst, rawTok{Kind: KindOp, Op: c, Start: int32(off), End: int32(off + 1)})
