@@ -199,6 +199,28 @@ func appendRaw(dst []rawTok, stack []int32, src string) ([]rawTok, []int32, erro
 					l.prev, l.prevEnd, l.prevOp = KindOp, off+1, c
 					off++
 					continue
+				case '\'', '"':
+					l.off = off
+					k, _, end, err := l.lexString(off, off)
+					if err != nil {
+						return dst, stack, fixPosition(src, err)
+					}
+					dst = append(dst, rawTok{Kind: k, Start: int32(off), End: int32(end)})
+					off = end
+					continue
+				case '`':
+					i := off + 1
+					for i < n && src[i] != '`' && src[i] != '\\' {
+						i++
+					}
+					if i < n && src[i] == '`' {
+						// A quoted identifier without escapes; others take the general path.
+						i++
+						dst = append(dst, rawTok{Kind: KindQuotedIdent, Start: int32(off), End: int32(i)})
+						l.prev, l.prevEnd, l.prevOp = KindQuotedIdent, i, c
+						off = i
+						continue
+					}
 				case '=':
 					if off+1 < n && src[off+1] != '>' {
 						dst = append(dst, rawTok{Kind: KindOp, Op: c, Start: int32(off), End: int32(off + 1)})
