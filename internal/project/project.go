@@ -500,8 +500,10 @@ func loadTable(fr *fileReader, x *sqlref.Extractor, e tableEntry, p *spec.Projec
 func applySidecar(file string, data []byte, schedules map[string]bool, t *spec.Table) errorList {
 	var errs errorList
 	var f tableFile
-	if err := decodeStrict(data, &f); err != nil {
-		errs = append(errs, yamlErrors(file, err)...)
+	if !decodeSidecarFast(data, &f) {
+		if err := decodeStrict(data, &f); err != nil {
+			errs = append(errs, yamlErrors(file, err)...)
+		}
 	}
 	ln := &lines{data: data}
 	t.Description, t.Owner, t.Group = f.Description, f.Owner, f.Group
