@@ -75,7 +75,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// (about 32 MB of WAL) instead of 1000 writes each hot page back less often.
 	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(8000)"
-	write, err := sql.Open("sqlite", path+"?"+pragmas)
+	// temp_store(MEMORY) keeps the sub-journals of the savepoints that separate the writes of a
+	// batch, and the statement journals, in memory instead of temporary files: they only ever
+	// undo a write inside its transaction, so a crash loses nothing they held, and as files they
+	// cost a write system call for each page a write first touches.
+	write, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
 	}
@@ -244,6 +248,9 @@ type writeReq struct {
 	// alone: fn is a single statement; SQLite makes a statement atomic by itself, so it needs
 	// no savepoint inside a batch and no transaction when it runs by itself.
 	alone bool
+	// rerun: fn may run again after its transaction rolled back (it resets whatever it
+	// returns), so a batch may run it without a savepoint (see runBatch).
+	rerun bool
 	done  chan error
 	// state: 0 waiting, 1 taken by a batch, 2 abandoned by its caller (context done).
 	state atomic.Int32
@@ -259,24 +266,31 @@ type writeReq struct {
 // so under load sharing commits is what lets the store keep up with thousands of nodes a
 // second; with no concurrency a batch is one write and nothing changes.
 func (s *Store) tx(ctx context.Context, fn func(*tx) error) error {
-	return s.write(ctx, fn, false)
+	return s.write(ctx, &writeReq{fn: fn})
+}
+
+// txRerun is tx for an fn that can run again from the start after a rollback: it resets
+// everything it hands back to its caller before its first statement. Such writes skip the
+// savepoint that tx costs inside a batch (see runBatch).
+func (s *Store) txRerun(ctx context.Context, fn func(*tx) error) error {
+	return s.write(ctx, &writeReq{fn: fn, rerun: true})
 }
 
 // single runs fn, whose compare-and-set is one conditional statement (anything it runs after
 // that statement only diagnoses why it changed nothing). Alone it runs without BEGIN and
 // COMMIT: SQLite's own statement transaction is the whole compare-and-set.
 func (s *Store) single(ctx context.Context, fn func(*tx) error) error {
-	return s.write(ctx, fn, true)
+	return s.write(ctx, &writeReq{fn: fn, alone: true})
 }
 
 // errClosed is what writes get once the store is closed.
 var errClosed = errors.New("the store is closed")
 
-func (s *Store) write(ctx context.Context, fn func(*tx) error, alone bool) error {
+func (s *Store) write(ctx context.Context, req *writeReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &writeReq{ctx: ctx, fn: fn, alone: alone, done: make(chan error, 1)}
+	req.ctx, req.done = ctx, make(chan error, 1)
 	s.pendMu.Lock()
 	if s.closed {
 		s.pendMu.Unlock()
@@ -363,28 +377,22 @@ func (s *Store) runPending() bool {
 		}
 		return true
 	}
-	var errs []error
-	for i := 0; i < len(batch); i++ {
-		r := batch[i]
-		t := &tx{ctx: stmtContext(r.ctx), s: s}
-		var err error
-		if r.alone {
-			// One statement: SQLite undoes a failed statement by itself.
-			err = r.fn(t)
-		} else if _, err = end.exec("SAVEPOINT w"); err == nil {
-			if err = r.fn(t); err != nil {
-				if _, rerr := end.exec("ROLLBACK TO w"); rerr != nil {
-					err = errors.Join(err, rerr)
-				}
-			}
-			if _, rerr := end.exec("RELEASE w"); rerr != nil {
-				err = errors.Join(err, rerr)
-			}
+	batch, errs, failed := s.runBatch(end, batch, true)
+	if failed {
+		// A write that ran without a savepoint failed: undo the whole batch and run it again,
+		// this time with savepoints. Every write it ran before was alone or rerunnable, and
+		// the rollback returns the database to where they first found it.
+		_, err := end.exec("ROLLBACK")
+		if err == nil {
+			_, err = end.exec("BEGIN IMMEDIATE")
 		}
-		errs = append(errs, err)
-		if i == len(batch)-1 && len(batch) < maxBatch {
-			batch = s.takePending(batch)
+		if err != nil {
+			for _, r := range batch {
+				r.done <- err
+			}
+			return true
 		}
+		batch, errs, _ = s.runBatch(end, batch, false)
 	}
 	if _, err := end.exec("COMMIT"); err != nil {
 		_, _ = end.exec("ROLLBACK")
@@ -397,6 +405,53 @@ func (s *Store) runPending() bool {
 		r.done <- errs[i]
 	}
 	return true
+}
+
+// runBatch runs the writes of batch inside the open transaction, each that is not alone inside
+// its own savepoint, and takes the writes queued meanwhile into the batch, up to maxBatch. It
+// returns the batch and each write's error.
+//
+// With optimistic, rerunnable writes skip their savepoint (SAVEPOINT and RELEASE cost two
+// statements, and pages copied to the sub-journal, for a write that almost never fails) as
+// long as the batch holds only rerunnable and alone writes. If one of them fails, runBatch
+// stops and reports failed: the caller rolls back and runs the batch again without optimism.
+// The first write of another kind ends the optimism for the rest of the batch, since it could
+// not run twice; from then on every write has its savepoint, so no failure needs a rerun.
+func (s *Store) runBatch(end *tx, batch []*writeReq, optimistic bool) (_ []*writeReq, errs []error, failed bool) {
+	errs = make([]error, 0, len(batch))
+	for i := 0; i < len(batch); i++ {
+		r := batch[i]
+		if !r.alone && !r.rerun {
+			optimistic = false
+		}
+		t := &tx{ctx: stmtContext(r.ctx), s: s}
+		var err error
+		switch {
+		case r.alone:
+			// One statement: SQLite undoes a failed statement by itself.
+			err = r.fn(t)
+		case optimistic:
+			if err = r.fn(t); err != nil {
+				return batch, nil, true
+			}
+		default:
+			if _, err = end.exec("SAVEPOINT w"); err == nil {
+				if err = r.fn(t); err != nil {
+					if _, rerr := end.exec("ROLLBACK TO w"); rerr != nil {
+						err = errors.Join(err, rerr)
+					}
+				}
+				if _, rerr := end.exec("RELEASE w"); rerr != nil {
+					err = errors.Join(err, rerr)
+				}
+			}
+		}
+		errs = append(errs, err)
+		if i == len(batch)-1 && len(batch) < maxBatch {
+			batch = s.takePending(batch)
+		}
+	}
+	return batch, errs, false
 }
 
 // stmtContext is the context for the statements of a write: the caller's values without its

@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -115,4 +116,84 @@ func appliedMigrations(t *testing.T, s *Store) map[int]int64 {
 	}
 	require.NoError(t, rows.Err())
 	return out
+}
+
+// TestBatchRerun checks the writes that run without a savepoint: when one of them fails inside
+// a batch, its changes are undone and the other writes of the batch still count, each once.
+func TestBatchRerun(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "maestro.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	require.NoError(t, s.tx(ctx, func(t *tx) error {
+		_, err := t.exec(`CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`)
+		return err
+	}))
+	add := func(t *tx, name string) error {
+		_, err := t.exec(`INSERT INTO counters (name, n) VALUES (?, 1)
+			ON CONFLICT (name) DO UPDATE SET n = n + 1`, name)
+		return err
+	}
+
+	// The first write holds the writer until the others are queued, so they join its batch.
+	release := make(chan struct{})
+	started := make(chan struct{})
+	errc := make(chan error, 4)
+	go func() {
+		errc <- s.txRerun(ctx, func(t *tx) error {
+			select {
+			case <-started:
+			default:
+				close(started)
+				<-release
+			}
+			return add(t, "first")
+		})
+	}()
+	<-started
+	boom := errors.New("boom")
+	queued := func(n int) {
+		require.Eventually(t, func() bool {
+			s.pendMu.Lock()
+			defer s.pendMu.Unlock()
+			return len(s.pending) == n
+		}, 5*time.Second, time.Millisecond)
+	}
+	// In this order: the failing write runs without a savepoint, so the batch runs again.
+	go func() {
+		errc <- s.txRerun(ctx, func(t *tx) error {
+			if err := add(t, "failed"); err != nil {
+				return err
+			}
+			return boom
+		})
+	}()
+	queued(1)
+	go func() { errc <- s.single(ctx, func(t *tx) error { return add(t, "alone") }) }()
+	queued(2)
+	go func() { errc <- s.tx(ctx, func(t *tx) error { return add(t, "savepoint") }) }()
+	queued(3)
+	close(release)
+	var errs []error
+	for range 4 {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	require.Len(t, errs, 1)
+	require.ErrorIs(t, errs[0], boom)
+
+	rows, err := s.read.QueryContext(ctx, `SELECT name, n FROM counters ORDER BY name`)
+	require.NoError(t, err)
+	defer rows.Close()
+	got := map[string]int{}
+	for rows.Next() {
+		var name string
+		var n int
+		require.NoError(t, rows.Scan(&name, &n))
+		got[name] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int{"first": 1, "alone": 1, "savepoint": 1}, got)
 }
