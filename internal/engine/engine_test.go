@@ -68,7 +68,7 @@ func (r *recorder) Execute(ctx context.Context, jobID string, t spec.Table, n *r
 	}
 	if r.delay > 0 {
 		select {
-		case <-time.After(time.Duration(rand.Int64N(int64(r.delay)))):
+		case <-time.After(r.delay):
 		case <-ctx.Done():
 			return run.Stats{}, ctx.Err()
 		}
@@ -80,6 +80,20 @@ func (r *recorder) Execute(ctx context.Context, jobID string, t spec.Table, n *r
 	r.ends[t.Name] = r.seq.Add(1)
 	r.mu.Unlock()
 	return run.Stats{Rows: 10, BytesProcessed: 100, BytesBilled: 100}, nil
+}
+
+// jobs counts the distinct job ids that ran. Tests read state through methods like this one so
+// that a failed assertion never leaves a lock held (and the system under test stuck on it).
+func (r *recorder) jobs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.starts)
+}
+
+func (n *countingNotifier) count(runID string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.finished[runID]
 }
 
 type countingNotifier struct {
@@ -251,11 +265,8 @@ func TestEngine(t *testing.T) {
 		b.assertInvariants(t)
 		require.Equal(t, 60, r.Counts[run.NodeSucceeded])
 		require.EqualValues(t, 600, r.Stats.Rows, "run stats are the sum of its nodes")
-		require.Eventually(t, func() bool { // the finish notification happens right after the state write
-			b.notifier.mu.Lock()
-			defer b.notifier.mu.Unlock()
-			return b.notifier.finished[r.ID] == 1
-		}, time.Second, 5*time.Millisecond)
+		// The finish notification comes right after the state write.
+		require.Eventually(t, func() bool { return b.notifier.count(r.ID) == 1 }, time.Second, 5*time.Millisecond)
 	})
 
 	t.Run("RecoversLostMessagesThroughTheSweeper", func(t *testing.T) {
@@ -267,9 +278,8 @@ func TestEngine(t *testing.T) {
 			require.Equal(t, run.NodeSucceeded, n.State, name)
 		}
 		b.assertInvariants(t)
-		b.notifier.mu.Lock()
-		require.Equal(t, 1, b.notifier.finished[r.ID], "the run finishes exactly once")
-		b.notifier.mu.Unlock()
+		require.Eventually(t, func() bool { return b.notifier.count(r.ID) == 1 }, time.Second, 5*time.Millisecond,
+			"the run finishes exactly once")
 	})
 
 	t.Run("RetriesARetryableFailureAsANewAttempt", func(t *testing.T) {
@@ -281,9 +291,7 @@ func TestEngine(t *testing.T) {
 		require.Equal(t, run.RunSucceeded, r.State)
 		require.Equal(t, 3, nodes["ds.a"].Attempt)
 		require.Equal(t, run.NodeSucceeded, nodes["ds.b"].State)
-		b.exec.mu.Lock()
-		require.Len(t, b.exec.starts, 4, "a: three attempts with three job ids, b: one")
-		b.exec.mu.Unlock()
+		require.Equal(t, 4, b.exec.jobs(), "a: three attempts with three job ids, b: one")
 	})
 
 	t.Run("FailureSkipsEverythingDownstreamAndResumeRunsOnlyThose", func(t *testing.T) {
@@ -302,8 +310,8 @@ func TestEngine(t *testing.T) {
 
 		b.exec.mu.Lock()
 		b.exec.permanent["ds.b"] = false
-		before := len(b.exec.starts)
 		b.exec.mu.Unlock()
+		before := b.exec.jobs()
 		resumed, err := b.sched.Resume(context.Background(), r.ID, "test")
 		require.NoError(t, err)
 		require.Eventually(t, func() bool {
@@ -311,9 +319,7 @@ func TestEngine(t *testing.T) {
 			require.NoError(t, err)
 			return got.State == run.RunSucceeded
 		}, 10*time.Second, 10*time.Millisecond)
-		b.exec.mu.Lock()
-		require.Equal(t, before+2, len(b.exec.starts), "resume runs only b and c")
-		b.exec.mu.Unlock()
+		require.Equal(t, before+2, b.exec.jobs(), "resume runs only b and c")
 	})
 
 	t.Run("AJobWithAnUnknownOutcomeRunsAgainUnderTheSameJobIDAfterItsLeaseExpires", func(t *testing.T) {
