@@ -40,7 +40,7 @@ type recorder struct {
 	permanent map[string]bool
 	// unknown[node] is how many times the node's job ends without the warehouse saying how.
 	unknown map[string]int
-	delay     time.Duration
+	delay   time.Duration
 }
 
 func newRecorder() *recorder {
