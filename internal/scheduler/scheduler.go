@@ -488,6 +488,16 @@ func (s *Scheduler) Sweep(ctx context.Context) error {
 		}
 	}
 	for _, n := range stale.Undelivered {
+		err := s.store.NodeRedispatch(ctx, &store.NodeRedispatchParams{
+			RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, DispatchedAt: n.DispatchedAt, Now: now,
+		})
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			continue // claimed meanwhile, or another sweeper republished it
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("error redispatching node %q of run %q: %w", n.Name, n.RunID, err))
+			continue
+		}
 		s.log.Warn("publishing unclaimed task again", zap.String("run_id", n.RunID), zap.String("node", n.Name), zap.Int("attempt", n.Attempt))
 		errs = append(errs, s.publish(ctx, n))
 	}

@@ -107,6 +107,11 @@ type Store interface {
 	// CreatedAt), by name within a run. A run with more busy nodes than MaxParallel (a worker
 	// claimed an undispatched node) gets none.
 	NodesDispatch(ctx context.Context, p *NodesDispatchParams) ([]*run.Node, error)
+	// NodeRedispatch stamps a ready node's DispatchedAt with p.Now before its task is published
+	// again, if it is still ready with p.Attempt and was dispatched at p.DispatchedAt: of several
+	// sweepers one republishes, and the next sweep waits a whole threshold again. ErrConflict
+	// if the node moved on (claimed, cancelled, redispatched by another sweeper).
+	NodeRedispatch(ctx context.Context, p *NodeRedispatchParams) error
 	// NodesStale finds nodes the sweeper must act on (see StaleNodes).
 	NodesStale(ctx context.Context, p *NodesStaleParams) (*StaleNodes, error)
 
@@ -208,6 +213,15 @@ type NodeReclaimParams struct {
 	Name    string
 	Attempt int
 	Lease   string
+}
+
+// NodeRedispatchParams stamps a lost task's node before it is published again.
+type NodeRedispatchParams struct {
+	RunID        string
+	Name         string
+	Attempt      int
+	DispatchedAt time.Time
+	Now          time.Time
 }
 
 // PropagateResult says what a propagation changed.

@@ -213,6 +213,20 @@ func outcomeQuery(p *store.NodeRecordOutcomeParams) (string, []any, error) {
 	return query, append(args, p.RunID, p.Name, p.Attempt, p.Lease), nil
 }
 
+// NodeRedispatch stamps a ready, dispatched node with a new dispatch time.
+func (s *Store) NodeRedispatch(ctx context.Context, p *store.NodeRedispatchParams) error {
+	err := s.single(ctx, func(t *tx) error {
+		n, err := t.exec(`UPDATE nodes SET dispatched_at = ?
+			WHERE run_id = ? AND name = ? AND state = 'ready' AND attempt = ? AND dispatched_at = ?`,
+			nanos(p.Now), p.RunID, p.Name, p.Attempt, nanos(p.DispatchedAt))
+		if err != nil || n == 1 {
+			return err
+		}
+		return t.nodeMissingOrConflict(p.RunID, p.Name, "it is no longer ready with this attempt and dispatch time")
+	})
+	return wrap(ctx, err, "error redispatching node %q of run %q", p.Name, p.RunID)
+}
+
 // NodeReclaim returns a running node to ready with the same attempt, undispatched.
 func (s *Store) NodeReclaim(ctx context.Context, p *store.NodeReclaimParams) error {
 	err := s.single(ctx, func(t *tx) error {

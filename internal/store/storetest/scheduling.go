@@ -281,6 +281,25 @@ func (h *harness) nodesStale(t *testing.T) {
 		require.Equal(t, []string{"r1/b"}, nodeKeys(got.Undelivered), "c was never dispatched, a was claimed")
 	})
 
+	h.test(t, "RedispatchingALostTaskWaitsAWholeThresholdAgainAndOnlyOneSweeperWins", func(t *testing.T, ctx context.Context, s store.Store) {
+		createRun(t, ctx, s, "r1", 0, 0, deps{"a": nil})
+		dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0})
+		lost := stale(t, ctx, s, store.NodesStaleParams{Now: at(time.Minute), DispatchedBefore: at(30 * time.Second)}).Undelivered
+		require.Len(t, lost, 1)
+		p := &store.NodeRedispatchParams{RunID: "r1", Name: "a", Attempt: 1, DispatchedAt: lost[0].DispatchedAt, Now: at(time.Minute)}
+		errs := concurrently(4, func(int) error { return s.NodeRedispatch(ctx, p) })
+		requireOneWinner(t, errs)
+		require.Equal(t, at(time.Minute), getNode(t, ctx, s, "r1", "a").DispatchedAt)
+		require.Empty(t, stale(t, ctx, s, store.NodesStaleParams{Now: at(time.Minute), DispatchedBefore: at(30 * time.Second)}).Undelivered,
+			"just republished: not lost again until the threshold passes once more")
+
+		claim(t, ctx, s, "r1", "a")
+		p.DispatchedAt = at(time.Minute)
+		require.ErrorIs(t, s.NodeRedispatch(ctx, p), store.ErrConflict, "a claimed node is not redispatched")
+		p.Name = "nope"
+		require.ErrorIs(t, s.NodeRedispatch(ctx, p), store.ErrNotFound)
+	})
+
 	h.test(t, "FindsTerminalNodesNotPropagated", func(t *testing.T, ctx context.Context, s store.Store) {
 		createRun(t, ctx, s, "r1", 0, 0, deps{"a": nil, "b": {"a"}})
 		finish(t, ctx, s, "r1", "a", run.NodeSucceeded, time.Minute)
