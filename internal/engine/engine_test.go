@@ -41,6 +41,8 @@ type recorder struct {
 	// unknown[node] is how many times the node's job ends without the warehouse saying how.
 	unknown map[string]int
 	delay   time.Duration
+	// running counts jobs executing now; peak is the most at once.
+	running, peak int
 }
 
 func newRecorder() *recorder {
@@ -62,7 +64,14 @@ func (r *recorder) Execute(ctx context.Context, jobID string, t spec.Table, n *r
 	if lost {
 		r.unknown[t.Name]--
 	}
+	r.running++
+	r.peak = max(r.peak, r.running)
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.running--
+		r.mu.Unlock()
+	}()
 	if lost {
 		return run.Stats{}, errors.New("connection reset while waiting for the job")
 	}
@@ -84,6 +93,12 @@ func (r *recorder) Execute(ctx context.Context, jobID string, t spec.Table, n *r
 
 // jobs counts the distinct job ids that ran. Tests read state through methods like this one so
 // that a failed assertion never leaves a lock held (and the system under test stuck on it).
+func (r *recorder) peakRunning() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peak
+}
+
 func (r *recorder) jobs() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -144,10 +159,11 @@ func setupWithLease(t *testing.T, g graph, faults *memqueue.Faults, lease time.D
 	require.NoError(t, err)
 	for name := range g {
 		_, err := st.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: name, SQL: "SELECT 1", Kind: "query",
-			Schedules: []string{"s"}, Retries: 2}, User: "test", Create: true})
+			Schedules: []string{"s", "narrow"}, Retries: 2}, User: "test", Create: true})
 		require.NoError(t, err)
 	}
 	require.NoError(t, st.SchedulePut(ctx, spec.Schedule{Name: "s", Cron: "@daily"}))
+	require.NoError(t, st.SchedulePut(ctx, spec.Schedule{Name: "narrow", Cron: "@daily", MaxParallel: 2}))
 
 	q := memqueue.New(&memqueue.Options{Faults: faults})
 	tasks, err := q.CreateSubscription(engine.TasksSubscription, queue.SubscriptionConfig{Topic: engine.TasksTopic, MaxOutstanding: 4, AckDeadline: time.Second})
@@ -334,6 +350,33 @@ func TestEngine(t *testing.T) {
 		defer b.exec.mu.Unlock()
 		require.Len(t, b.exec.starts[nodes["ds.a"].JobID], 2)
 		require.Len(t, b.exec.starts, 2, "a's job id twice, b's once")
+	})
+
+	t.Run("NeverRunsMoreThanTheGlobalLimitAtOnce", func(t *testing.T) {
+		t.Parallel()
+		g := graph{}
+		for i := range 16 {
+			g[fmt.Sprintf("ds.w%02d", i)] = nil
+		}
+		b := setup(t, g, nil) // global limit 4, and two workers that could take 8
+		b.exec.delay = 20 * time.Millisecond
+		r, _ := b.runToEnd(t, scheduler.StartParams{Schedule: "s", Trigger: run.TriggerManual})
+		require.Equal(t, run.RunSucceeded, r.State)
+		require.LessOrEqual(t, b.exec.peakRunning(), 4)
+		require.GreaterOrEqual(t, b.exec.peakRunning(), 2, "independent nodes do run side by side")
+	})
+
+	t.Run("NeverRunsMoreThanTheRunsMaxParallelAtOnce", func(t *testing.T) {
+		t.Parallel()
+		g := graph{}
+		for i := range 12 {
+			g[fmt.Sprintf("ds.w%02d", i)] = nil
+		}
+		b := setup(t, g, nil)
+		b.exec.delay = 20 * time.Millisecond
+		r, _ := b.runToEnd(t, scheduler.StartParams{Schedule: "narrow", Trigger: run.TriggerManual})
+		require.Equal(t, run.RunSucceeded, r.State)
+		require.Equal(t, 2, b.exec.peakRunning(), "the schedule's max_parallel is 2")
 	})
 
 	t.Run("RunsOneTableWithEverythingDownstream", func(t *testing.T) {
