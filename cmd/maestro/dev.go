@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -141,6 +142,11 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 // tables, or run each schedule that had no unfinished run, one after another, so that a
 // schedule reading another's tables finds them built.
 func runOnce(ctx context.Context, sys *devmode.System, schedules []spec.Schedule, f devFlags, log *zap.Logger) ([]string, error) {
+	for _, name := range f.schedules {
+		if !slices.ContainsFunc(schedules, func(s spec.Schedule) bool { return s.Name == name }) {
+			return nil, fmt.Errorf("unknown schedule %q: maestro.yaml defines %s", name, scheduleNames(schedules))
+		}
+	}
 	unfinished, err := sys.Store.RunList(ctx, &store.RunListParams{State: run.RunRunning})
 	if err != nil {
 		return nil, fmt.Errorf("error listing unfinished runs: %w", err)
@@ -170,12 +176,7 @@ func runOnce(ctx context.Context, sys *devmode.System, schedules []spec.Schedule
 		return ids, start(sys.Scheduler.Start(ctx, scheduler.StartParams{
 			Tables: f.tables, WithDownstream: f.downstream, Trigger: run.TriggerManual, User: "dev"}))
 	}
-	wanted := map[string]bool{}
-	for _, name := range f.schedules {
-		wanted[name] = true
-	}
 	for _, s := range schedules {
-		delete(wanted, s.Name)
 		if covered[s.Name] || (len(f.schedules) > 0 && !slices.Contains(f.schedules, s.Name)) {
 			continue
 		}
@@ -188,10 +189,18 @@ func runOnce(ctx context.Context, sys *devmode.System, schedules []spec.Schedule
 			return ids, fmt.Errorf("error running schedule %q: %w", s.Name, err)
 		}
 	}
-	for name := range wanted {
-		return ids, fmt.Errorf("unknown schedule %q", name)
-	}
 	return ids, nil
+}
+
+func scheduleNames(schedules []spec.Schedule) string {
+	if len(schedules) == 0 {
+		return "no schedule"
+	}
+	names := make([]string, len(schedules))
+	for i, s := range schedules {
+		names[i] = strconv.Quote(s.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func waitForRun(ctx context.Context, st store.Store, id string) error {

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// chainProject writes a three-table chain a → b → c on one schedule.
+func chainProject(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"maestro.yaml": "default_project: small\ndefault_dataset: ds\ndefault_schedule: daily\n" +
+			"schedules:\n  - name: daily\n    cron: \"0 3 * * *\"\n",
+		"ds/a.sql": "SELECT x FROM UNNEST(GENERATE_ARRAY(1, 10)) AS x",
+		"ds/b.sql": "SELECT x * 2 AS y FROM ds.a",
+		"ds/c.sql": "SELECT SUM(y) AS total FROM ds.b",
+	}
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+	}
+	return dir
+}
+
+func TestDevOnce(t *testing.T) {
+	ctx := context.Background()
+	project := chainProject(t)
+	state := filepath.Join(t.TempDir(), "state")
+	flags := devFlags{once: true, stateDir: state, logFormat: "json"}
+
+	var out, logs bytes.Buffer
+	require.NoError(t, runDev(ctx, project, flags, &out, &logs), logs.String())
+	require.Regexp(t, `ds\.c\s+succeeded`, out.String())
+
+	bad := flags
+	bad.schedules = []string{"weekly"}
+	err := runDev(ctx, project, bad, &out, &logs)
+	require.ErrorContains(t, err, `unknown schedule "weekly": maestro.yaml defines "daily"`)
+
+	out.Reset()
+	some := flags
+	some.tables, some.downstream = []string{"ds.b"}, true
+	require.NoError(t, runDev(ctx, project, some, &out, &logs))
+	require.Regexp(t, `ds\.b\s+succeeded`, out.String())
+	require.Regexp(t, `ds\.c\s+succeeded`, out.String())
+	require.NotContains(t, out.String(), "ds.a ", "only b and what is downstream of it ran")
+
+	require.NoError(t, os.WriteFile(filepath.Join(project, "ds", "b.sql"), []byte("SELECT nope FROM ds.a"), 0o644))
+	out.Reset()
+	err = runDev(ctx, project, flags, &out, &logs)
+	require.Error(t, err, "a failed node makes --once fail")
+	require.Regexp(t, `ds\.b\s+failed`, out.String())
+	require.Regexp(t, `ds\.c\s+skipped`, out.String())
+}
