@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 )
 
 // chainProject writes a three-table chain a → b → c on one schedule.
@@ -51,6 +53,18 @@ func TestDevOnce(t *testing.T) {
 	require.Regexp(t, `ds\.b\s+succeeded`, out.String())
 	require.Regexp(t, `ds\.c\s+succeeded`, out.String())
 	require.NotContains(t, out.String(), "ds.a ", "only b and what is downstream of it ran")
+
+	// SQL that does not parse is refused before anything starts, and the stored definition stays.
+	require.NoError(t, os.WriteFile(filepath.Join(project, "ds", "b.sql"), []byte("SELECT 'oops FROM ds.a"), 0o644))
+	err = runDev(ctx, project, flags, &out, &logs)
+	require.ErrorContains(t, err, "ds/b.sql:1:8: unterminated string")
+	st, err := sqlitestore.Open(ctx, filepath.Join(state, "maestro.db"))
+	require.NoError(t, err)
+	rec, err := st.TableGet(ctx, "ds.b")
+	require.NoError(t, err)
+	require.Equal(t, "SELECT x * 2 AS y FROM ds.a", rec.Table.SQL)
+	require.Equal(t, 1, rec.Revision)
+	require.NoError(t, st.Close())
 
 	require.NoError(t, os.WriteFile(filepath.Join(project, "ds", "b.sql"), []byte("SELECT nope FROM ds.a"), 0o644))
 	out.Reset()
