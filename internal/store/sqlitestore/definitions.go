@@ -16,6 +16,23 @@ const tableColumns = `name, revision, deleted, definition, message, created_by, 
 
 type scanner interface{ Scan(dest ...any) error }
 
+// collect scans every row with scan and closes rows; errors are wrapped with format and args.
+func collect[T any](ctx context.Context, rows *sql.Rows, scan func(scanner) (T, error), format string, args ...any) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, wrap(ctx, err, format, args...)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(ctx, err, format, args...)
+	}
+	return out, nil
+}
+
 func scanTable(sc scanner) (*store.TableRecord, error) {
 	var (
 		rec                  store.TableRecord
@@ -110,16 +127,7 @@ func (s *Store) TableList(ctx context.Context) ([]*store.TableRecord, error) {
 	if err != nil {
 		return nil, wrap(ctx, err, "error listing tables")
 	}
-	defer rows.Close()
-	var out []*store.TableRecord
-	for rows.Next() {
-		rec, err := scanTable(rows)
-		if err != nil {
-			return nil, wrap(ctx, err, "error listing tables")
-		}
-		out = append(out, rec)
-	}
-	return out, wrap(ctx, rows.Err(), "error listing tables")
+	return collect(ctx, rows, scanTable, "error listing tables")
 }
 
 // TableDelete removes a table by recording a deleted revision; ErrNotFound if it does not exist.
@@ -145,17 +153,9 @@ func (s *Store) TableRevisions(ctx context.Context, name string) ([]*store.Table
 	if err != nil {
 		return nil, wrap(ctx, err, "error loading the revisions of table %q", name)
 	}
-	defer rows.Close()
-	var out []*store.TableRecord
-	for rows.Next() {
-		rec, err := scanTable(rows)
-		if err != nil {
-			return nil, wrap(ctx, err, "error loading the revisions of table %q", name)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(ctx, err, "error loading the revisions of table %q", name)
+	out, err := collect(ctx, rows, scanTable, "error loading the revisions of table %q", name)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("error loading the revisions of table %q: %w", name, store.ErrNotFound)

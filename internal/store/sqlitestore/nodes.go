@@ -103,19 +103,7 @@ func (s *Store) NodeList(ctx context.Context, runID string) ([]*run.Node, error)
 }
 
 func collectNodes(ctx context.Context, rows *sql.Rows, format string, args ...any) ([]*run.Node, error) {
-	defer rows.Close()
-	var out []*run.Node
-	for rows.Next() {
-		n, err := scanNode(rows)
-		if err != nil {
-			return nil, wrap(ctx, err, format, args...)
-		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(ctx, err, format, args...)
-	}
-	return out, nil
+	return collect(ctx, rows, scanNode, format, args...)
 }
 
 // nodeMissingOrConflict tells why a conditional update of a node touched nothing.

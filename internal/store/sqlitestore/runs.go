@@ -110,16 +110,7 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*run.Run
 	if err != nil {
 		return nil, wrap(ctx, err, "error listing runs")
 	}
-	defer rows.Close()
-	var out []*run.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, wrap(ctx, err, "error listing runs")
-		}
-		out = append(out, r)
-	}
-	return out, wrap(ctx, rows.Err(), "error listing runs")
+	return collect(ctx, rows, scanRun, "error listing runs")
 }
 
 // runMissingOrConflict tells why a conditional update of a run touched nothing.
