@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/maestro-sql/maestro/internal/maestrotest"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/run"
@@ -21,27 +22,12 @@ import (
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 )
 
-type chain map[string][]string
-
-func (c chain) Upstream(n string) []string { return c[n] }
-func (c chain) Downstream(n string) []string {
-	var out []string
-	for d, ups := range c {
-		for _, u := range ups {
-			if u == n {
-				out = append(out, d)
-			}
-		}
-	}
-	return out
-}
-
 func TestStatusServer(t *testing.T) {
 	ctx := context.Background()
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
 	require.NoError(t, err)
 	defer st.Close()
-	g := chain{"ds.a": nil, "ds.b": {"ds.a"}, "ds.c": {"ds.b"}}
+	g := maestrotest.Graph{"ds.a": nil, "ds.b": {"ds.a"}, "ds.c": {"ds.b"}}
 	for name := range g {
 		_, err := st.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: name, SQL: "SELECT 1"}, User: "t", Create: true})
 		require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/maestrotest"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/run"
@@ -122,20 +123,7 @@ func (n *countingNotifier) RunFinished(ctx context.Context, r *run.Run, nodes []
 	n.finished[r.ID]++
 }
 
-type graph map[string][]string // node → upstream
-
-func (g graph) Upstream(n string) []string { return g[n] }
-func (g graph) Downstream(n string) []string {
-	var out []string
-	for d, ups := range g {
-		for _, u := range ups {
-			if u == n {
-				out = append(out, d)
-			}
-		}
-	}
-	return out
-}
+type graph = maestrotest.Graph
 
 type testBundle struct {
 	store    *sqlitestore.Store

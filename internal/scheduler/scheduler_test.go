@@ -4,13 +4,13 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/maestro-sql/maestro/internal/maestrotest"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/run"
@@ -20,21 +20,9 @@ import (
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 )
 
-type noGraph struct{}
-
-func (noGraph) Upstream(string) []string   { return nil }
-func (noGraph) Downstream(string) []string { return nil }
-
-// clock is a settable test clock.
-type clock struct{ now atomic.Pointer[time.Time] }
-
-func (c *clock) Now() time.Time   { return *c.now.Load() }
-func (c *clock) Set(t time.Time)  { c.now.Store(&t) }
-func newClock(t time.Time) *clock { c := &clock{}; c.Set(t); return c }
-
 type testBundle struct {
 	store *sqlitestore.Store
-	clock *clock
+	clock *maestrotest.Clock
 	queue *memqueue.Queue
 }
 
@@ -55,12 +43,12 @@ func setup(t *testing.T, tables []spec.Table, schedules ...spec.Schedule) *testB
 	t.Cleanup(func() { q.Close() })
 	_, err = q.CreateSubscription("tasks-sub", queue.SubscriptionConfig{Topic: "tasks"})
 	require.NoError(t, err)
-	return &testBundle{store: st, clock: newClock(time.Date(2026, 6, 1, 5, 0, 0, 0, time.UTC)), queue: q}
+	return &testBundle{store: st, clock: maestrotest.NewClock(time.Date(2026, 6, 1, 5, 0, 0, 0, time.UTC)), queue: q}
 }
 
 func (b *testBundle) scheduler() *scheduler.Scheduler {
 	return scheduler.New(b.store, b.queue.Topic("tasks"),
-		func(context.Context, []spec.Table) (scheduler.Graph, error) { return noGraph{}, nil },
+		func(context.Context, []spec.Table) (scheduler.Graph, error) { return maestrotest.Graph{}, nil },
 		nil, zap.NewNop(), scheduler.Config{Now: b.clock.Now})
 }
 
