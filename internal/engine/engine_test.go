@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -217,7 +218,7 @@ func layered(n int, seed uint64) graph {
 		if i >= 4 {
 			for range 1 + rnd.IntN(3) {
 				u := names[rnd.IntN(len(names)-2)]
-				if !contains(g[name], u) {
+				if !slices.Contains(g[name], u) {
 					g[name] = append(g[name], u)
 				}
 			}
@@ -225,15 +226,6 @@ func layered(n int, seed uint64) graph {
 		names = append(names, name)
 	}
 	return g
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // assertInvariants checks, from the executor's own record, that every node ran after its
