@@ -811,8 +811,15 @@ func (e *extractor) with(i int) int {
 	}
 	for e.err == nil && e.isName(i) {
 		if e.tok(i).Kind == KindTemplate && !e.kw(i+1, WAS) && !e.op(i+1, "(") {
-			// A Jinja macro that expands to CTE definitions: WITH {{ macro() }}, c AS (...).
+			// A Jinja macro that expands to CTE definitions: WITH {{ macro() }}, c AS (...), or
+			// to definitions with their trailing comma: WITH a AS (...), {{ macro }} c AS (...).
 			i++
+			for e.tok(i).Kind == KindTemplate {
+				i++
+			}
+			if e.isName(i) && (e.kw(i+1, WAS) || e.op(i+1, "(")) {
+				continue
+			}
 			if !e.op(i, ",") {
 				break
 			}
