@@ -792,6 +792,20 @@ func (e *extractor) pipe(i int) int {
 		e.names = append(e.names, scopeName{name: UnquoteIdent(e.txt(e.tok(i + 1))), from: -1, item: -1})
 		return i + 2
 	}
+	// |> UNION ALL (query), (query): the operands are queries, possibly with pipes of their own.
+	if j, ok := e.setOp(i); ok {
+		for e.err == nil && e.op(j, "(") && e.startsQuery(j) {
+			j = e.query(j + 1)
+			if e.op(j, ")") {
+				j++
+			}
+			if !e.op(j, ",") {
+				break
+			}
+			j++
+		}
+		return j
+	}
 	if e.isJoinStart(i) {
 		j := i
 		for !e.eof(j) && !e.kw(j, WJOIN) {
