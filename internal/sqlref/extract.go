@@ -276,7 +276,9 @@ func (e *extractor) statement(i int) int {
 			return e.merge(i)
 		case WSET:
 			e.setSystemVariable(i + 1)
-			return e.expr(i+1, modeStatement)
+			next := e.expr(i+1, modeStatement)
+			e.dynamicTemps(i+1, next)
+			return next
 		case WIF:
 			return e.condition(i + 1)
 		case WELSE:
@@ -348,7 +350,11 @@ func (e *extractor) statement(i int) int {
 	case WUNDROP, WGRANT, WREVOKE, WCOMMIT, WROLLBACK, WBREAK, WLEAVE, WCONTINUE, WITERATE,
 		WDESCRIBE, WSHOW, WUSE, WRENAME:
 		return e.skipStatement(i + 1)
-	case WDECLARE, WRETURN, WRAISE, WASSERT, WCALL, WEXECUTE, WEXPLAIN:
+	case WDECLARE, WEXECUTE:
+		next := e.expr(i+1, modeStatement)
+		e.dynamicTemps(i+1, next)
+		return next
+	case WRETURN, WRAISE, WASSERT, WCALL, WEXPLAIN:
 		return e.expr(i+1, modeStatement)
 	case WBEGIN:
 		if e.word(i+1, WTRANSACTION) {
@@ -1415,4 +1421,108 @@ func (e *extractor) tableRef(j int, write bool) int {
 	}
 	e.record(&p, write, false)
 	return next
+}
+
+// dynamicTemps remembers the temp tables that SQL held in the string literals of tokens [i, end)
+// creates when it is run with EXECUTE IMMEDIATE (directly, or kept in a variable by DECLARE or
+// SET first): scripts often build a temp table that way and read it with plain SQL afterwards.
+func (e *extractor) dynamicTemps(i, end int) {
+	for ; i < end && i < len(e.toks); i++ {
+		if t := e.tok(i); t.Kind == KindString {
+			e.newTemp = appendCreatedTemps(e.newTemp, e.txt(t))
+		}
+	}
+}
+
+// appendCreatedTemps appends the names in "TEMP[ORARY] TABLE [IF NOT EXISTS] name" phrases of a
+// piece of SQL text. A name that is qualified or built by formatting (tmp_%s) is skipped.
+func appendCreatedTemps(dst []string, text string) []string {
+	for k := 0; k < len(text); {
+		at := indexFold(text[k:], "temp")
+		if at < 0 {
+			break
+		}
+		j := k + at
+		k = j + 4
+		if j > 0 && isNameByte(text[j-1]) {
+			continue
+		}
+		j += 4
+		if hasPrefixFold(text[j:], "orary") {
+			j += 5
+		}
+		j, ok := skipWordFold(text, j, "table")
+		if !ok {
+			continue
+		}
+		if j2, ok := skipWordFold(text, j, "if"); ok {
+			if j2, ok = skipWordFold(text, j2, "not"); ok {
+				if j2, ok = skipWordFold(text, j2, "exists"); ok {
+					j = j2
+				}
+			}
+		}
+		j = skipSpace(text, j)
+		var name string
+		if j < len(text) && text[j] == '`' {
+			end := strings.IndexByte(text[j+1:], '`')
+			if end < 0 {
+				continue
+			}
+			name = text[j+1 : j+1+end]
+			j += end + 2
+		} else {
+			start := j
+			for j < len(text) && isNameByte(text[j]) {
+				j++
+			}
+			name = text[start:j]
+		}
+		if name == "" || strings.ContainsAny(name, ".%{}$ \t\n") {
+			continue
+		}
+		if j < len(text) && (text[j] == '.' || text[j] == '%' || text[j] == '{' || text[j] == '$' || text[j] == '`') {
+			continue
+		}
+		dst = append(dst, strings.ToLower(name))
+	}
+	return dst
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func skipSpace(s string, j int) int {
+	for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r') {
+		j++
+	}
+	return j
+}
+
+// skipWordFold skips white space (at least one byte) and then word, which must end there.
+func skipWordFold(s string, j int, word string) (int, bool) {
+	k := skipSpace(s, j)
+	if k == j || !hasPrefixFold(s[k:], word) {
+		return j, false
+	}
+	k += len(word)
+	if k < len(s) && isNameByte(s[k]) {
+		return j, false
+	}
+	return k, true
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// indexFold is strings.Index ignoring ASCII case, for a lowercase needle.
+func indexFold(s, needle string) int {
+	for k := 0; k+len(needle) <= len(s); k++ {
+		if hasPrefixFold(s[k:], needle) {
+			return k
+		}
+	}
+	return -1
 }
