@@ -701,7 +701,19 @@ func (e *extractor) startsWith(i int) bool {
 	if e.kw(i+1, WRECURSIVE) {
 		return true
 	}
-	return e.isName(i+1) && (e.kw(i+2, WAS) || e.op(i+2, "("))
+	if e.isName(i+1) && (e.kw(i+2, WAS) || e.op(i+2, "(")) {
+		return true
+	}
+	// A Jinja macro standing for CTE definitions: WITH {{ m() }}, c AS (...) or, when the
+	// macro brings its own comma, WITH {{ m() }} c AS (...).
+	j := i + 1
+	for e.tok(j).Kind == KindTemplate {
+		j++
+	}
+	if j == i+1 {
+		return false
+	}
+	return e.op(j, ",") && e.isName(j+1) || e.isName(j) && e.kw(j+1, WAS) && e.op(j+2, "(")
 }
 
 // query reads a query expression at i: [WITH ...] operands joined by set operators, ORDER BY,
@@ -879,6 +891,12 @@ func (e *extractor) with(i int) int {
 			continue
 		}
 		if templ && e.isName(i) && (e.kw(i+1, WAS) || e.op(i+1, "(")) {
+			continue
+		}
+		// No comma, but another definition follows: the text of a template's {% if %} and
+		// {% else %} branches, each a CTE list of its own, run together once the tags are
+		// skipped. No query can start with "name AS (", so this is never plain SQL.
+		if e.isName(i) && e.kw(i+1, WAS) && e.op(i+2, "(") {
 			continue
 		}
 		break
