@@ -9,26 +9,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/maestro-sql/maestro/internal/maestrotest"
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 )
 
 // chainProject writes a three-table chain a → b → c on one schedule.
 func chainProject(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
+	return maestrotest.WriteTree(t, map[string]string{
 		"maestro.yaml": "default_project: small\ndefault_dataset: ds\ndefault_schedule: daily\n" +
 			"schedules:\n  - name: daily\n    cron: \"0 3 * * *\"\n",
 		"ds/a.sql": "SELECT x FROM UNNEST(GENERATE_ARRAY(1, 10)) AS x",
 		"ds/b.sql": "SELECT x * 2 AS y FROM ds.a",
 		"ds/c.sql": "SELECT SUM(y) AS total FROM ds.b",
-	}
-	for name, content := range files {
-		path := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
-	}
-	return dir
+	})
 }
 
 func TestDevOnce(t *testing.T) {

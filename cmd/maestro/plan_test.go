@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/maestro-sql/maestro/internal/maestrotest"
 )
 
 var smallProject = map[string]string{
@@ -23,7 +25,7 @@ func TestPlan(t *testing.T) {
 
 	t.Run("PrintsLayersUpstreamAndExternals", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, smallProject)
+		dir := maestrotest.WriteTree(t, smallProject)
 		out, errOut, code := execForTest(t, newPlanCmd(), "", dir)
 		require.Equal(t, 0, code, errOut)
 		require.Equal(t, `4 tables in 3 layers, 2 external sources
@@ -50,7 +52,7 @@ external sources:
 
 	t.Run("PlainFolderWithoutSettings", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, map[string]string{"a/x.sql": "SELECT 1", "a/y.sql": "SELECT * FROM a.x"})
+		dir := maestrotest.WriteTree(t, map[string]string{"a/x.sql": "SELECT 1", "a/y.sql": "SELECT * FROM a.x"})
 		out, _, code := execForTest(t, newPlanCmd(), "", dir)
 		require.Equal(t, 0, code)
 		require.Contains(t, out, "layer 1: a.x\nlayer 2: a.y\n")
@@ -58,7 +60,7 @@ external sources:
 
 	t.Run("CycleIsNamedInOrderAndFails", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"a/x.sql": "SELECT * FROM a.z",
 			"a/y.sql": "SELECT * FROM a.x",
 			"a/z.sql": "SELECT * FROM a.y",
@@ -74,7 +76,7 @@ external sources:
 
 	t.Run("FolderErrorsNameFileAndLine", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"maestro.yaml":      "schedules:\n  - name: daily\n    cron: \"0 5 * * *\"\n",
 			"sales/orders.sql":  "SELECT 1",
 			"sales/orders.yaml": "owner: ana\nschedules: [hourly]\n",
@@ -87,7 +89,7 @@ external sources:
 
 	t.Run("JSON", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, smallProject)
+		dir := maestrotest.WriteTree(t, smallProject)
 		out, _, code := execForTest(t, newPlanCmd(), "", "--json", dir)
 		require.Equal(t, 0, code)
 		var got struct {
@@ -116,7 +118,7 @@ external sources:
 
 	t.Run("DotIsADigraph", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, smallProject)
+		dir := maestrotest.WriteTree(t, smallProject)
 		out, _, code := execForTest(t, newPlanCmd(), "", "--dot", dir)
 		require.Equal(t, 0, code)
 		edges := checkDot(t, out)

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maestro-sql/maestro/internal/maestrotest"
 )
 
 // execForTest runs a command in process with the given standard input and arguments and returns
@@ -35,18 +36,6 @@ func execForTest(t *testing.T, cmd *cobra.Command, stdin string, args ...string)
 		code = 1
 	}
 	return out.String(), errOut.String(), code
-}
-
-// writeTree lays out files (slash paths relative to a new temp folder) and returns the folder.
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
-	}
-	return dir
 }
 
 func TestRefs(t *testing.T) {
@@ -86,7 +75,7 @@ func TestRefs(t *testing.T) {
 
 	t.Run("FoldersPrintPathAndTableAndGoOnAfterAnError", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"b/z.sql":       "SELECT * FROM raw.z",
 			"a/x.sql":       "SELECT * FROM raw.x JOIN raw.y USING (id)",
 			"a/y.sql":       "SELECT 1\nFROM t WHERE x = 'open",
@@ -109,7 +98,7 @@ func TestRefs(t *testing.T) {
 
 	t.Run("MissingPathFails", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, map[string]string{"ok.sql": "SELECT * FROM d.t"})
+		dir := maestrotest.WriteTree(t, map[string]string{"ok.sql": "SELECT * FROM d.t"})
 		ok, missing := filepath.Join(dir, "ok.sql"), filepath.Join(dir, "nope.sql")
 		out, errOut, code := execForTest(t, newRefsCmd(), "", missing, ok)
 		require.Equal(t, 1, code)
@@ -119,7 +108,7 @@ func TestRefs(t *testing.T) {
 
 	t.Run("JSONShape", func(t *testing.T) {
 		t.Parallel()
-		dir := writeTree(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"a.sql": "MERGE d.t USING d.s ON true WHEN MATCHED THEN DELETE",
 			"b.sql": "SELECT 'open",
 			"c.sql": "SELECT 1",

@@ -1,11 +1,14 @@
-// Package maestrotest holds fixtures shared by tests: a fixed dependency graph and a settable
-// clock. Only tests import it.
+// Package maestrotest holds fixtures shared by tests: a fixed dependency graph, a settable
+// clock and a folder writer. Only tests import it.
 package maestrotest
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -43,3 +46,20 @@ func (c *Clock) Now() time.Time { return *c.now.Load() }
 
 // Set moves the clock to t.
 func (c *Clock) Set(t time.Time) { c.now.Store(&t) }
+
+// WriteTree lays out files (slash paths relative to a new temp folder, mapped to their
+// contents) and returns the folder.
+func WriteTree(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

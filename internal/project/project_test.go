@@ -3,30 +3,18 @@ package project_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/maestro-sql/maestro/internal/maestrotest"
+
 	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/spec"
 )
-
-// writeFiles lays out files (relative path -> content) under a new temp folder.
-func writeFiles(t testing.TB, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
-	}
-	return dir
-}
 
 const goodConfig = `default_project: acme
 default_dataset: staging
@@ -65,7 +53,7 @@ func TestLoad(t *testing.T) {
 
 	t.Run("ReadsSettingsTablesAndSidecars", func(t *testing.T) {
 		t.Parallel()
-		dir := writeFiles(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"maestro.yaml":     goodConfig,
 			"sales/orders.sql": "SELECT * FROM raw.orders",
 			"sales/orders.yaml": `description: one row per order
@@ -129,7 +117,7 @@ reads_previous: [sales.daily]
 
 	t.Run("FolderWithoutSettingsIsAProject", func(t *testing.T) {
 		t.Parallel()
-		dir := writeFiles(t, map[string]string{"a/x.sql": "SELECT 1"})
+		dir := maestrotest.WriteTree(t, map[string]string{"a/x.sql": "SELECT 1"})
 		p, err := project.Load(ctx, dir)
 		require.NoError(t, err)
 		require.Equal(t, 4, p.MaxParallel)
@@ -139,7 +127,7 @@ reads_previous: [sales.daily]
 
 	t.Run("ReportsEveryErrorWithFileAndLine", func(t *testing.T) {
 		t.Parallel()
-		dir := writeFiles(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"maestro.yaml": `default_schedule: nightly
 max_parallel: 0
 colour: blue
@@ -214,7 +202,7 @@ reads_previous: [nodots]
 
 	t.Run("YAMLSyntaxErrorHasItsLine", func(t *testing.T) {
 		t.Parallel()
-		dir := writeFiles(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"maestro.yaml": "default_project: acme\nschedules:\n  - name: a\n   cron: x\n",
 			"b/x.sql":      "SELECT 1",
 			"b/x.yaml":     "owner: ana\nretries: lots\n",
@@ -231,7 +219,7 @@ reads_previous: [nodots]
 
 	t.Run("SQLThatDoesNotParseIsAnError", func(t *testing.T) {
 		t.Parallel()
-		dir := writeFiles(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"a/good.sql": "SELECT 1",
 			"a/bad.sql":  "SELECT 1\nFROM t WHERE x = 'unterminated\n",
 		})
@@ -249,7 +237,7 @@ func TestLoadGraph(t *testing.T) {
 
 	t.Run("LayersAndExternals", func(t *testing.T) {
 		t.Parallel()
-		dir := writeFiles(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"maestro.yaml":        "default_project: acme\ndefault_dataset: staging\n",
 			"staging/raw.sql":     "SELECT * FROM `acme.src.orders`",
 			"sales/orders.sql":    "SELECT * FROM raw",
@@ -269,7 +257,7 @@ func TestLoadGraph(t *testing.T) {
 
 	t.Run("CycleNamesTablesInOrder", func(t *testing.T) {
 		t.Parallel()
-		dir := writeFiles(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"a/x.sql": "SELECT * FROM a.z",
 			"a/y.sql": "SELECT * FROM a.x",
 			"a/z.sql": "SELECT * FROM a.y",
@@ -300,7 +288,7 @@ func TestLoadGraph(t *testing.T) {
 
 	t.Run("ReadsPreviousBreaksCycle", func(t *testing.T) {
 		t.Parallel()
-		dir := writeFiles(t, map[string]string{
+		dir := maestrotest.WriteTree(t, map[string]string{
 			"a/x.sql":  "SELECT * FROM a.y",
 			"a/x.yaml": "reads_previous: [a.y]\n",
 			"a/y.sql":  "SELECT * FROM a.x",
