@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/maestro-sql/maestro/internal/maestrotest"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
@@ -24,22 +24,18 @@ import (
 // for a while, so that a process can be killed with some succeeded and one running.
 func slowChain(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	write := func(name, content string) {
-		path := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
-	}
-	write("maestro.yaml", "default_project: crash\ndefault_dataset: work\ndefault_schedule: daily\n"+
-		"schedules:\n  - name: daily\n    cron: \"0 3 * * *\"\n")
 	burn := "SUM(MOD(a * b, 7)) FROM UNNEST(GENERATE_ARRAY(1, 12000)) AS a CROSS JOIN UNNEST(GENERATE_ARRAY(1, 12000)) AS b"
-	write("work/step1.sql", "SELECT 1 AS step, "+burn)
+	files := map[string]string{
+		"maestro.yaml": "default_project: crash\ndefault_dataset: work\ndefault_schedule: daily\n" +
+			"schedules:\n  - name: daily\n    cron: \"0 3 * * *\"\n",
+		"work/step1.sql": "SELECT 1 AS step, " + burn,
+	}
 	prev := "step1"
 	for _, name := range []string{"step2", "step3", "step4", "step5"} {
-		write("work/"+name+".sql", "SELECT (SELECT MAX(step) FROM work."+prev+") + 1 AS step, "+burn)
+		files["work/"+name+".sql"] = "SELECT (SELECT MAX(step) FROM work." + prev + ") + 1 AS step, " + burn
 		prev = name
 	}
-	return dir
+	return maestrotest.WriteTree(t, files)
 }
 
 func buildMaestro(t *testing.T) string {
