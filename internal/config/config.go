@@ -1,0 +1,246 @@
+// Package config reads the production services' settings from environment variables, the way
+// Cloud Run passes them. Every variable is declared once in Vars, which also renders the table
+// in deploy/README.md and is what the deploy tests check the service definitions against.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Service names one of the three production services.
+type Service string
+
+// The services.
+const (
+	Scheduler Service = "scheduler"
+	Worker    Service = "worker"
+	API       Service = "api"
+)
+
+// Var is one environment variable.
+type Var struct {
+	Name        string
+	Default     string
+	Required    bool
+	Services    []Service // the services that read it
+	Description string
+}
+
+var all = []Service{Scheduler, Worker, API}
+
+// Vars lists every variable the services read.
+var Vars = []Var{
+	{Name: "MAESTRO_PROJECT", Required: true, Services: all,
+		Description: "Google Cloud project that hosts Maestro's Firestore database, Pub/Sub topics and bucket."},
+	{Name: "MAESTRO_FIRESTORE_DATABASE", Default: "(default)", Services: all,
+		Description: "Firestore database id."},
+	{Name: "MAESTRO_BUCKET", Services: []Service{Worker, API},
+		Description: "Cloud Storage bucket for extracts and exports (without gs://)."},
+	{Name: "MAESTRO_BQ_PROJECT", Services: []Service{Worker, API},
+		Description: "Project that runs BigQuery jobs and is billed for them. Defaults to MAESTRO_PROJECT."},
+	{Name: "MAESTRO_BQ_LOCATION", Default: "US", Services: []Service{Worker, API},
+		Description: "BigQuery location of the jobs (US, EU, europe-west1, ...)."},
+	{Name: "MAESTRO_DEFAULT_PROJECT", Services: all,
+		Description: "Project of table names written without one (`dataset.table`). Defaults to MAESTRO_BQ_PROJECT."},
+	{Name: "MAESTRO_DEFAULT_DATASET", Services: all,
+		Description: "Dataset of table names written without one."},
+	{Name: "MAESTRO_WORKER_MODE", Default: "pull", Services: []Service{Worker},
+		Description: "pull: a Cloud Run worker pool pulls tasks; push: Pub/Sub pushes them to POST /push/tasks."},
+	{Name: "MAESTRO_COMPLETIONS_MODE", Default: "pull", Services: []Service{Scheduler},
+		Description: "pull: the scheduler pulls completions (min-instances 1); push: Pub/Sub pushes them to POST /push/completions."},
+	{Name: "MAESTRO_PUSH_AUDIENCE", Services: []Service{Scheduler, Worker},
+		Description: "Audience of the OIDC tokens Pub/Sub push and Cloud Scheduler send (the service URL). Required in push mode and for /tick."},
+	{Name: "MAESTRO_PUSH_SERVICE_ACCOUNT", Services: []Service{Scheduler, Worker},
+		Description: "Service account e-mail whose OIDC token Pub/Sub push deliveries must carry."},
+	{Name: "MAESTRO_TICK_SERVICE_ACCOUNT", Services: []Service{Scheduler},
+		Description: "Service account e-mail whose OIDC token Cloud Scheduler's call to POST /tick must carry."},
+	{Name: "MAESTRO_WORKERS", Default: "8", Services: []Service{Worker},
+		Description: "Tasks one worker instance runs at once."},
+	{Name: "MAESTRO_MAX_PARALLEL", Default: "16", Services: []Service{Scheduler, API},
+		Description: "Nodes running at once across all runs."},
+	{Name: "MAESTRO_LEASE", Default: "60s", Services: []Service{Worker},
+		Description: "A worker's lease on a running node; it heartbeats at a third of it. A node whose lease lapses is reclaimed by the sweeper."},
+	{Name: "MAESTRO_SWEEP_EVERY", Default: "15s", Services: []Service{Scheduler},
+		Description: "How often the scheduler sweeps for lost messages and expired leases."},
+	{Name: "MAESTRO_LOG_LEVEL", Default: "info", Services: all,
+		Description: "debug, info, warn or error."},
+	{Name: "MAESTRO_BIGQUERY_ENDPOINT", Services: []Service{Worker, API},
+		Description: "Overrides the BigQuery API endpoint (tests and private endpoints); unset in production."},
+	{Name: "MAESTRO_INSECURE_SKIP_AUTH", Services: []Service{Scheduler, Worker},
+		Description: "true turns off the OIDC checks of /tick and push deliveries; only for local tests, refused when K_SERVICE is set (on Cloud Run)."},
+	{Name: "PORT", Default: "8080", Services: all,
+		Description: "HTTP port (set by Cloud Run)."},
+}
+
+// Config is the parsed environment of one service.
+type Config struct {
+	Service           Service
+	Project           string
+	FirestoreDatabase string
+	Bucket            string
+	BQProject         string
+	BQLocation        string
+	DefaultProject    string
+	DefaultDataset    string
+	WorkerMode        string
+	CompletionsMode   string
+	PushAudience      string
+	PushAccount       string
+	TickAccount       string
+	Workers           int
+	MaxParallel       int
+	Lease             time.Duration
+	SweepEvery        time.Duration
+	LogLevel          string
+	BigQueryEndpoint  string
+	InsecureSkipAuth  bool
+	Port              int
+}
+
+// Load reads the variables svc uses through getenv (os.Getenv in the services) and checks them.
+// The error lists every bad variable at once, by name.
+func Load(svc Service, getenv func(string) string) (*Config, error) {
+	var errs []error
+	get := func(name string) string {
+		for _, v := range Vars {
+			if v.Name != name {
+				continue
+			}
+			val := strings.TrimSpace(getenv(name))
+			if val == "" {
+				val = v.Default
+			}
+			if val == "" && v.Required && uses(v, svc) {
+				errs = append(errs, fmt.Errorf("%s is required: %s", name, v.Description))
+			}
+			return val
+		}
+		panic("config: undeclared variable " + name) // a programming error, not input
+	}
+	atoi := func(name string) int {
+		s := get(name)
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive whole number, not %q", name, s))
+		}
+		return n
+	}
+	duration := func(name string) time.Duration {
+		s := get(name)
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 30s or 2m, not %q", name, s))
+		}
+		return d
+	}
+	oneOf := func(name string, allowed ...string) string {
+		s := strings.ToLower(get(name))
+		for _, a := range allowed {
+			if s == a {
+				return s
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s must be one of %s, not %q", name, strings.Join(allowed, ", "), s))
+		return s
+	}
+	c := &Config{
+		Service:           svc,
+		Project:           get("MAESTRO_PROJECT"),
+		FirestoreDatabase: get("MAESTRO_FIRESTORE_DATABASE"),
+		Bucket:            get("MAESTRO_BUCKET"),
+		BQProject:         get("MAESTRO_BQ_PROJECT"),
+		BQLocation:        get("MAESTRO_BQ_LOCATION"),
+		DefaultProject:    get("MAESTRO_DEFAULT_PROJECT"),
+		DefaultDataset:    get("MAESTRO_DEFAULT_DATASET"),
+		WorkerMode:        oneOf("MAESTRO_WORKER_MODE", "pull", "push"),
+		CompletionsMode:   oneOf("MAESTRO_COMPLETIONS_MODE", "pull", "push"),
+		PushAudience:      get("MAESTRO_PUSH_AUDIENCE"),
+		PushAccount:       get("MAESTRO_PUSH_SERVICE_ACCOUNT"),
+		TickAccount:       get("MAESTRO_TICK_SERVICE_ACCOUNT"),
+		Workers:           atoi("MAESTRO_WORKERS"),
+		MaxParallel:       atoi("MAESTRO_MAX_PARALLEL"),
+		Lease:             duration("MAESTRO_LEASE"),
+		SweepEvery:        duration("MAESTRO_SWEEP_EVERY"),
+		LogLevel:          oneOf("MAESTRO_LOG_LEVEL", "debug", "info", "warn", "error"),
+		BigQueryEndpoint:  get("MAESTRO_BIGQUERY_ENDPOINT"),
+		Port:              atoi("PORT"),
+	}
+	switch skip := strings.ToLower(get("MAESTRO_INSECURE_SKIP_AUTH")); skip {
+	case "", "false", "0":
+	case "true", "1":
+		if getenv("K_SERVICE") != "" {
+			errs = append(errs, errors.New("MAESTRO_INSECURE_SKIP_AUTH cannot be set on Cloud Run (K_SERVICE is set): it would let anyone run tasks"))
+		}
+		c.InsecureSkipAuth = true
+	default:
+		errs = append(errs, fmt.Errorf("MAESTRO_INSECURE_SKIP_AUTH must be true or false, not %q", skip))
+	}
+	if c.BQProject == "" {
+		c.BQProject = c.Project
+	}
+	if c.DefaultProject == "" {
+		c.DefaultProject = c.BQProject
+	}
+	if !c.InsecureSkipAuth {
+		needsAudience := (svc == Worker && c.WorkerMode == "push") || svc == Scheduler
+		if needsAudience && c.PushAudience == "" {
+			errs = append(errs, fmt.Errorf("MAESTRO_PUSH_AUDIENCE is required by the %s service: %s", svc, varNamed("MAESTRO_PUSH_AUDIENCE").Description))
+		}
+		if svc == Worker && c.WorkerMode == "push" && c.PushAccount == "" {
+			errs = append(errs, errors.New("MAESTRO_PUSH_SERVICE_ACCOUNT is required in push mode: only Pub/Sub's push identity may deliver tasks"))
+		}
+		if svc == Scheduler && c.CompletionsMode == "push" && c.PushAccount == "" {
+			errs = append(errs, errors.New("MAESTRO_PUSH_SERVICE_ACCOUNT is required in push mode: only Pub/Sub's push identity may deliver completions"))
+		}
+		if svc == Scheduler && c.TickAccount == "" {
+			errs = append(errs, errors.New("MAESTRO_TICK_SERVICE_ACCOUNT is required: only Cloud Scheduler's identity may call /tick"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("invalid %s configuration:\n%w", svc, err)
+	}
+	return c, nil
+}
+
+func uses(v Var, svc Service) bool {
+	for _, s := range v.Services {
+		if s == svc {
+			return true
+		}
+	}
+	return false
+}
+
+func varNamed(name string) Var {
+	for _, v := range Vars {
+		if v.Name == name {
+			return v
+		}
+	}
+	return Var{}
+}
+
+// Markdown renders Vars as the table of deploy/README.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | services | meaning |\n|---|---|---|---|\n")
+	for _, v := range Vars {
+		def := v.Default
+		if v.Required {
+			def = "required"
+		}
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		svcs := make([]string, len(v.Services))
+		for i, s := range v.Services {
+			svcs[i] = string(s)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", v.Name, def, strings.Join(svcs, ", "), v.Description)
+	}
+	return b.String()
+}
