@@ -1,3 +1,6 @@
+// Package devmode assembles Maestro on its embedded backends in one process: the store on
+// SQLite, the queue in memory, the warehouse on DuckDB and objects in a local folder, all kept
+// in one state folder the user can delete.
 package devmode
 
 import (
@@ -11,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/blob/localblob"
+	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/queue"
@@ -87,7 +91,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		return nil, fmt.Errorf("error opening the object folder: %w", err)
 	}
 
-	res, err := Sync(ctx, sys.Store, p, cfg.User)
+	res, err := definitions.Sync(ctx, sys.Store, p, cfg.User)
 	if err != nil {
 		sys.Close()
 		return nil, err

@@ -1,7 +1,6 @@
-// Package devmode assembles Maestro on its embedded backends in one process: the store on
-// SQLite, the queue in memory, the warehouse on DuckDB and objects in a local folder, all kept
-// in one state folder the user can delete.
-package devmode
+// Package definitions keeps the store's table, schedule and connection definitions in step with
+// a project: `maestro dev` syncs its folder at start, the API syncs what `maestro push` sends.
+package definitions
 
 import (
 	"context"
