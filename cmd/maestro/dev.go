@@ -21,6 +21,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
 )
@@ -274,7 +275,7 @@ func serveStatus(ctx context.Context, addr string, st store.Store, sched *schedu
 	if err != nil {
 		return nil, fmt.Errorf("error listening on %s (use --addr to pick another, or --addr '' for none): %w", addr, err)
 	}
-	srv := &http.Server{Handler: statusHandler(st, sched, log), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: service.API(st, sched, log, service.APIConfig{User: "dev"}), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", zap.Error(err))

@@ -44,7 +44,8 @@ type SchedulerLoops struct {
 	NoTick    bool
 }
 
-// RunScheduler delivers completions to s, and runs the sweeper and schedule clock, until ctx is done.
+// RunScheduler delivers completions to s, and runs the sweeper and schedule clock, until ctx is
+// done. completions is nil when they are pushed over HTTP instead.
 func RunScheduler(ctx context.Context, completions queue.Subscription, s *scheduler.Scheduler, log *zap.Logger, cfg SchedulerLoops) error {
 	if cfg.SweepEvery == 0 {
 		cfg.SweepEvery = 5 * time.Second
@@ -53,7 +54,11 @@ func RunScheduler(ctx context.Context, completions queue.Subscription, s *schedu
 		cfg.TickEvery = 15 * time.Second
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- completions.Receive(ctx, s.HandleCompletion) }()
+	if completions != nil {
+		go func() { errc <- completions.Receive(ctx, s.HandleCompletion) }()
+	} else {
+		go func() { <-ctx.Done(); errc <- ctx.Err() }()
+	}
 	dispatcherDone := make(chan struct{})
 	go func() { defer close(dispatcherDone); s.RunDispatcher(ctx) }()
 	defer func() { <-dispatcherDone }()

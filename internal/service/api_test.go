@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
@@ -38,7 +39,7 @@ func TestStatusServer(t *testing.T) {
 	require.NoError(t, err)
 	sched := scheduler.New(st, q.Topic("tasks"),
 		func(context.Context, []spec.Table) (scheduler.Graph, error) { return g, nil }, nil, zap.NewNop(), scheduler.Config{})
-	srv := httptest.NewServer(statusHandler(st, sched, zap.NewNop()))
+	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: "dev"}))
 	defer srv.Close()
 
 	post := func(path, body string) (int, map[string]any) {
