@@ -95,31 +95,26 @@ func (noop) Execute(ctx context.Context, jobID string, t spec.Table, n *run.Node
 	return run.Stats{Rows: 1}, nil
 }
 
-// Run runs one benchmark.
+// Backends are what a benchmark runs on.
+type Backends struct {
+	Store       store.Store
+	Tasks       queue.Topic
+	Completions queue.Topic
+	// TaskSub and CompletionSub receive from Tasks and Completions.
+	TaskSub       queue.Subscription
+	CompletionSub queue.Subscription
+}
+
+// Run runs one benchmark on the embedded backends (SQLite in cfg.Dir, the in-process queue).
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if cfg.Layers == 0 {
-		cfg.Layers = 20
-	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 32
 	}
-	log := zap.NewNop()
 	st, err := sqlitestore.Open(ctx, filepath.Join(cfg.Dir, "bench.db"))
 	if err != nil {
 		return Result{}, err
 	}
 	defer st.Close()
-	names, g := RandomGraph(cfg.Nodes, cfg.Layers, cfg.Seed)
-	for _, n := range names {
-		t := spec.Table{Name: n, SQL: "SELECT 1", Kind: "query", Schedules: []string{"bench"}}
-		if _, err := st.TablePut(ctx, &store.TablePutParams{Table: t, User: "bench", Create: true}); err != nil {
-			return Result{}, fmt.Errorf("error saving bench tables: %w", err)
-		}
-	}
-	if err := st.SchedulePut(ctx, spec.Schedule{Name: "bench", Cron: "@yearly", TimeZone: "UTC"}); err != nil {
-		return Result{}, err
-	}
-
 	q := memqueue.New(nil)
 	defer q.Close()
 	tasks, err := q.CreateSubscription(engine.TasksSubscription, queue.SubscriptionConfig{Topic: engine.TasksTopic, MaxOutstanding: cfg.Workers})
@@ -130,10 +125,33 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	sched := scheduler.New(st, q.Topic(engine.TasksTopic),
+	return RunOn(ctx, cfg, Backends{Store: st, Tasks: q.Topic(engine.TasksTopic), Completions: q.Topic(engine.CompletionsTopic),
+		TaskSub: tasks, CompletionSub: completions})
+}
+
+// RunOn runs one benchmark on b, whose store must be empty of tables named bench.*. The
+// subscriptions' MaxOutstanding bounds how many tasks run at once.
+func RunOn(ctx context.Context, cfg Config, b Backends) (Result, error) {
+	if cfg.Layers == 0 {
+		cfg.Layers = 20
+	}
+	log := zap.NewNop()
+	st := b.Store
+	names, g := RandomGraph(cfg.Nodes, cfg.Layers, cfg.Seed)
+	for _, n := range names {
+		t := spec.Table{Name: n, SQL: "SELECT 1", Kind: "query", Schedules: []string{"bench"}}
+		if _, err := st.TablePut(ctx, &store.TablePutParams{Table: t, User: "bench", Create: true}); err != nil {
+			return Result{}, fmt.Errorf("error saving bench tables: %w", err)
+		}
+	}
+	if err := st.SchedulePut(ctx, spec.Schedule{Name: "bench", Cron: "@yearly", TimeZone: "UTC"}); err != nil {
+		return Result{}, err
+	}
+	tasks, completions := b.TaskSub, b.CompletionSub
+	sched := scheduler.New(st, b.Tasks,
 		func(context.Context, []spec.Table) (scheduler.Graph, error) { return g, nil }, nil, log,
 		scheduler.Config{UndeliveredAfter: time.Minute, UnpropagatedAfter: time.Minute})
-	w := worker.New(st, q.Topic(engine.CompletionsTopic), map[string]worker.Executor{"query": noop{}}, log, worker.Config{})
+	w := worker.New(st, b.Completions, map[string]worker.Executor{"query": noop{}}, log, worker.Config{})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
