@@ -33,6 +33,8 @@ type Config struct {
 	// Workers running tasks at once. Defaults to 32.
 	Workers int
 	Seed    uint64
+	// GlobalLimit bounds nodes dispatched or running at once; 0: no bound.
+	GlobalLimit int
 	// Dir holds the store file.
 	Dir string
 }
@@ -150,7 +152,7 @@ func RunOn(ctx context.Context, cfg Config, b Backends) (Result, error) {
 	tasks, completions := b.TaskSub, b.CompletionSub
 	sched := scheduler.New(st, b.Tasks,
 		func(context.Context, []spec.Table) (scheduler.Graph, error) { return g, nil }, nil, log,
-		scheduler.Config{UndeliveredAfter: time.Minute, UnpropagatedAfter: time.Minute})
+		scheduler.Config{UndeliveredAfter: time.Minute, UnpropagatedAfter: time.Minute, GlobalLimit: cfg.GlobalLimit})
 	w := worker.New(st, b.Completions, map[string]worker.Executor{"query": noop{}}, log, worker.Config{})
 
 	ctx, cancel := context.WithCancel(ctx)
