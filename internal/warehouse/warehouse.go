@@ -76,3 +76,96 @@ type Warehouse interface {
 	// Close releases resources.
 	Close() error
 }
+
+// DryRun is what a warehouse learns about a query without running it.
+type DryRun struct {
+	// BytesProcessed is the estimate of the bytes the query would read.
+	BytesProcessed int64
+	// ReferencedTables are the tables the query reads, sorted.
+	ReferencedTables []sqlref.TableName
+}
+
+// DryRunner validates and prices queries without running them. Not every Warehouse is one;
+// callers find out by type assertion.
+type DryRunner interface {
+	// DryRun checks job's SQL (JobID, Destination and Disposition are ignored). SQL that would
+	// fail returns a *JobError; other errors mean the answer is unknown.
+	DryRun(ctx context.Context, job *QueryJob) (*DryRun, error)
+}
+
+// FileFormat is the format of files loaded into or extracted from a warehouse.
+type FileFormat string
+
+const (
+	// FormatCSV is comma-separated values.
+	FormatCSV FileFormat = "csv"
+	// FormatJSON is newline-delimited JSON: one object per line.
+	FormatJSON FileFormat = "json"
+	// FormatParquet is Apache Parquet (load only).
+	FormatParquet FileFormat = "parquet"
+)
+
+// Compression is the compression of extracted files.
+type Compression string
+
+const (
+	// CompressionNone writes plain files. The default.
+	CompressionNone Compression = ""
+	// CompressionGzip gzips each file.
+	CompressionGzip Compression = "gzip"
+)
+
+// LoadJob loads files from object storage into a table.
+type LoadJob struct {
+	// JobID identifies the job; submitting an existing id attaches to it.
+	JobID string
+	// SourceURIs are the files, as gs://bucket/path URIs; each may hold one * wildcard.
+	SourceURIs []string
+	Format     FileFormat
+	// Destination is the table written. Fully qualified.
+	Destination sqlref.TableName
+	Disposition spec.Disposition
+	// Schema gives the columns of CSV and JSON files; nil means detect them from the data.
+	// Parquet files carry their own schema.
+	Schema []Column
+	// SkipLeadingRows skips header rows of CSV files.
+	SkipLeadingRows int64
+	PartitionBy     string
+	ClusterBy       []string
+	Labels          map[string]string
+}
+
+// ExtractJob writes a table to object storage.
+type ExtractJob struct {
+	// JobID identifies the job; submitting an existing id attaches to it.
+	JobID  string
+	Source sqlref.TableName
+	// DestinationURI is a gs://bucket/path URI. A * in it lets the warehouse split the table
+	// into several numbered files; without one the table must fit one file (1 GB in BigQuery).
+	DestinationURI string
+	// Format is FormatCSV or FormatJSON.
+	Format FileFormat
+	// Header writes a header row in CSV files.
+	Header      bool
+	Compression Compression
+	Labels      map[string]string
+}
+
+// ExtractResult is the outcome of an extract job.
+type ExtractResult struct {
+	// Files is how many files were written.
+	Files int64
+	Stats run.Stats
+}
+
+// Loader runs load jobs. Like Query, a failed job returns a *JobError and other errors mean the
+// outcome is unknown.
+type Loader interface {
+	Load(ctx context.Context, job *LoadJob) (run.Stats, error)
+}
+
+// Extractor runs extract jobs. Like Query, a failed job returns a *JobError and other errors
+// mean the outcome is unknown.
+type Extractor interface {
+	Extract(ctx context.Context, job *ExtractJob) (*ExtractResult, error)
+}
