@@ -1,0 +1,227 @@
+// Package firestorestore is the production store.Store on Cloud Firestore (native mode),
+// through cloud.google.com/go/firestore. It passes storetest.Run against the official
+// Firestore emulator.
+//
+// Every state move is a compare-and-set inside a read-write transaction: the transaction reads
+// the document, checks the expected state, attempt and lease, and writes the whole new
+// document; Firestore's serializable transactions make the check and the write one step.
+// Nothing is written once per node completion on a shared document: run progress is counted
+// from the node documents, and the run document is written when the run starts, finishes or is
+// cancelled. Moves that touch more documents than one transaction may write (RunCreate,
+// RunCancel, propagating a node with a large fan-out) are split into idempotent steps, ordered
+// so that a crash between two steps leaves nothing visible half-done, and the sweeper's repair
+// (or simply calling the same method again) completes them. README.md describes the data
+// model, the queries and their indexes.
+package firestorestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/maestro-sql/maestro/internal/store"
+)
+
+// maxWrites bounds the writes of one transaction: Firestore's limit for a commit.
+const maxWrites = 500
+
+// MaxAttemptsDefault is how often a transaction is tried when it keeps meeting contention.
+// Firestore locks the documents a transaction reads; a commit that loses a lock is aborted and
+// run again. The emulator's lock timeouts make contended transactions abort more often than
+// the service, so the client's default of 5 is too few there.
+const MaxAttemptsDefault = 30
+
+// Store is a store.Store kept in Firestore. It is safe for concurrent use.
+type Store struct {
+	client      *firestore.Client
+	ownsClient  bool
+	maxAttempts int
+
+	// Collection ids, each with the configured prefix.
+	tablesID, revisionsID, schedulesID, connectionsID, usersID, runsID, runIDsID, nodesID string
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	prefix        string
+	maxAttempts   int
+	clientOptions []option.ClientOption
+	client        *firestore.Client
+}
+
+// WithCollectionPrefix puts every collection id (top-level collections and subcollections, so
+// collection group queries too) behind prefix, so that one database, or one emulator, holds
+// several independent stores. The indexes in deploy/firestore are declared for the empty
+// prefix. Defaults to "".
+func WithCollectionPrefix(prefix string) Option {
+	return func(c *config) { c.prefix = prefix }
+}
+
+// WithMaxAttempts sets how often a contended transaction is tried. Defaults to
+// MaxAttemptsDefault.
+func WithMaxAttempts(n int) Option {
+	return func(c *config) { c.maxAttempts = n }
+}
+
+// WithClientOptions passes options (credentials, endpoint) to the Firestore client that Open
+// creates. The client honours FIRESTORE_EMULATOR_HOST by itself. Defaults to none.
+func WithClientOptions(opts ...option.ClientOption) Option {
+	return func(c *config) { c.clientOptions = append(c.clientOptions, opts...) }
+}
+
+// WithClient makes the store use a client the caller owns: Open ignores projectID and the
+// client options, and Close leaves the client open. Defaults to a client of Open's own.
+func WithClient(client *firestore.Client) Option {
+	return func(c *config) { c.client = client }
+}
+
+// Open returns a store on the default database of projectID.
+func Open(ctx context.Context, projectID string, opts ...Option) (*Store, error) {
+	cfg := config{maxAttempts: MaxAttemptsDefault}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.maxAttempts < 1 {
+		return nil, fmt.Errorf("error opening firestore store: WithMaxAttempts(%d): it must be at least 1", cfg.maxAttempts)
+	}
+	if strings.Contains(cfg.prefix, "/") {
+		return nil, fmt.Errorf("error opening firestore store: the collection prefix %q contains a slash", cfg.prefix)
+	}
+	s := &Store{client: cfg.client, maxAttempts: cfg.maxAttempts}
+	if s.client == nil {
+		if projectID == "" {
+			return nil, errors.New("error opening firestore store: the project id is empty")
+		}
+		client, err := firestore.NewClient(ctx, projectID, cfg.clientOptions...)
+		if err != nil {
+			return nil, fmt.Errorf("error opening firestore store of project %q: %w", projectID, err)
+		}
+		s.client, s.ownsClient = client, true
+	}
+	p := cfg.prefix
+	s.tablesID, s.revisionsID, s.schedulesID = p+collTables, p+collRevisions, p+collSchedules
+	s.connectionsID, s.usersID = p+collConnections, p+collUsers
+	s.runsID, s.runIDsID, s.nodesID = p+collRuns, p+collRunIDs, p+collNodes
+	return s, nil
+}
+
+// Close closes the Firestore client, unless it came from WithClient.
+func (s *Store) Close() error {
+	if !s.ownsClient {
+		return nil
+	}
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("error closing the firestore client: %w", err)
+	}
+	return nil
+}
+
+// Collection ids without the prefix; the index declarations use these.
+const (
+	collTables      = "tables"
+	collRevisions   = "revisions"
+	collSchedules   = "schedules"
+	collConnections = "connections"
+	collUsers       = "users"
+	collRuns        = "runs"
+	collRunIDs      = "runIds"
+	collNodes       = "nodes"
+)
+
+func (s *Store) runRef(id string) *firestore.DocumentRef {
+	return s.client.Collection(s.runsID).Doc(docID(id))
+}
+
+func (s *Store) nodesOf(runID string) *firestore.CollectionRef {
+	return s.runRef(runID).Collection(s.nodesID)
+}
+
+func (s *Store) nodeRef(runID, name string) *firestore.DocumentRef {
+	return s.nodesOf(runID).Doc(docID(name))
+}
+
+// tx runs fn in a read-write transaction, tried up to maxAttempts times under contention. fn
+// may run more than once: it must reset whatever it hands back before its first read.
+func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx *firestore.Transaction) error) error {
+	return s.client.RunTransaction(ctx, fn, firestore.MaxAttempts(s.maxAttempts))
+}
+
+// docID turns a name into a document id. Names may hold characters an id may not (a slash),
+// and a few ids are reserved (".", "..", "__x__"); escaping '%' first keeps the mapping
+// one-to-one. Every document also stores its name in a field, so ids are never decoded.
+func docID(name string) string {
+	if !strings.ContainsAny(name, "%/") && name != "." && name != ".." &&
+		!(strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__")) && name != "" {
+		return name
+	}
+	id := strings.ReplaceAll(name, "%", "%25")
+	id = strings.ReplaceAll(id, "/", "%2F")
+	// "%!" never comes out of the escaping above, since an escaped '%' is followed by hex digits.
+	return "%!" + id
+}
+
+// wrap describes err with what was being done, mapping Firestore's codes to the store's
+// sentinels and letting context errors through as they are.
+func wrap(ctx context.Context, err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	switch status.Code(err) {
+	case codes.NotFound:
+		if !errors.Is(err, store.ErrNotFound) {
+			err = fmt.Errorf("%w: %v", store.ErrNotFound, err)
+		}
+	case codes.AlreadyExists:
+		err = fmt.Errorf("%w: %v", store.ErrConflict, err)
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// notFound is the error of a read that found no document.
+func notFound(what string) error {
+	return fmt.Errorf("%s does not exist: %w", what, store.ErrNotFound)
+}
+
+// conflict is the error of a compare-and-set that lost.
+func conflict(why string) error {
+	return fmt.Errorf("%s: %w", why, store.ErrConflict)
+}
+
+// utc normalises a time read back from Firestore: UTC, and the zero time exactly.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// micro is a time as Firestore keeps it: microseconds, UTC.
+func micro(t time.Time) time.Time {
+	return utc(t.Truncate(time.Microsecond))
+}
+
+// chunks splits n items into consecutive ranges of at most size.
+func chunks(n, size int) [][2]int {
+	var out [][2]int
+	for lo := 0; lo < n; lo += size {
+		out = append(out, [2]int{lo, min(lo+size, n)})
+	}
+	return out
+}
