@@ -521,15 +521,14 @@ func (s *Server) resourceLocked(j *job, done bool) *bq.Job {
 }
 
 // pollLocked counts one status poll of j and says whether it may be reported DONE. s.mu is held.
+// Scripted RUNNING polls count whether or not the work has finished, so a job scripted with N
+// answers RUNNING to at least the first N polls.
 func pollLocked(j *job) bool {
-	if !j.finished {
-		return false
-	}
 	if j.runningPolls > 0 {
 		j.runningPolls--
 		return false
 	}
-	return true
+	return j.finished
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, project, jobID string) *job {
@@ -642,6 +641,13 @@ func (s *Server) dryRun(w http.ResponseWriter, ref bq.JobReference, config *bq.J
 	if perr != nil {
 		// A dry run reports what would fail the job as the HTTP error of jobs.insert.
 		writeErrorProtos(w, HTTPCode(perr.Reason), perr.Message, []*bq.ErrorProto{perr})
+		return
+	}
+	// sqlref finds tables, it does not check grammar: let the engine plan the query (LIMIT 0
+	// reads nothing) to refuse what BigQuery would refuse.
+	probe := "SELECT * FROM (\n" + strings.TrimRight(strings.TrimSpace(q.Query), ";") + "\n) LIMIT 0"
+	if _, err := s.engine.Read(ctx, probe, queryDefaults(ref.ProjectId, q), 0); err != nil {
+		writeError(w, http.StatusBadRequest, "invalidQuery", "bqfake: the query does not run: "+err.Error())
 		return
 	}
 	var bytes int64

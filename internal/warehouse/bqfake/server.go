@@ -63,6 +63,8 @@ type Request struct {
 	Query url.Values
 	Body  []byte
 	Time  time.Time
+	// Status is the HTTP status answered; 0 while the request is being answered.
+	Status int
 }
 
 // New returns a server with no jobs. Serve it with httptest.NewServer or any http.Server.
@@ -173,7 +175,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/bigquery/v2")
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.Query(), Body: body, Time: s.now()})
+	idx := len(s.requests) - 1
 	s.mu.Unlock()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.route(rec, r, path, body)
+	s.mu.Lock()
+	s.requests[idx].Status = rec.status
+	s.mu.Unlock()
+}
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, path string, body []byte) {
 
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if len(parts) < 3 || parts[0] != "projects" {
