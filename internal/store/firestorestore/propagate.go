@@ -343,27 +343,7 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 	if x.state() == run.NodeSucceeded {
 		names := unique(x.Downstream)
 		for _, c := range chunks(len(names), maxWrites) {
-			var ready []string
-			err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-				ready = nil
-				docs, err := s.readNodes(tx.GetAll, runID, names[c[0]:c[1]])
-				if err != nil {
-					return err
-				}
-				for _, name := range names[c[0]:c[1]] {
-					d := docs[name]
-					if d == nil || !countable(d, x.Name) {
-						continue
-					}
-					if count(d, x.Name) {
-						ready = append(ready, d.Name)
-					}
-					if err := tx.Set(s.nodeRef(runID, d.Name), d.derive()); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			ready, err := s.countStep(ctx, runID, x.Name, names[c[0]:c[1]])
 			if err != nil {
 				return nil, err
 			}
@@ -374,31 +354,12 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range chunks(len(plan), maxWrites) {
-			var skipped []string
-			err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-				skipped = nil
-				names := make([]string, 0, c[1]-c[0])
-				for _, d := range plan[c[0]:c[1]] {
-					names = append(names, d.Name)
-				}
-				docs, err := s.readNodes(tx.GetAll, runID, names)
-				if err != nil {
-					return err
-				}
-				for _, name := range names {
-					d := docs[name]
-					if d == nil || d.state() != run.NodePending {
-						continue // skipped or cancelled meanwhile
-					}
-					skip(d, x.FinishedAt)
-					skipped = append(skipped, d.Name)
-					if err := tx.Set(s.nodeRef(runID, d.Name), d.derive()); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+		names := make([]string, 0, len(plan))
+		for _, d := range plan {
+			names = append(names, d.Name)
+		}
+		for _, c := range chunks(len(names), maxWrites) {
+			skipped, err := s.skipStep(ctx, runID, names[c[0]:c[1]], x.FinishedAt)
 			if err != nil {
 				return nil, err
 			}
@@ -434,4 +395,57 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 	sort.Strings(res.Ready)
 	sort.Strings(res.Skipped)
 	return res, nil
+}
+
+// countStep counts the success of upstream node up in the named nodes that still wait for it,
+// in one transaction, and returns those that became ready.
+func (s *Store) countStep(ctx context.Context, runID, up string, names []string) ([]string, error) {
+	var ready []string
+	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		ready = nil
+		docs, err := s.readNodes(tx.GetAll, runID, names)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			d := docs[name]
+			if d == nil || !countable(d, up) {
+				continue
+			}
+			if count(d, up) {
+				ready = append(ready, d.Name)
+			}
+			if err := tx.Set(s.nodeRef(runID, d.Name), d.derive()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ready, err
+}
+
+// skipStep skips those of the named nodes that are still pending, in one transaction, and
+// returns them.
+func (s *Store) skipStep(ctx context.Context, runID string, names []string, at time.Time) ([]string, error) {
+	var skipped []string
+	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		skipped = nil
+		docs, err := s.readNodes(tx.GetAll, runID, names)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			d := docs[name]
+			if d == nil || d.state() != run.NodePending {
+				continue // skipped or cancelled meanwhile
+			}
+			skip(d, at)
+			skipped = append(skipped, d.Name)
+			if err := tx.Set(s.nodeRef(runID, d.Name), d.derive()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return skipped, err
 }
