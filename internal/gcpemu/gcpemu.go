@@ -208,3 +208,12 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// RequiredEnv, set to 1 (scripts/test sets it, and CI=true implies it), makes a missing emulator
+// fail the tests that need it instead of skipping them.
+const RequiredEnv = "MAESTRO_REQUIRE_EMULATORS"
+
+// Required reports whether tests must fail, not skip, when an emulator cannot start.
+func Required() bool {
+	return os.Getenv(RequiredEnv) == "1" || os.Getenv("CI") == "true"
+}
