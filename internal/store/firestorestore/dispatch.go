@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -25,6 +26,20 @@ func countQuery(ctx context.Context, q firestore.Query) (int, error) {
 		return 0, fmt.Errorf("the count came back as %T", res["n"])
 	}
 	return int(v.GetIntegerValue()), nil
+}
+
+// both runs f and g at once and returns their errors.
+func both(f, g func() error) error {
+	var wg sync.WaitGroup
+	var ferr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ferr = f()
+	}()
+	gerr := g()
+	wg.Wait()
+	return errors.Join(ferr, gerr)
 }
 
 // bound is the smaller of two limits where -1 means no limit.
@@ -53,16 +68,26 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 		return nil, errors.New("error dispatching nodes: Now is not set")
 	}
 	now := micro(p.Now)
-	runs, err := s.runningRuns(ctx)
+	// Independent reads go out together: each is a round trip, and a dispatch is on the path
+	// from one node's completion to the next node's start.
+	var (
+		runs []*runDoc
+		busy int
+	)
+	err := both(func() (err error) {
+		runs, err = s.runningRuns(ctx)
+		return err
+	}, func() (err error) {
+		if p.GlobalLimit > 0 {
+			busy, err = countQuery(ctx, qNodesBusy.on(s.client.CollectionGroup(s.nodesID).Query, true))
+		}
+		return wrap(ctx, err, "error counting busy nodes")
+	})
 	if err != nil {
 		return nil, err
 	}
 	global := -1
 	if p.GlobalLimit > 0 {
-		busy, err := countQuery(ctx, qNodesBusy.on(s.client.CollectionGroup(s.nodesID).Query, true))
-		if err != nil {
-			return nil, wrap(ctx, err, "error counting busy nodes")
-		}
 		global = max(p.GlobalLimit-busy, 0)
 	}
 	remaining := -1
@@ -76,18 +101,29 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 		}
 		limit := bound(global, remaining)
 		if r.MaxParallel > 0 {
-			busy, err := countQuery(ctx, qRunNodesBusy.on(s.nodesOf(r.ID).Query, true))
-			if err != nil {
-				return nil, wrap(ctx, err, "error counting the busy nodes of run %q", r.ID)
-			}
-			if busy >= r.MaxParallel {
-				continue
-			}
-			limit = bound(limit, r.MaxParallel-busy)
+			limit = bound(limit, r.MaxParallel)
 		}
-		refs, err := s.candidates(ctx, r.ID, now, limit)
+		var (
+			runBusy int
+			refs    []*firestore.DocumentRef
+		)
+		// The candidates are read beside the count, up to MaxParallel, and cut to the free
+		// slots once the count is known.
+		err := both(func() (err error) {
+			if r.MaxParallel > 0 {
+				runBusy, err = countQuery(ctx, qRunNodesBusy.on(s.nodesOf(r.ID).Query, true))
+			}
+			return wrap(ctx, err, "error counting the busy nodes of run %q", r.ID)
+		}, func() (err error) {
+			refs, err = s.candidates(ctx, r.ID, now, limit)
+			return wrap(ctx, err, "error finding the nodes to dispatch of run %q", r.ID)
+		})
 		if err != nil {
-			return nil, wrap(ctx, err, "error finding the nodes to dispatch of run %q", r.ID)
+			return nil, err
+		}
+		if r.MaxParallel > 0 {
+			free := max(r.MaxParallel-runBusy, 0)
+			refs = refs[:min(len(refs), free)]
 		}
 		picked = append(picked, refs...)
 		if global > 0 {
@@ -136,30 +172,35 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 
 // candidates returns up to limit (-1: any number) ready, undispatched nodes of a run whose
 // NotBefore has passed, by name. Few candidates wait for a NotBefore (retries in backoff), so
-// they are skipped as they stream by rather than filtered by the query.
+// they are passed over as they come rather than filtered by the query (which could then not
+// order by name); with a limit the query reads pages of that size, so a dispatch reads about
+// as many nodes as it picks, however many are ready.
 func (s *Store) candidates(ctx context.Context, runID string, now time.Time, limit int) ([]*firestore.DocumentRef, error) {
 	q := qRunNodesTodo.on(s.nodesOf(runID).Query, true).Select("notBefore")
-	it := q.Documents(ctx)
-	defer it.Stop()
+	if limit >= 0 {
+		q = q.Limit(limit)
+	}
 	var out []*firestore.DocumentRef
 	for limit < 0 || len(out) < limit {
-		snap, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
+		snaps, err := q.Documents(ctx).GetAll()
 		if err != nil {
 			return nil, err
 		}
-		var d struct {
-			NotBefore time.Time `firestore:"notBefore"`
+		for _, snap := range snaps {
+			var d struct {
+				NotBefore time.Time `firestore:"notBefore"`
+			}
+			if err := snap.DataTo(&d); err != nil {
+				return nil, fmt.Errorf("error decoding node %q: %w", snap.Ref.Path, err)
+			}
+			if !utc(d.NotBefore).After(now) && (limit < 0 || len(out) < limit) {
+				out = append(out, snap.Ref)
+			}
 		}
-		if err := snap.DataTo(&d); err != nil {
-			return nil, fmt.Errorf("error decoding node %q: %w", snap.Ref.Path, err)
+		if limit < 0 || len(snaps) < limit {
+			break
 		}
-		if utc(d.NotBefore).After(now) {
-			continue
-		}
-		out = append(out, snap.Ref)
+		q = q.StartAfter(snaps[len(snaps)-1])
 	}
 	return out, nil
 }

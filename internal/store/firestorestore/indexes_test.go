@@ -209,7 +209,8 @@ func serves(fields []indexField, n indexNeed) bool {
 func TestQueriesAreBuiltFromShapes(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)
-	handMade := regexp.MustCompile(`\.(Where|WherePath|WhereEntity|OrderBy|OrderByPath|StartAt|StartAfter|EndAt|EndBefore)\(`)
+	// A cursor (StartAfter a snapshot the same query returned) needs no index of its own.
+	handMade := regexp.MustCompile(`\.(Where|WherePath|WhereEntity|OrderBy|OrderByPath)\(`)
 	for _, f := range files {
 		if f == "queries.go" || strings.HasSuffix(f, "_test.go") {
 			continue

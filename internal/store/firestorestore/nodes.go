@@ -39,8 +39,7 @@ func (s *Store) NodeList(ctx context.Context, runID string) ([]*run.Node, error)
 // moveNode is a compare-and-set of one node: in a transaction it reads the node, lets move
 // check and change it (move returns an error to change nothing), and writes it back. It
 // returns the node as written. ErrNotFound if the node does not exist.
-func (s *Store) moveNode(ctx context.Context, runID, name string,
-	move func(tx *firestore.Transaction, n *nodeDoc) error) (*nodeDoc, error) {
+func (s *Store) moveNode(ctx context.Context, runID, name string, move func(n *nodeDoc) error) (*nodeDoc, error) {
 	ref := s.nodeRef(runID, name)
 	var out *nodeDoc
 	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
@@ -53,7 +52,7 @@ func (s *Store) moveNode(ctx context.Context, runID, name string,
 		if err != nil {
 			return err
 		}
-		if err := move(tx, n); err != nil {
+		if err := move(n); err != nil {
 			return err
 		}
 		out = n.derive()
@@ -62,21 +61,35 @@ func (s *Store) moveNode(ctx context.Context, runID, name string,
 	return out, err
 }
 
-// NodeClaim moves a ready node of a running run to running under p.Lease.
+// NodeClaim moves a ready node of a running run to running under p.Lease. The node and its
+// run are read together, in one round trip; reading the run document locks it only against
+// writes (finish, cancel), which are rare.
 func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.Node, error) {
 	if p.Lease == "" {
 		return nil, fmt.Errorf("error claiming node %q of run %q: the lease is empty", p.Name, p.RunID)
 	}
-	n, err := s.moveNode(ctx, p.RunID, p.Name, func(tx *firestore.Transaction, n *nodeDoc) error {
-		if n.state() != run.NodeReady || n.Attempt != p.Attempt {
-			return conflict(fmt.Sprintf("it is not ready with attempt %d", p.Attempt))
-		}
-		// Reading the run document locks it only against writes (finish, cancel), which are rare.
-		snap, err := tx.Get(s.runRef(p.RunID))
+	ref := s.nodeRef(p.RunID, p.Name)
+	var out *nodeDoc
+	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		out = nil
+		snaps, err := tx.GetAll([]*firestore.DocumentRef{ref, s.runRef(p.RunID)})
 		if err != nil {
 			return err
 		}
-		r, err := decodeRun(snap)
+		if !snaps[0].Exists() {
+			return notFound("the node")
+		}
+		n, err := decodeNode(snaps[0])
+		if err != nil {
+			return err
+		}
+		if n.state() != run.NodeReady || n.Attempt != p.Attempt {
+			return conflict(fmt.Sprintf("it is not ready with attempt %d", p.Attempt))
+		}
+		if !snaps[1].Exists() {
+			return conflict("its run does not exist")
+		}
+		r, err := decodeRun(snaps[1])
 		if err != nil {
 			return err
 		}
@@ -85,12 +98,13 @@ func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.N
 		}
 		n.State, n.Lease, n.LeaseExpiresAt, n.JobID, n.StartedAt = string(run.NodeRunning), p.Lease,
 			p.LeaseExpiresAt, p.JobID, p.Now
-		return nil
+		out = n.derive()
+		return tx.Set(ref, n)
 	})
 	if err != nil {
 		return nil, wrap(ctx, err, "error claiming node %q of run %q", p.Name, p.RunID)
 	}
-	return n.node(), nil
+	return out.node(), nil
 }
 
 // heldBy reports whether n is running attempt under lease.
@@ -100,7 +114,7 @@ func (n *nodeDoc) heldBy(attempt int, lease string) bool {
 
 // NodeHeartbeat extends the lease of a node still running under p.Lease and p.Attempt.
 func (s *Store) NodeHeartbeat(ctx context.Context, p *store.NodeHeartbeatParams) error {
-	_, err := s.moveNode(ctx, p.RunID, p.Name, func(_ *firestore.Transaction, n *nodeDoc) error {
+	_, err := s.moveNode(ctx, p.RunID, p.Name, func(n *nodeDoc) error {
 		if !n.heldBy(p.Attempt, p.Lease) {
 			return conflict("it is no longer running under this lease")
 		}
@@ -142,7 +156,7 @@ func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcom
 	if err := checkOutcome(p); err != nil {
 		return nil, err
 	}
-	n, err := s.moveNode(ctx, p.RunID, p.Name, func(_ *firestore.Transaction, n *nodeDoc) error {
+	n, err := s.moveNode(ctx, p.RunID, p.Name, func(n *nodeDoc) error {
 		return recordOutcome(n, p)
 	})
 	if err != nil {
@@ -153,7 +167,7 @@ func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcom
 
 // NodeRedispatch stamps a ready, dispatched node with a new dispatch time.
 func (s *Store) NodeRedispatch(ctx context.Context, p *store.NodeRedispatchParams) error {
-	_, err := s.moveNode(ctx, p.RunID, p.Name, func(_ *firestore.Transaction, n *nodeDoc) error {
+	_, err := s.moveNode(ctx, p.RunID, p.Name, func(n *nodeDoc) error {
 		if n.state() != run.NodeReady || n.Attempt != p.Attempt || !utc(n.DispatchedAt).Equal(micro(p.DispatchedAt)) {
 			return conflict("it is no longer ready with this attempt and dispatch time")
 		}
@@ -165,7 +179,7 @@ func (s *Store) NodeRedispatch(ctx context.Context, p *store.NodeRedispatchParam
 
 // NodeReclaim returns a running node to ready with the same attempt, undispatched.
 func (s *Store) NodeReclaim(ctx context.Context, p *store.NodeReclaimParams) error {
-	_, err := s.moveNode(ctx, p.RunID, p.Name, func(_ *firestore.Transaction, n *nodeDoc) error {
+	_, err := s.moveNode(ctx, p.RunID, p.Name, func(n *nodeDoc) error {
 		if !n.heldBy(p.Attempt, p.Lease) {
 			return conflict("it is no longer running under this lease")
 		}
