@@ -176,7 +176,7 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 // order by name); with a limit the query reads pages of that size, so a dispatch reads about
 // as many nodes as it picks, however many are ready.
 func (s *Store) candidates(ctx context.Context, runID string, now time.Time, limit int) ([]*firestore.DocumentRef, error) {
-	q := qRunNodesTodo.on(s.nodesOf(runID).Query, true).Select("notBefore")
+	q := qRunNodesTodo.on(s.nodesOf(runID).Query, true).Select("name", "notBefore") // the cursor needs the order field
 	if limit >= 0 {
 		q = q.Limit(limit)
 	}

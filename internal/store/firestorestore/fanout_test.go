@@ -242,3 +242,30 @@ func getNode(t *testing.T, s store.Store, runID, name string) *run.Node {
 	require.NoError(t, err)
 	return n
 }
+
+func TestDispatchPassesOverNodesWaitingForTheirRetry(t *testing.T) {
+	t.Parallel()
+	ctx, s := t.Context(), openStore(t)
+	var nodes []*run.Node
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		n := &run.Node{Name: name, Kind: "query", State: run.NodeReady, Attempt: 2, MaxAttempts: 3}
+		if name < "d" {
+			n.NotBefore = t0.Add(time.Hour) // a retry in backoff
+		}
+		nodes = append(nodes, n)
+	}
+	require.NoError(t, s.RunCreate(ctx, newRun("r"), nodes))
+	got, err := s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0, Max: 1})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "d", got[0].Name, "read page by page past the nodes in backoff")
+	got, err = s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0, Max: 2})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "e", got[0].Name)
+	got, err = s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0.Add(time.Hour), Max: 2})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "a", got[0].Name)
+	require.Equal(t, "b", got[1].Name)
+}
