@@ -2,6 +2,7 @@ package pubsubqueue_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path"
@@ -28,10 +29,23 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	raiseParallelism()
 	emulator, emulatorErr = gcpemu.StartPubSub(context.Background())
 	code := m.Run()
 	emulator.Stop()
 	os.Exit(code)
+}
+
+// raiseParallelism lets all conformance cases run at once unless -parallel says otherwise. They
+// spend their time waiting out ack deadlines (up to 70 s each), not on the CPU, and the default
+// of GOMAXPROCS would queue them one after another.
+func raiseParallelism() {
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "32")
+	}
 }
 
 // requireEmulator returns the emulator's host, skipping the test on a laptop without the
@@ -51,21 +65,34 @@ func requireEmulator(t testing.TB) string {
 // a topic or subscription.
 var projects atomic.Int64
 
-// connect opens a Queue on a fresh project of the server at host (pstest or the emulator),
-// speaking plain gRPC as both expect.
+// connect opens a Queue on a fresh project of the server at host (pstest or the emulator).
 func connect(t testing.TB, host string) *pubsubqueue.Queue {
+	t.Helper()
+	q, _ := connectProject(t, host)
+	return q
+}
+
+// connectProject is connect that also names the project.
+func connectProject(t testing.TB, host string) (*pubsubqueue.Queue, string) {
 	t.Helper()
 	project := fmt.Sprintf("maestro-test-%d", projects.Add(1))
 	q, err := pubsubqueue.OpenWithConfig(context.Background(), project,
 		// pstest hands each stream about one message per 10 ms tick.
 		pubsubqueue.Config{ReceiveStreams: 4},
-		option.WithEndpoint(host),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		localServer(host)...,
 	)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, q.Close()) })
-	return q
+	return q, project
+}
+
+// localServer points a client at host over plain gRPC, as pstest and the emulator expect.
+func localServer(host string) []option.ClientOption {
+	return []option.ClientOption{
+		option.WithEndpoint(host),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
 }
 
 type harness struct {
