@@ -234,19 +234,20 @@ func (s *Store) ScheduleList(ctx context.Context) ([]*store.ScheduleRecord, erro
 // ErrNotFound if the schedule does not exist.
 func (s *Store) ScheduleFire(ctx context.Context, name string, prev, at time.Time) error {
 	ref := s.scheduleRef(name)
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
+		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var d scheduleDoc
 		if err := snap.DataTo(&d); err != nil {
-			return fmt.Errorf("error decoding schedule %q: %w", name, err)
+			return nil, fmt.Errorf("error decoding schedule %q: %w", name, err)
 		}
 		if !utc(d.LastFiredAt).Equal(micro(prev)) {
-			return conflict("it fired at another time already")
+			return nil, conflict("it fired at another time already")
 		}
-		return tx.Update(ref, []firestore.Update{{Path: "lastFiredAt", Value: micro(at)}})
+		d.LastFiredAt = micro(at)
+		return []casWrite{{ref: ref, readAt: snap.UpdateTime, doc: &d}}, nil
 	})
 	return wrap(ctx, err, "error firing schedule %q", name)
 }

@@ -57,9 +57,9 @@ func bound(a, b int) int {
 // and marks them dispatched.
 //
 // The candidates and the counts of busy nodes are read outside a transaction, from a fresh
-// snapshot; then each picked node is stamped in a transaction that re-reads it and stamps it
-// only if it is still ready and undispatched with the same attempt. So concurrent dispatchers
-// never hand out one node twice. The limits are checked against that snapshot: two dispatchers
+// snapshot; then the picked nodes are re-read and those still ready, undispatched and due are
+// stamped in one commit, each on the condition that it did not change since (see
+// optimistically). So concurrent dispatchers never hand out one node twice. The limits are checked against that snapshot: two dispatchers
 // running at the same instant may together go over MaxParallel or GlobalLimit by what the
 // other one picked. Making the counts part of the transaction would lock every busy node of
 // every run against each claim and finish for the length of a dispatch.
@@ -137,30 +137,29 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 	var out []*run.Node
 	for _, c := range chunks(len(picked), maxWrites) {
 		var stamped []*run.Node
-		err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		err := s.optimistically(ctx, func() ([]casWrite, error) {
 			stamped = nil
-			snaps, err := tx.GetAll(picked[c[0]:c[1]])
+			snaps, err := s.client.GetAll(ctx, picked[c[0]:c[1]])
 			if err != nil {
-				return err
+				return nil, err
 			}
+			var writes []casWrite
 			for _, snap := range snaps {
 				if !snap.Exists() {
 					continue
 				}
 				n, err := decodeNode(snap)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if !n.Todo || n.state() != run.NodeReady || !n.DispatchedAt.IsZero() || utc(n.NotBefore).After(now) {
 					continue // a concurrent dispatcher, a claim or a cancel got there first
 				}
 				n.DispatchedAt = now
-				if err := tx.Set(snap.Ref, n.derive()); err != nil {
-					return err
-				}
+				writes = append(writes, casWrite{ref: snap.Ref, readAt: n.readAt, doc: n.derive()})
 				stamped = append(stamped, n.node())
 			}
-			return nil
+			return writes, nil
 		})
 		if err != nil {
 			return nil, wrap(ctx, err, "error dispatching nodes")

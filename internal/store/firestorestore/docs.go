@@ -46,6 +46,8 @@ type runDoc struct {
 	Counts      map[string]int `firestore:"counts"`
 	// NodeCount is how many nodes RunCreate wrote, for people reading the console.
 	NodeCount int `firestore:"nodeCount"`
+
+	readAt time.Time // see nodeDoc.readAt
 }
 
 func runDocOf(r *run.Run, nodes int) *runDoc {
@@ -85,6 +87,7 @@ func decodeRun(snap *firestore.DocumentSnapshot) (*runDoc, error) {
 	if err := snap.DataTo(&d); err != nil {
 		return nil, fmt.Errorf("error decoding run %q: %w", snap.Ref.ID, err)
 	}
+	d.readAt = snap.UpdateTime
 	return &d, nil
 }
 
@@ -116,6 +119,10 @@ type nodeDoc struct {
 	Busy bool `firestore:"busy"`
 	// Todo: ready and not dispatched; a dispatch candidate.
 	Todo bool `firestore:"todo"`
+
+	// readAt is when the document read was last written: the precondition of an optimistic
+	// write of it (see Store.optimistically). Not stored.
+	readAt time.Time
 }
 
 func nodeDocOf(runID string, n *run.Node) *nodeDoc {
@@ -156,5 +163,6 @@ func decodeNode(snap *firestore.DocumentSnapshot) (*nodeDoc, error) {
 	if err := snap.DataTo(&d); err != nil {
 		return nil, fmt.Errorf("error decoding node %q: %w", snap.Ref.Path, err)
 	}
+	d.readAt = snap.UpdateTime
 	return &d, nil
 }

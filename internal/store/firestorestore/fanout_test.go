@@ -269,3 +269,51 @@ func TestDispatchPassesOverNodesWaitingForTheirRetry(t *testing.T) {
 	require.Equal(t, "a", got[0].Name)
 	require.Equal(t, "b", got[1].Name)
 }
+
+// TestConcurrentFinishesUnlockAJoinOnce finishes the 40 upstream nodes of one join at once, as
+// 40 workers would: every success is counted, and exactly one finish reports the join ready.
+func TestConcurrentFinishesUnlockAJoinOnce(t *testing.T) {
+	t.Parallel()
+	ctx, s := t.Context(), openStore(t)
+	var roots []string
+	for i := range 40 {
+		roots = append(roots, fmt.Sprintf("root.%02d", i))
+	}
+	nodes := fanGraph("r", roots, 1)
+	require.NoError(t, s.RunCreate(ctx, newRun("r"), nodes))
+	params := make([]*store.NodeRecordOutcomeParams, len(roots))
+	for i, root := range roots {
+		params[i] = claimAndFinishParams(t, ctx, s, "r", root, run.NodeSucceeded)
+	}
+	results := make([]*store.PropagateResult, len(roots))
+	errs := make([]error, len(roots))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range roots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, results[i], errs[i] = s.NodeFinish(ctx, params[i])
+		}()
+	}
+	close(start)
+	wg.Wait()
+	unlocked := 0
+	for i := range roots {
+		require.NoError(t, errs[i])
+		require.False(t, results[i].RunDone)
+		if len(results[i].Ready) > 0 {
+			require.Equal(t, []string{"b.0000"}, results[i].Ready)
+			unlocked++
+		}
+	}
+	require.Equal(t, 1, unlocked)
+	join := getNode(t, s, "r", "b.0000")
+	require.Equal(t, run.NodeReady, join.State)
+	require.Equal(t, 0, join.PendingUpstream)
+
+	_, res, err := s.NodeFinish(ctx, claimAndFinishParams(t, ctx, s, "r", "b.0000", run.NodeSucceeded))
+	require.NoError(t, err)
+	require.True(t, res.RunDone)
+}

@@ -18,6 +18,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"strings"
 	"time"
 
@@ -151,11 +153,115 @@ func (s *Store) nodeRef(runID, name string) *firestore.DocumentRef {
 	return s.nodesOf(runID).Doc(docID(name))
 }
 
-// tx runs fn in a read-write transaction, tried up to maxAttempts times under contention. fn
-// may run more than once: it must reset whatever it hands back before its first read.
+// tx runs fn in a read-write transaction, tried up to maxAttempts times while Firestore aborts
+// it for contention. fn may run more than once: it must reset whatever it hands back before its
+// first read.
+//
+// The retries are this loop's rather than the client's: the client waits between attempts as
+// gax's default backoff does, starting at a second, while the transactions here are a few
+// milliseconds long and sit on the path from one node's completion to the next one's start.
 func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx *firestore.Transaction) error) error {
-	return s.client.RunTransaction(ctx, fn, firestore.MaxAttempts(s.maxAttempts))
+	pause := retryPauseMin
+	for attempt := 1; ; attempt++ {
+		err := s.client.RunTransaction(ctx, fn, firestore.MaxAttempts(1))
+		if status.Code(err) != codes.Aborted || attempt >= s.maxAttempts {
+			return err
+		}
+		// Full jitter, so that transactions that collided do not collide again.
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(pause)) + 1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, retryPauseMax)
+	}
 }
+
+// casWrite is a whole document to write if it is unchanged since it was read.
+type casWrite struct {
+	ref    *firestore.DocumentRef
+	readAt time.Time // the update time of the document as read
+	doc    any       // a struct with firestore tags
+}
+
+func (s *Store) casNode(runID string, d *nodeDoc) casWrite {
+	return casWrite{ref: s.nodeRef(runID, d.Name), readAt: d.readAt, doc: d.derive()}
+}
+
+// errContention: an optimistic write kept finding its documents changed.
+var errContention = errors.New("the documents kept changing")
+
+// optimistically runs attempt, which reads without a transaction and returns what to write,
+// and commits those writes in one transaction, each on the condition that its document has not
+// changed since attempt read it. If one has, it runs attempt again, up to maxAttempts times.
+// Nothing is written when attempt returns an error or no writes.
+//
+// This is how the moves that write several nodes that other moves write too (propagating a
+// completion into a join, stamping dispatched nodes) are made: a transaction that reads holds
+// locks on what it read until it commits, and two such transactions that read one document and
+// both write it wait on each other until Firestore aborts one (the emulator only after a lock
+// timeout of seconds). Conditional writes hold no lock between the read and the commit; the
+// loser of a race learns it at commit time and reads again.
+func (s *Store) optimistically(ctx context.Context, attempt func() ([]casWrite, error)) error {
+	pause := retryPauseMin
+	for i := 1; ; i++ {
+		writes, err := attempt()
+		if err != nil || len(writes) == 0 {
+			return err
+		}
+		err = s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+			for _, w := range writes {
+				if err := tx.Update(w.ref, fieldUpdates(w.doc), firestore.LastUpdateTime(w.readAt)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, firestore.MaxAttempts(1))
+		switch status.Code(err) {
+		case codes.OK:
+			return nil
+		case codes.FailedPrecondition, codes.Aborted:
+		default:
+			return err
+		}
+		if i >= s.maxAttempts {
+			return fmt.Errorf("%w after %d attempts", errContention, i)
+		}
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(pause)) + 1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, retryPauseMax)
+	}
+}
+
+// fieldUpdates lists every stored field of doc, a struct with firestore tags, to write it whole
+// with Update (Set takes no precondition).
+func fieldUpdates(doc any) []firestore.Update {
+	v := reflect.Indirect(reflect.ValueOf(doc))
+	t := v.Type()
+	out := make([]firestore.Update, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("firestore"), ",")
+		if !f.IsExported() || name == "-" || name == "" {
+			continue
+		}
+		out = append(out, firestore.Update{FieldPath: firestore.FieldPath{name}, Value: v.Field(i).Interface()})
+	}
+	return out
+}
+
+// The pause before a transaction's next attempt grows from retryPauseMin to retryPauseMax.
+const (
+	retryPauseMin = 5 * time.Millisecond
+	retryPauseMax = 500 * time.Millisecond
+)
 
 // docID turns a name into a document id. Names may hold characters an id may not (a slash),
 // and a few ids are reserved (".", "..", "__x__"); escaping '%' first keeps the mapping

@@ -36,70 +36,70 @@ func (s *Store) NodeList(ctx context.Context, runID string) ([]*run.Node, error)
 	}, "error listing the nodes of run %q", runID)
 }
 
-// moveNode is a compare-and-set of one node: in a transaction it reads the node, lets move
-// check and change it (move returns an error to change nothing), and writes it back. It
-// returns the node as written. ErrNotFound if the node does not exist.
+// moveNode is a compare-and-set of one node: it reads the node, lets move check and change it
+// (move returns an error to change nothing), and writes it back if it did not change since
+// (see optimistically). It returns the node as written. ErrNotFound if the node does not exist.
 func (s *Store) moveNode(ctx context.Context, runID, name string, move func(n *nodeDoc) error) (*nodeDoc, error) {
 	ref := s.nodeRef(runID, name)
 	var out *nodeDoc
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		out = nil
-		snap, err := tx.Get(ref)
+		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		n, err := decodeNode(snap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := move(n); err != nil {
-			return err
+			return nil, err
 		}
-		out = n.derive()
-		return tx.Set(ref, n)
+		out = n
+		return []casWrite{s.casNode(runID, n)}, nil
 	})
 	return out, err
 }
 
 // NodeClaim moves a ready node of a running run to running under p.Lease. The node and its
-// run are read together, in one round trip; reading the run document locks it only against
-// writes (finish, cancel), which are rare.
+// run are read together, in one round trip. The run is not written: a run only stops running
+// once every node is terminal (RunFinish) or by RunCancel, which writes the node as well.
 func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.Node, error) {
 	if p.Lease == "" {
 		return nil, fmt.Errorf("error claiming node %q of run %q: the lease is empty", p.Name, p.RunID)
 	}
 	ref := s.nodeRef(p.RunID, p.Name)
 	var out *nodeDoc
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		out = nil
-		snaps, err := tx.GetAll([]*firestore.DocumentRef{ref, s.runRef(p.RunID)})
+		snaps, err := s.client.GetAll(ctx, []*firestore.DocumentRef{ref, s.runRef(p.RunID)})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !snaps[0].Exists() {
-			return notFound("the node")
+			return nil, notFound("the node")
 		}
 		n, err := decodeNode(snaps[0])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n.state() != run.NodeReady || n.Attempt != p.Attempt {
-			return conflict(fmt.Sprintf("it is not ready with attempt %d", p.Attempt))
+			return nil, conflict(fmt.Sprintf("it is not ready with attempt %d", p.Attempt))
 		}
 		if !snaps[1].Exists() {
-			return conflict("its run does not exist")
+			return nil, conflict("its run does not exist")
 		}
 		r, err := decodeRun(snaps[1])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if r.State != string(run.RunRunning) {
-			return conflict("its run is not running")
+			return nil, conflict("its run is not running")
 		}
 		n.State, n.Lease, n.LeaseExpiresAt, n.JobID, n.StartedAt = string(run.NodeRunning), p.Lease,
 			p.LeaseExpiresAt, p.JobID, p.Now
-		out = n.derive()
-		return tx.Set(ref, n)
+		out = n
+		return []casWrite{s.casNode(p.RunID, n)}, nil
 	})
 	if err != nil {
 		return nil, wrap(ctx, err, "error claiming node %q of run %q", p.Name, p.RunID)

@@ -171,100 +171,94 @@ func (s *Store) planSkip(get getAllFunc, runID string, x *nodeDoc) ([]*nodeDoc, 
 	return out, nil
 }
 
-// runDone reports, inside tx, whether every node of the run is propagated once this
-// transaction commits: no unpropagated node other than those it propagates (ours, by
-// document id). It reads at most len(ours)+1 document names.
-func (s *Store) runDone(tx *firestore.Transaction, runID string, ours map[string]bool) (bool, error) {
-	q := qRunNodesUnfinished.on(s.nodesOf(runID).Query, false).Select().Limit(len(ours) + 1)
-	snaps, err := tx.Documents(q).GetAll()
+// runDone reports whether every node of the run is propagated, by looking for one that is not
+// (reading its name only). It runs after the propagating transaction committed, not inside it:
+// inside, it would lock the first unfinished nodes of the run against every other node's
+// finish, and make all the finishes of a run contend. Outside, of several last nodes finishing
+// together the one that commits last always sees the run done; others may see it too, which
+// RunFinish's compare-and-set makes harmless, and the sweeper's Done list catches a lost one.
+func (s *Store) runDone(ctx context.Context, runID string) (bool, error) {
+	q := qRunNodesUnfinished.on(s.nodesOf(runID).Query, false).Select().Limit(1)
+	refs, err := docRefs(q.Documents(ctx))
 	if err != nil {
 		return false, err
 	}
-	for _, snap := range snaps {
-		if !ours[snap.Ref.ID] {
-			return false, nil
-		}
-	}
-	return true, nil
+	return len(refs) == 0, nil
 }
 
-// propagateTx applies the outcome of terminal node x in tx, marking it propagated, and fills
-// res. It returns errTooBig, having written nothing, if the writes would not fit one
-// transaction.
-func (s *Store) propagateTx(tx *firestore.Transaction, runID string, x *nodeDoc, res *store.PropagateResult) error {
-	ours := map[string]bool{docID(x.Name): true}
-	var writes []*nodeDoc
+// propagateWrites works out, from plain reads, the writes that apply the outcome of terminal
+// node x (read already) and mark it propagated, and fills res but for RunDone (see runDone). It
+// returns errTooBig if the writes would not fit one transaction.
+func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, res *store.PropagateResult) ([]casWrite, error) {
+	var changed []*nodeDoc
 	if x.state() == run.NodeSucceeded {
-		down, err := s.planUnlock(tx.GetAll, runID, x)
+		down, err := s.planUnlock(s.clientGetAll(ctx), runID, x)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(down)+1 > maxWrites {
-			return errTooBig
+			return nil, errTooBig
 		}
 		for _, d := range down {
 			if count(d, x.Name) {
 				res.Ready = append(res.Ready, d.Name)
 			}
 		}
-		writes = down
+		changed = down
 	} else {
-		skipped, err := s.planSkip(tx.GetAll, runID, x)
+		skipped, err := s.planSkip(s.clientGetAll(ctx), runID, x)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(skipped)+1 > maxWrites {
-			return errTooBig
+			return nil, errTooBig
 		}
 		for _, d := range skipped {
 			skip(d, x.FinishedAt)
 			res.Skipped = append(res.Skipped, d.Name)
-			ours[docID(d.Name)] = true
 		}
-		writes = skipped
-	}
-	if len(res.Ready) == 0 {
-		done, err := s.runDone(tx, runID, ours)
-		if err != nil {
-			return err
-		}
-		res.RunDone = done
+		changed = skipped
 	}
 	x.Propagated = true
-	if err := tx.Set(s.nodeRef(runID, x.Name), x.derive()); err != nil {
-		return err
-	}
-	for _, d := range writes {
-		if err := tx.Set(s.nodeRef(runID, d.Name), d.derive()); err != nil {
-			return err
-		}
+	writes := make([]casWrite, 0, len(changed)+1)
+	writes = append(writes, s.casNode(runID, x))
+	for _, d := range changed {
+		writes = append(writes, s.casNode(runID, d))
 	}
 	sort.Strings(res.Ready)
 	sort.Strings(res.Skipped)
-	return nil
+	return writes, nil
 }
 
-// NodePropagate applies a terminal, unpropagated node's outcome downstream, once.
+// NodePropagate applies a terminal, unpropagated node's outcome downstream, once: one
+// optimistic commit of the node and its changed downstream nodes, or propagateInSteps when
+// they do not fit one.
 func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.PropagateResult, error) {
 	ref := s.nodeRef(runID, name)
-	var res *store.PropagateResult
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		res = &store.PropagateResult{}
-		snap, err := tx.Get(ref)
+	var (
+		res        *store.PropagateResult
+		propagated bool
+	)
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
+		res, propagated = &store.PropagateResult{}, false
+		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		x, err := decodeNode(snap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !x.state().Terminal() || x.Propagated {
-			return nil
+			return nil, nil
 		}
-		return s.propagateTx(tx, runID, x, res)
+		propagated = true
+		return s.propagateWrites(ctx, runID, x, res)
 	})
 	if errors.Is(err, errTooBig) {
 		res, err = s.propagateInSteps(ctx, runID, name)
+	} else if err == nil && propagated && len(res.Ready) == 0 {
+		res.RunDone, err = s.runDone(ctx, runID)
 	}
 	if err != nil {
 		return nil, wrap(ctx, err, "error propagating node %q of run %q", name, runID)
@@ -272,8 +266,8 @@ func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.P
 	return res, nil
 }
 
-// NodeFinish records an outcome and, when it is terminal, propagates it: in one transaction
-// when the propagation fits one, else the outcome first and then the steps of
+// NodeFinish records an outcome and, when it is terminal, propagates it: in one optimistic
+// commit when the propagation fits one, else the outcome first and then the steps of
 // propagateInSteps.
 func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams) (*run.Node, *store.PropagateResult, error) {
 	if err := checkOutcome(p); err != nil {
@@ -285,47 +279,53 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 		res     *store.PropagateResult
 		inSteps bool
 	)
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		out, res, inSteps = nil, &store.PropagateResult{}, false
-		snap, err := tx.Get(ref)
+		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		n, err := decodeNode(snap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := recordOutcome(n, p); err != nil {
-			return err
+			return nil, err
 		}
+		out = n
 		if n.state().Terminal() {
-			err = s.propagateTx(tx, p.RunID, n, res)
+			writes, err := s.propagateWrites(ctx, p.RunID, n, res)
 			if !errors.Is(err, errTooBig) {
-				out = n
-				return err
+				return writes, err
 			}
 			inSteps, res = true, &store.PropagateResult{}
 		}
-		out = n.derive()
-		return tx.Set(ref, n)
+		return []casWrite{s.casNode(p.RunID, n)}, nil
 	})
 	if err != nil {
 		return nil, nil, wrap(ctx, err, "error finishing node %q of run %q", p.Name, p.RunID)
 	}
-	if inSteps {
+	switch {
+	case inSteps:
 		if res, err = s.propagateInSteps(ctx, p.RunID, p.Name); err != nil {
 			return nil, nil, wrap(ctx, err,
 				"error finishing node %q of run %q: its outcome is recorded, propagating it failed (the sweeper will)",
 				p.Name, p.RunID)
 		}
 		out.Propagated = true
+	case out.Propagated && len(res.Ready) == 0:
+		if res.RunDone, err = s.runDone(ctx, p.RunID); err != nil {
+			return nil, nil, wrap(ctx, err,
+				"error finishing node %q of run %q: its outcome is propagated, checking whether the run is done failed",
+				p.Name, p.RunID)
+		}
 	}
 	return out.node(), res, nil
 }
 
 // propagateInSteps propagates a terminal node whose propagation does not fit one transaction:
 // the downstream changes in transactions of at most maxWrites nodes each, then the node itself
-// is marked propagated, with RunDone decided in that last transaction.
+// is marked propagated, and RunDone is checked after that last transaction.
 func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*store.PropagateResult, error) {
 	ref := s.nodeRef(runID, name)
 	snap, err := ref.Get(ctx)
@@ -368,27 +368,26 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 	}
 	// The last step: the node itself. Another call may have finished the steps first; then it
 	// is the one that says whether the run is done.
-	err = s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		res.RunDone = false
-		snap, err := tx.Get(ref)
+	var marked bool
+	err = s.optimistically(ctx, func() ([]casWrite, error) {
+		marked = false
+		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		x, err := decodeNode(snap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if x.Propagated {
-			return nil
+			return nil, nil
 		}
-		if len(res.Ready) == 0 {
-			if res.RunDone, err = s.runDone(tx, runID, map[string]bool{docID(x.Name): true}); err != nil {
-				return err
-			}
-		}
-		x.Propagated = true
-		return tx.Set(ref, x.derive())
+		marked, x.Propagated = true, true
+		return []casWrite{s.casNode(runID, x)}, nil
 	})
+	if err == nil && marked && len(res.Ready) == 0 {
+		res.RunDone, err = s.runDone(ctx, runID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -398,15 +397,16 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 }
 
 // countStep counts the success of upstream node up in the named nodes that still wait for it,
-// in one transaction, and returns those that became ready.
+// in one commit, and returns those that became ready.
 func (s *Store) countStep(ctx context.Context, runID, up string, names []string) ([]string, error) {
 	var ready []string
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		ready = nil
-		docs, err := s.readNodes(tx.GetAll, runID, names)
+		docs, err := s.readNodes(s.clientGetAll(ctx), runID, names)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var writes []casWrite
 		for _, name := range names {
 			d := docs[name]
 			if d == nil || !countable(d, up) {
@@ -415,25 +415,24 @@ func (s *Store) countStep(ctx context.Context, runID, up string, names []string)
 			if count(d, up) {
 				ready = append(ready, d.Name)
 			}
-			if err := tx.Set(s.nodeRef(runID, d.Name), d.derive()); err != nil {
-				return err
-			}
+			writes = append(writes, s.casNode(runID, d))
 		}
-		return nil
+		return writes, nil
 	})
 	return ready, err
 }
 
-// skipStep skips those of the named nodes that are still pending, in one transaction, and
-// returns them.
+// skipStep skips those of the named nodes that are still pending, in one commit, and returns
+// them.
 func (s *Store) skipStep(ctx context.Context, runID string, names []string, at time.Time) ([]string, error) {
 	var skipped []string
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		skipped = nil
-		docs, err := s.readNodes(tx.GetAll, runID, names)
+		docs, err := s.readNodes(s.clientGetAll(ctx), runID, names)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var writes []casWrite
 		for _, name := range names {
 			d := docs[name]
 			if d == nil || d.state() != run.NodePending {
@@ -441,11 +440,9 @@ func (s *Store) skipStep(ctx context.Context, runID string, names []string, at t
 			}
 			skip(d, at)
 			skipped = append(skipped, d.Name)
-			if err := tx.Set(s.nodeRef(runID, d.Name), d.derive()); err != nil {
-				return err
-			}
+			writes = append(writes, s.casNode(runID, d))
 		}
-		return nil
+		return writes, nil
 	})
 	return skipped, err
 }

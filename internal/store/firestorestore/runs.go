@@ -155,21 +155,21 @@ func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
 		return fmt.Errorf("error finishing run %q: %q is not a terminal state", p.ID, p.State)
 	}
 	ref := s.runRef(p.ID)
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
+		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d, err := decodeRun(snap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if d.State != string(run.RunRunning) {
-			return conflict("the run is not running")
+			return nil, conflict("the run is not running")
 		}
 		d.State, d.FinishedAt = string(p.State), micro(p.FinishedAt)
 		d.Stats, d.Counts = statsDocOf(p.Stats), countsDoc(p.Counts)
-		return tx.Set(ref, d)
+		return []casWrite{{ref: ref, readAt: d.readAt, doc: d}}, nil
 	})
 	return wrap(ctx, err, "error finishing run %q", p.ID)
 }
@@ -193,43 +193,39 @@ func (s *Store) RunCancel(ctx context.Context, id string, at time.Time) error {
 	ref := s.runRef(id)
 	at = micro(at)
 	var inSteps bool
-	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		inSteps = false
-		snap, err := tx.Get(ref)
+		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d, err := decodeRun(snap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if d.State != string(run.RunRunning) {
 			inSteps = d.State == string(run.RunCancelled)
-			return conflict("the run is not running")
+			return nil, conflict("the run is not running")
 		}
 		q := qRunNodesInStates.on(s.nodesOf(id).Query, nonTerminal).Limit(maxWrites)
-		snaps, err := tx.Documents(q).GetAll()
+		snaps, err := q.Documents(ctx).GetAll()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.State, d.FinishedAt = string(run.RunCancelled), at
-		if err := tx.Set(ref, d); err != nil {
-			return err
-		}
+		writes := []casWrite{{ref: ref, readAt: d.readAt, doc: d}}
 		if len(snaps) >= maxWrites {
 			inSteps = true
-			return nil
+			return writes, nil
 		}
 		for _, snap := range snaps {
 			n, err := decodeNode(snap)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if err := tx.Set(snap.Ref, cancelNode(n, at)); err != nil {
-				return err
-			}
+			writes = append(writes, s.casNode(id, cancelNode(n, at)))
 		}
-		return nil
+		return writes, nil
 	})
 	if inSteps {
 		if cerr := s.cancelNodes(ctx, id, at); cerr != nil {
@@ -244,38 +240,28 @@ func cancelNode(n *nodeDoc, at time.Time) *nodeDoc {
 	return n.derive()
 }
 
-// cancelNodes cancels the non-terminal nodes of a cancelled run, maxWrites per transaction,
-// until none is left.
+// cancelNodes cancels the non-terminal nodes of a cancelled run, maxWrites per commit, until
+// none is left.
 func (s *Store) cancelNodes(ctx context.Context, runID string, at time.Time) error {
 	for {
-		q := qRunNodesInStates.on(s.nodesOf(runID).Query, nonTerminal).Limit(maxWrites).Select()
-		refs, err := docRefs(q.Documents(ctx))
-		if err != nil || len(refs) == 0 {
-			return err
-		}
-		err = s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-			snaps, err := tx.GetAll(refs)
+		var writes []casWrite
+		err := s.optimistically(ctx, func() ([]casWrite, error) {
+			q := qRunNodesInStates.on(s.nodesOf(runID).Query, nonTerminal).Limit(maxWrites)
+			snaps, err := q.Documents(ctx).GetAll()
 			if err != nil {
-				return err
+				return nil, err
 			}
+			writes = nil
 			for _, snap := range snaps {
-				if !snap.Exists() {
-					continue
-				}
 				n, err := decodeNode(snap)
 				if err != nil {
-					return err
+					return nil, err
 				}
-				if n.state().Terminal() {
-					continue
-				}
-				if err := tx.Set(snap.Ref, cancelNode(n, at)); err != nil {
-					return err
-				}
+				writes = append(writes, s.casNode(runID, cancelNode(n, at)))
 			}
-			return nil
+			return writes, nil
 		})
-		if err != nil {
+		if err != nil || len(writes) == 0 {
 			return err
 		}
 	}
