@@ -2,10 +2,10 @@
 // through cloud.google.com/go/firestore. It passes storetest.Run against the official
 // Firestore emulator.
 //
-// Every state move is a compare-and-set inside a read-write transaction: the transaction reads
-// the document, checks the expected state, attempt and lease, and writes the whole new
-// document; Firestore's serializable transactions make the check and the write one step.
-// Nothing is written once per node completion on a shared document: run progress is counted
+// Every state move is a compare-and-set: read the documents, check the expected state,
+// attempt and lease, and commit the new documents in one transaction, each on the condition
+// that it is unchanged since it was read (its update time); if one changed, read again (see
+// Store.optimistically). Nothing is written once per node completion on a shared document: run progress is counted
 // from the node documents, and the run document is written when the run starts, finishes or is
 // cancelled. Moves that touch more documents than one transaction may write (RunCreate,
 // RunCancel, propagating a node with a large fan-out) are split into idempotent steps, ordered
@@ -34,10 +34,9 @@ import (
 // maxWrites bounds the writes of one transaction: Firestore's limit for a commit.
 const maxWrites = 500
 
-// MaxAttemptsDefault is how often a transaction is tried when it keeps meeting contention.
-// Firestore locks the documents a transaction reads; a commit that loses a lock is aborted and
-// run again. The emulator's lock timeouts make contended transactions abort more often than
-// the service, so the client's default of 5 is too few there.
+// MaxAttemptsDefault is how often a move is tried while it keeps meeting contention: a
+// conditional commit that finds a document changed, or a transaction Firestore aborts. Each
+// attempt after the first waits a random pause of up to 5 ms, doubling to 500 ms.
 const MaxAttemptsDefault = 30
 
 // Store is a store.Store kept in Firestore. It is safe for concurrent use.
