@@ -61,7 +61,7 @@ func bound(a, b int) int {
 // stamped in one commit, each on the condition that it did not change since (see
 // optimistically). So concurrent dispatchers never hand out one node twice. The limits are checked against that snapshot: two dispatchers
 // running at the same instant may together go over MaxParallel or GlobalLimit by what the
-// other one picked. Making the counts part of the transaction would lock every busy node of
+// other one picked. Making the counts conditions of the commit would lock every busy node of
 // every run against each claim and finish for the length of a dispatch.
 func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams) ([]*run.Node, error) {
 	if p.Now.IsZero() {

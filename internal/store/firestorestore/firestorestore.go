@@ -69,7 +69,7 @@ func WithCollectionPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
 
-// WithMaxAttempts sets how often a contended transaction is tried. Defaults to
+// WithMaxAttempts sets how often a move is tried while it meets contention. Defaults to
 // MaxAttemptsDefault.
 func WithMaxAttempts(n int) Option {
 	return func(c *config) { c.maxAttempts = n }

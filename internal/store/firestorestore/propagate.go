@@ -14,8 +14,8 @@ import (
 
 // Propagation changes the terminal node itself (it becomes propagated) and, on success, each
 // pending downstream node (one more upstream counted, ready at zero), or, on failure, every
-// pending node downstream, transitively (skipped). When that fits one transaction it is one
-// transaction, which also tells whether the run is done. When it does not (a fan-out of
+// pending node downstream, transitively (skipped). When that fits one commit it is one
+// conditional commit (see Store.optimistically). When it does not (a fan-out of
 // hundreds), it runs in steps that are each idempotent, and the node is marked propagated
 // only by the last step, so a crash midway leaves it terminal and unpropagated: the sweeper
 // finds it (StaleNodes.Unpropagated) and NodePropagate runs the steps again.
@@ -28,25 +28,15 @@ import (
 //     again from the failed node and goes through pending nodes only still reaches every node
 //     left to skip.
 
-// getAllFunc reads documents, inside a transaction or not; missing ones come back as
-// snapshots that do not exist.
-type getAllFunc func(refs []*firestore.DocumentRef) ([]*firestore.DocumentSnapshot, error)
-
-func (s *Store) clientGetAll(ctx context.Context) getAllFunc {
-	return func(refs []*firestore.DocumentRef) ([]*firestore.DocumentSnapshot, error) {
-		return s.client.GetAll(ctx, refs)
-	}
-}
-
 // readNodes reads the named nodes of a run; those that do not exist are left out.
-func (s *Store) readNodes(get getAllFunc, runID string, names []string) (map[string]*nodeDoc, error) {
+func (s *Store) readNodes(ctx context.Context, runID string, names []string) (map[string]*nodeDoc, error) {
 	out := make(map[string]*nodeDoc, len(names))
 	for _, c := range chunks(len(names), maxWrites) {
 		refs := make([]*firestore.DocumentRef, 0, c[1]-c[0])
 		for _, name := range names[c[0]:c[1]] {
 			refs = append(refs, s.nodeRef(runID, name))
 		}
-		snaps, err := get(refs)
+		snaps, err := s.client.GetAll(ctx, refs)
 		if err != nil {
 			return nil, err
 		}
@@ -98,9 +88,9 @@ func skip(d *nodeDoc, at time.Time) {
 }
 
 // planUnlock returns the downstream nodes of x that still wait for its success.
-func (s *Store) planUnlock(get getAllFunc, runID string, x *nodeDoc) ([]*nodeDoc, error) {
+func (s *Store) planUnlock(ctx context.Context, runID string, x *nodeDoc) ([]*nodeDoc, error) {
 	names := unique(x.Downstream)
-	docs, err := s.readNodes(get, runID, names)
+	docs, err := s.readNodes(ctx, runID, names)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +106,7 @@ func (s *Store) planUnlock(get getAllFunc, runID string, x *nodeDoc) ([]*nodeDoc
 // planSkip returns the pending nodes downstream of x, reached through pending nodes only, sinks
 // first. A node that is skipped already is not walked through: its downstream was skipped
 // before it (see above).
-func (s *Store) planSkip(get getAllFunc, runID string, x *nodeDoc) ([]*nodeDoc, error) {
+func (s *Store) planSkip(ctx context.Context, runID string, x *nodeDoc) ([]*nodeDoc, error) {
 	seen := map[string]bool{x.Name: true}
 	found := map[string]*nodeDoc{}
 	var order []string
@@ -128,7 +118,7 @@ func (s *Store) planSkip(get getAllFunc, runID string, x *nodeDoc) ([]*nodeDoc, 
 		}
 	}
 	for len(frontier) > 0 {
-		docs, err := s.readNodes(get, runID, frontier)
+		docs, err := s.readNodes(ctx, runID, frontier)
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +162,7 @@ func (s *Store) planSkip(get getAllFunc, runID string, x *nodeDoc) ([]*nodeDoc, 
 }
 
 // runDone reports whether every node of the run is propagated, by looking for one that is not
-// (reading its name only). It runs after the propagating transaction committed, not inside it:
+// (reading its name only). It runs after the propagation committed, not inside its transaction:
 // inside, it would lock the first unfinished nodes of the run against every other node's
 // finish, and make all the finishes of a run contend. Outside, of several last nodes finishing
 // together the one that commits last always sees the run done; others may see it too, which
@@ -192,7 +182,7 @@ func (s *Store) runDone(ctx context.Context, runID string) (bool, error) {
 func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, res *store.PropagateResult) ([]casWrite, error) {
 	var changed []*nodeDoc
 	if x.state() == run.NodeSucceeded {
-		down, err := s.planUnlock(s.clientGetAll(ctx), runID, x)
+		down, err := s.planUnlock(ctx, runID, x)
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +196,7 @@ func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, r
 		}
 		changed = down
 	} else {
-		skipped, err := s.planSkip(s.clientGetAll(ctx), runID, x)
+		skipped, err := s.planSkip(ctx, runID, x)
 		if err != nil {
 			return nil, err
 		}
@@ -323,9 +313,9 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 	return out.node(), res, nil
 }
 
-// propagateInSteps propagates a terminal node whose propagation does not fit one transaction:
-// the downstream changes in transactions of at most maxWrites nodes each, then the node itself
-// is marked propagated, and RunDone is checked after that last transaction.
+// propagateInSteps propagates a terminal node whose propagation does not fit one commit: the
+// downstream changes in conditional commits of at most maxWrites nodes each, then the node
+// itself is marked propagated, and RunDone is checked after that last commit.
 func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*store.PropagateResult, error) {
 	ref := s.nodeRef(runID, name)
 	snap, err := ref.Get(ctx)
@@ -350,7 +340,7 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 			res.Ready = append(res.Ready, ready...)
 		}
 	} else {
-		plan, err := s.planSkip(s.clientGetAll(ctx), runID, x)
+		plan, err := s.planSkip(ctx, runID, x)
 		if err != nil {
 			return nil, err
 		}
@@ -402,7 +392,7 @@ func (s *Store) countStep(ctx context.Context, runID, up string, names []string)
 	var ready []string
 	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		ready = nil
-		docs, err := s.readNodes(s.clientGetAll(ctx), runID, names)
+		docs, err := s.readNodes(ctx, runID, names)
 		if err != nil {
 			return nil, err
 		}
@@ -428,7 +418,7 @@ func (s *Store) skipStep(ctx context.Context, runID string, names []string, at t
 	var skipped []string
 	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		skipped = nil
-		docs, err := s.readNodes(s.clientGetAll(ctx), runID, names)
+		docs, err := s.readNodes(ctx, runID, names)
 		if err != nil {
 			return nil, err
 		}

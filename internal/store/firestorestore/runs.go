@@ -176,15 +176,15 @@ func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
 
 var nonTerminal = []string{string(run.NodePending), string(run.NodeReady), string(run.NodeRunning)}
 
-// errTooBig stops a transaction whose writes would not fit in one commit; the caller goes on
+// errTooBig stops a move whose writes would not fit in one commit; the caller goes on
 // in steps.
 var errTooBig = errors.New("too many writes for one transaction")
 
 // RunCancel moves a running run to cancelled and its non-terminal nodes to cancelled (they
 // count as propagated and lose their lease); ErrConflict if the run is not running.
 //
-// When the run and those nodes fit one transaction they move together. Otherwise the run
-// document moves first, in a transaction, and the nodes in further transactions of at most
+// When the run and those nodes fit one commit they move together. Otherwise the run
+// document moves first, and the nodes in further commits of at most
 // maxWrites each. Once the run is cancelled nothing can move one of its nodes from a terminal
 // state back (claims need a running run; the scheduler only reads running runs), so the nodes
 // left non-terminal meanwhile are harmless, and calling RunCancel again (which answers

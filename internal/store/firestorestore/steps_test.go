@@ -49,7 +49,7 @@ func TestAnInterruptedSkipIsCompletedByTheNextPropagation(t *testing.T) {
 	require.NoError(t, err)
 	a, err := decodeNode(snap)
 	require.NoError(t, err)
-	plan, err := s.planSkip(s.clientGetAll(ctx), "r", a)
+	plan, err := s.planSkip(ctx, "r", a)
 	require.NoError(t, err)
 	require.Len(t, plan, 1001)
 	require.Equal(t, "m", plan[len(plan)-1].Name, "sinks first")
