@@ -77,6 +77,7 @@ func (s signer) sign(t *testing.T, c pushClaims) string {
 // server, with its handler's calls recorded.
 type testBundle struct {
 	google   signer
+	handler  http.Handler
 	endpoint string
 
 	mu       sync.Mutex
@@ -106,6 +107,7 @@ func setup(t *testing.T) *testBundle {
 		return b.fail
 	})
 	require.NoError(t, err)
+	b.handler = h
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	b.endpoint = srv.URL + "/push"
