@@ -53,7 +53,8 @@ const (
 // MinAckDeadline is the shortest lease this package honours. The client library sends its first
 // lease extension 5 s after Receive starts, whatever the deadline, so a shorter lease would run
 // out before it is ever extended and a running message would be delivered twice. Shorter
-// configured deadlines are raised to it.
+// configured deadlines are raised to it. Pub/Sub itself (and its emulator) accepts leases from
+// 10 s: Receive fails with InvalidArgument below that; only pstest takes 6–9 s.
 const MinAckDeadline = 6 * time.Second
 
 // Defaults of queue.SubscriptionConfig, as package queue documents them.
