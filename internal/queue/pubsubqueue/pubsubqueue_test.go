@@ -29,7 +29,7 @@ func newPstest(t *testing.T) onPstest {
 	t.Helper()
 	srv := pstest.NewServer()
 	t.Cleanup(func() { _ = srv.Close() })
-	q, project := connectProject(t, srv.Addr)
+	q, project := connectProject(t, srv.Addr, pstestStreams)
 	admin, err := pubsub.NewClient(context.Background(), project, localServer(srv.Addr)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = admin.Close() })
@@ -240,7 +240,7 @@ func TestPublishAfterCloseFails(t *testing.T) {
 func TestEmulatorAcceptsTheSubscriptionSettings(t *testing.T) {
 	t.Parallel()
 	host := requireEmulator(t)
-	q, project := connectProject(t, host)
+	q, project := connectProject(t, host, emulatorStreams)
 	ctx := context.Background()
 	_, err := q.CreateSubscription(ctx, "workers", queue.SubscriptionConfig{
 		Topic: "tasks", AckDeadline: 30 * time.Second, MaxDeliveries: 7, DeadLetterTopic: "tasks-dead",
