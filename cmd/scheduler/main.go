@@ -1,14 +1,67 @@
-// Command scheduler is Maestro's scheduler service for Cloud Run. It runs on the production backends
-// (Firestore, Pub/Sub, BigQuery, Cloud Storage), which are not wired yet: until they are,
-// use `maestro dev`, which runs the same scheduler code on embedded backends in one process.
+// Command scheduler is Maestro's scheduler service for Cloud Run: Cloud Scheduler calls POST
+// /tick every minute (due schedules start runs, the sweeper repairs lost messages and expired
+// leases), and completions arrive pulled or pushed from Pub/Sub, unlocking downstream tables.
+// Configuration comes from environment variables (deploy/README.md lists them).
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/maestro-sql/maestro/internal/cloud"
+	"github.com/maestro-sql/maestro/internal/config"
+	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/service"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "maestro scheduler: the production backends (Firestore, Pub/Sub, BigQuery) are not wired into this binary yet; run `maestro dev` for the embedded version")
-	os.Exit(2)
+	cfg, err := config.Load(config.Scheduler, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log := cloud.Logger(cfg, os.Getenv)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("scheduler stopped", zap.Error(err))
+		_ = log.Sync()
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	st, err := cloud.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	q, err := cloud.OpenQueue(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	sched := scheduler.New(st, q.Topic(engine.TasksTopic), cloud.Graph(cfg), cloud.LogNotifier{Log: log}, log,
+		scheduler.Config{GlobalLimit: cfg.MaxParallel})
+	scfg := service.SchedulerConfig{SweepEvery: cfg.SweepEvery}
+	if !cfg.InsecureSkipAuth {
+		if scfg.TickAuth, err = cloud.TickAuth(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.CompletionsMode == "push" {
+		if scfg.Push, err = cloud.Push(ctx, cfg, log); err != nil {
+			return err
+		}
+	} else {
+		scfg.Completions = cloud.CompletionSubscription(q)
+	}
+	h, loop := service.SchedulerService(sched, log, scfg)
+	return cloud.Serve(ctx, cfg, h, loop, log)
 }

@@ -1,14 +1,79 @@
-// Command worker is Maestro's worker service for Cloud Run. It runs on the production backends
-// (Firestore, Pub/Sub, BigQuery, Cloud Storage), which are not wired yet: until they are,
-// use `maestro dev`, which runs the same worker code on embedded backends in one process.
+// Command worker is Maestro's worker service for Cloud Run: it receives task messages (pulled
+// by a worker pool, or pushed by Pub/Sub to POST /push/tasks), claims the node, runs its
+// BigQuery job with a job id derived from (run, node, attempt), heartbeats while it runs, and
+// records the outcome. Configuration comes from environment variables (deploy/README.md).
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"google.golang.org/api/option"
+
+	"github.com/maestro-sql/maestro/internal/cloud"
+	"github.com/maestro-sql/maestro/internal/config"
+	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/queue"
+	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/service"
+	"github.com/maestro-sql/maestro/internal/warehouse/bigquerywarehouse"
+	"github.com/maestro-sql/maestro/internal/worker"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "maestro worker: the production backends (Firestore, Pub/Sub, BigQuery) are not wired into this binary yet; run `maestro dev` for the embedded version")
-	os.Exit(2)
+	cfg, err := config.Load(config.Worker, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log := cloud.Logger(cfg, os.Getenv)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("worker stopped", zap.Error(err))
+		_ = log.Sync()
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	st, err := cloud.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	q, err := cloud.OpenQueue(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	var bqOpts []option.ClientOption
+	if cfg.BigQueryEndpoint != "" {
+		bqOpts = append(bqOpts, option.WithEndpoint(cfg.BigQueryEndpoint), option.WithoutAuthentication())
+	}
+	wh, err := bigquerywarehouse.OpenWithOptions(ctx, cfg.BQProject, &bigquerywarehouse.Options{Location: cfg.BQLocation}, bqOpts...)
+	if err != nil {
+		return fmt.Errorf("error opening BigQuery of project %s: %w", cfg.BQProject, err)
+	}
+	defer wh.Close()
+	exec := &worker.QueryExecutor{Warehouse: wh, DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset}
+	// The worker dispatches what its nodes unlock, within the same limits as the scheduler.
+	dispatcher := scheduler.New(st, q.Topic(engine.TasksTopic), nil, nil, log, scheduler.Config{GlobalLimit: cfg.MaxParallel})
+	w := worker.New(st, q.Topic(engine.CompletionsTopic), map[string]worker.Executor{"query": exec}, log,
+		worker.Config{Lease: cfg.Lease, Dispatcher: dispatcher, Concurrency: cfg.Workers})
+	var tasks queue.Subscription
+	var push service.PushHandler
+	if cfg.WorkerMode == "push" {
+		if push, err = cloud.Push(ctx, cfg, log); err != nil {
+			return err
+		}
+	} else {
+		tasks = cloud.TaskSubscription(q, cfg)
+	}
+	h, loop := service.WorkerService(w, tasks, push)
+	return cloud.Serve(ctx, cfg, h, loop, log)
 }

@@ -127,7 +127,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	exec := &worker.QueryExecutor{Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
 	sys.Worker = worker.New(sys.Store, sys.Queue.Topic(engine.CompletionsTopic),
 		map[string]worker.Executor{"query": exec}, log,
-		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second})
+		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second, Dispatcher: sys.Scheduler, Concurrency: cfg.Workers})
 	return sys, nil
 }
 

@@ -168,7 +168,9 @@ func setupWithLease(t *testing.T, g graph, faults *memqueue.Faults, lease time.D
 	var wg sync.WaitGroup
 	for i := range 2 {
 		w := worker.New(st, q.Topic(engine.CompletionsTopic), map[string]worker.Executor{"query": b.exec}, log,
-			worker.Config{ID: fmt.Sprintf("w%d", i), Lease: lease, DefaultRetryBackoff: 20 * time.Millisecond})
+			// As in production, the workers dispatch and run what their nodes unlock.
+			worker.Config{ID: fmt.Sprintf("w%d", i), Lease: lease, DefaultRetryBackoff: 20 * time.Millisecond,
+				Dispatcher: b.sched, Concurrency: 4})
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = engine.RunWorker(ctx, tasks, w) }()
 	}

@@ -153,7 +153,7 @@ func RunOn(ctx context.Context, cfg Config, b Backends) (Result, error) {
 	sched := scheduler.New(st, b.Tasks,
 		func(context.Context, []spec.Table) (scheduler.Graph, error) { return g, nil }, nil, log,
 		scheduler.Config{UndeliveredAfter: time.Minute, UnpropagatedAfter: time.Minute, GlobalLimit: cfg.GlobalLimit})
-	w := worker.New(st, b.Completions, map[string]worker.Executor{"query": noop{}}, log, worker.Config{})
+	w := worker.New(st, b.Completions, map[string]worker.Executor{"query": noop{}}, log, worker.Config{Dispatcher: sched, Concurrency: cfg.Workers})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -255,17 +256,49 @@ func (s *Scheduler) Dispatch(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("error dispatching nodes: %w", err)
 		}
-		var errs []error
-		for _, n := range nodes {
-			errs = append(errs, s.publish(ctx, n))
-		}
-		if err := errors.Join(errs...); err != nil {
+		if err := s.publishAll(ctx, nodes); err != nil {
 			return err
 		}
 		if len(nodes) < 500 {
 			return nil
 		}
 	}
+}
+
+// DispatchTake makes one dispatch pass like Dispatch, but keeps up to take of the dispatched
+// nodes, those named in prefer first, for the caller to run itself instead of publishing their
+// tasks: a worker that just unlocked a node runs it without a round trip through the queue.
+// A kept node that its caller never claims is published again by the sweeper.
+func (s *Scheduler) DispatchTake(ctx context.Context, take int, prefer []string) ([]*run.Node, error) {
+	nodes, err := s.store.NodesDispatch(ctx, &store.NodesDispatchParams{
+		Now: s.cfg.Now(), GlobalLimit: s.cfg.GlobalLimit, Max: 500,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error dispatching nodes: %w", err)
+	}
+	if take > 0 && len(prefer) > 0 {
+		// Stable: the preferred nodes move to the front, each group keeps its order.
+		sort.SliceStable(nodes, func(i, j int) bool {
+			return slices.Contains(prefer, nodes[i].Name) && !slices.Contains(prefer, nodes[j].Name)
+		})
+	}
+	take = min(take, len(nodes))
+	return nodes[:take], s.publishAll(ctx, nodes[take:])
+}
+
+// publishAll publishes the nodes' tasks at once: each publish waits for the queue's
+// acknowledgement, and waiting for them one after the other would add up.
+func (s *Scheduler) publishAll(ctx context.Context, nodes []*run.Node) error {
+	if len(nodes) == 1 {
+		return s.publish(ctx, nodes[0])
+	}
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() { errs[i] = s.publish(ctx, n) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (s *Scheduler) publish(ctx context.Context, n *run.Node) error {

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,6 +49,23 @@ type Config struct {
 	DefaultRetryBackoff time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// Dispatcher, when set, lets the worker dispatch what a finished node unlocked and run one
+	// of those nodes itself at once, instead of waiting for the completion to reach the
+	// scheduler and a new task to come back: two queue hops off every edge of the graph.
+	Dispatcher Dispatcher
+	// MaxChain bounds how many nodes one task message runs that way one after the other, so
+	// that a message is not held for a whole run. Defaults to 32.
+	MaxChain int
+	// Concurrency is how many tasks this worker runs at once (its subscription's
+	// MaxOutstanding): it takes nodes for itself only for free slots. Defaults to 1.
+	Concurrency int
+}
+
+// Dispatcher dispatches ready nodes within the concurrency limits (the scheduler does).
+type Dispatcher interface {
+	// DispatchTake dispatches ready nodes, publishes tasks for all but up to take of them,
+	// preferring those named in prefer, and returns the ones it kept for the caller to run.
+	DispatchTake(ctx context.Context, take int, prefer []string) ([]*run.Node, error)
 }
 
 // Worker handles task messages.
@@ -56,6 +75,7 @@ type Worker struct {
 	executors   map[string]Executor
 	log         *zap.Logger
 	cfg         Config
+	busy        atomic.Int64 // nodes this worker is running
 }
 
 // New returns a worker; executors maps node kinds ("query") to what runs them.
@@ -75,6 +95,12 @@ func New(st store.Store, completions queue.Topic, executors map[string]Executor,
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxChain == 0 {
+		cfg.MaxChain = 32
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 1
+	}
 	return &Worker{store: st, completions: completions, executors: executors, log: log.With(zap.String("worker", cfg.ID)), cfg: cfg}
 }
 
@@ -86,6 +112,46 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 		w.log.Error("dropping malformed task", zap.String("message_id", m.ID), zap.Error(err))
 		return nil
 	}
+	// Completions are published while the next node runs, and nodes taken beyond the first run
+	// beside it; the message is acked once all of that is done.
+	var pending sync.WaitGroup
+	defer pending.Wait()
+	return w.chain(ctx, t, &pending, true)
+}
+
+// chain runs t, then the nodes it dispatched for itself: the first in this goroutine, the
+// others each in a goroutine of its own (counted in pending), until none is taken or MaxChain.
+// Only the first node's error is returned: a later node's failure leaves it dispatched, and the
+// sweeper publishes its task again.
+func (w *Worker) chain(ctx context.Context, t run.Task, pending *sync.WaitGroup, first bool) error {
+	for depth := 0; ; depth++ {
+		w.busy.Add(1)
+		kept, err := w.run(ctx, t, depth < w.cfg.MaxChain, pending)
+		w.busy.Add(-1)
+		if err != nil {
+			if first {
+				return err
+			}
+			w.log.Warn("running a node this worker dispatched failed; the sweeper will republish it",
+				zap.String("run_id", t.RunID), zap.String("node", t.Node), zap.Error(err))
+			return nil
+		}
+		first = false
+		if len(kept) == 0 {
+			return nil
+		}
+		for _, n := range kept[1:] {
+			pending.Go(func() { _ = w.chain(ctx, taskOf(n), pending, false) })
+		}
+		t = taskOf(kept[0])
+	}
+}
+
+func taskOf(n *run.Node) run.Task { return run.Task{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt} }
+
+// run runs one task and returns the nodes it dispatched for this worker to run at once: when
+// mayTake, one to follow in this slot, and one for each slot free.
+func (w *Worker) run(ctx context.Context, t run.Task, mayTake bool, publishing *sync.WaitGroup) ([]*run.Node, error) {
 	log := w.log.With(zap.String("run_id", t.RunID), zap.String("node", t.Node), zap.Int("attempt", t.Attempt))
 	jobID := run.JobID(t.RunID, t.Node, t.Attempt)
 	lease := w.cfg.ID + "-" + randomHex(4)
@@ -98,19 +164,19 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		// Someone else has it, it ran already, or the run is over: the message was a duplicate.
 		log.Debug("task not claimable; acking", zap.Error(err))
-		return nil
+		return nil, nil
 	case err != nil:
-		return fmt.Errorf("error claiming node %q of run %q: %w", t.Node, t.RunID, err)
+		return nil, fmt.Errorf("error claiming node %q of run %q: %w", t.Node, t.RunID, err)
 	}
 	log = log.With(zap.String("job_id", jobID))
 	log.Info("node started")
 
 	out, err := w.execute(ctx, log, n, lease)
 	if errors.Is(err, errLeaseLost) || errors.Is(err, errOutcomeUnknown) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	state, stats := out.state, out.stats
 	p := &store.NodeRecordOutcomeParams{
@@ -129,9 +195,9 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			log.Warn("lease lost before recording the outcome; the next claimant attaches to the same job")
-			return nil
+			return nil, nil
 		}
-		return fmt.Errorf("error recording outcome of node %q of run %q: %w", n.Name, n.RunID, err)
+		return nil, fmt.Errorf("error recording outcome of node %q of run %q: %w", n.Name, n.RunID, err)
 	}
 	fields := []zap.Field{zap.String("state", string(state)), zap.Int64("rows", stats.Rows),
 		zap.Int64("bytes_processed", stats.BytesProcessed), zap.Int64("duration_ms", stats.DurationMillis)}
@@ -143,16 +209,33 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	default:
 		log.Error("node failed", append(fields, zap.Error(out.err))...)
 	}
-	err = w.completions.Publish(ctx, &queue.Message{
+	completion := &queue.Message{
 		Data: run.EncodeCompletion(run.Completion{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt, State: state,
 			Propagated: state.Terminal(), RunDone: res.RunDone}),
 		Attributes: map[string]string{"run_id": n.RunID, "node": n.Name},
-	})
-	if err != nil {
-		// The sweeper propagates nodes whose completion never arrived.
-		log.Warn("publishing completion failed", zap.Error(err))
 	}
-	return nil
+	publishing.Go(func() {
+		if err := w.completions.Publish(ctx, completion); err != nil {
+			// The sweeper propagates nodes whose completion never arrived.
+			log.Warn("publishing completion failed", zap.Error(err))
+		}
+	})
+	if w.cfg.Dispatcher == nil || len(res.Ready) == 0 {
+		return nil, nil
+	}
+	take := 0
+	if mayTake {
+		// Other workers may take free slots at the same moment: this can run a few more
+		// nodes than Concurrency for a while, never unboundedly many.
+		take = 1 + max(0, w.cfg.Concurrency-int(w.busy.Load()))
+	}
+	kept, err := w.cfg.Dispatcher.DispatchTake(ctx, take, res.Ready)
+	if err != nil {
+		// The scheduler dispatches them when the completion arrives, the sweeper republishes
+		// what was dispatched but not published.
+		log.Warn("dispatching what the node unlocked failed", zap.Error(err))
+	}
+	return kept, nil
 }
 
 // outcome is how an attempt ended: the state to record, the job's statistics and, for a

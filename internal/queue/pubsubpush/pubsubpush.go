@@ -55,24 +55,25 @@ type Config struct {
 
 // Handler is an http.Handler for one push subscription's requests.
 type Handler struct {
-	verifier *oidc.IDTokenVerifier
-	email    string
-	handle   queue.Handler
-	log      *zap.Logger
+	*Verifier
+	handle queue.Handler
+	log    *zap.Logger
 }
 
-// New returns a Handler that verifies each request by cfg and passes its message to h. ctx
-// bounds nothing but carries values for the key fetches (its cancellation is ignored: keys are
-// fetched for the Handler's whole life).
-func New(ctx context.Context, cfg Config, h queue.Handler) (*Handler, error) {
+// Verifier checks that a request carries a Google-signed OIDC token of one service account for
+// one audience: Pub/Sub push requests, and Cloud Scheduler's calls, which sign the same way.
+type Verifier struct {
+	verifier *oidc.IDTokenVerifier
+	email    string
+}
+
+// NewVerifier returns a Verifier by cfg (its Logger is not used).
+func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Audience == "" {
 		return nil, errors.New("pubsubpush: Config.Audience is empty")
 	}
 	if cfg.ServiceAccountEmail == "" {
 		return nil, errors.New("pubsubpush: Config.ServiceAccountEmail is empty")
-	}
-	if h == nil {
-		return nil, errors.New("pubsubpush: the queue.Handler is nil")
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = GoogleIssuer
@@ -80,20 +81,32 @@ func New(ctx context.Context, cfg Config, h queue.Handler) (*Handler, error) {
 	if cfg.JWKSURL == "" {
 		cfg.JWKSURL = GoogleJWKSURL
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
 	ctx = context.WithoutCancel(ctx)
 	if cfg.HTTPClient != nil {
 		ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
 	}
 	keys := oidc.NewRemoteKeySet(ctx, cfg.JWKSURL)
-	return &Handler{
+	return &Verifier{
 		verifier: oidc.NewVerifier(cfg.Issuer, keys, &oidc.Config{ClientID: cfg.Audience}),
 		email:    cfg.ServiceAccountEmail,
-		handle:   h,
-		log:      cfg.Logger,
 	}, nil
+}
+
+// New returns a Handler that verifies each request by cfg and passes its message to h. ctx
+// bounds nothing but carries values for the key fetches (its cancellation is ignored: keys are
+// fetched for the Handler's whole life).
+func New(ctx context.Context, cfg Config, h queue.Handler) (*Handler, error) {
+	if h == nil {
+		return nil, errors.New("pubsubpush: the queue.Handler is nil")
+	}
+	v, err := NewVerifier(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Handler{Verifier: v, handle: h, log: cfg.Logger}, nil
 }
 
 // envelope is the body of a push request (the "wrapped" payload format). Pub/Sub writes
@@ -118,7 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "push requests are POSTs", http.StatusMethodNotAllowed)
 		return
 	}
-	if status, reason := h.authorize(r); status != 0 {
+	if status, reason := h.Authorize(r); status != 0 {
 		h.log.Warn("refused a push request", zap.Int("status", status), zap.String("reason", reason))
 		http.Error(w, http.StatusText(status)+": "+reason, status)
 		return
@@ -147,10 +160,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// authorize checks the bearer token: 401 when it does not prove anything (missing, malformed,
+// Authorize checks the bearer token: 401 when it does not prove anything (missing, malformed,
 // badly signed, expired, another issuer or audience), 403 when it proves a caller other than the
-// subscription's service account. 0 lets the request through.
-func (h *Handler) authorize(r *http.Request) (status int, reason string) {
+// expected service account. 0 lets the request through.
+func (h *Verifier) Authorize(r *http.Request) (status int, reason string) {
 	header := r.Header.Get("Authorization")
 	scheme, raw, ok := strings.Cut(header, " ")
 	if header == "" {

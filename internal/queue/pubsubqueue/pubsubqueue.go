@@ -200,6 +200,20 @@ func (q *Queue) Subscription(name string) queue.Subscription {
 	})
 }
 
+// ExistingSubscription is Subscription with client-side settings: maxOutstanding bounds the
+// handlers running at once, maxExtension how long a running handler keeps its message (0: 60m).
+// The production services use it because deploy/ owns the subscriptions and their accounts may
+// not create them.
+func (q *Queue) ExistingSubscription(name string, maxOutstanding int, maxExtension time.Duration) queue.Subscription {
+	if maxOutstanding <= 0 {
+		maxOutstanding = defaultMaxOutstanding
+	}
+	if maxExtension <= 0 {
+		maxExtension = defaultMaxExtension
+	}
+	return q.newSubscription(name, queue.SubscriptionConfig{MaxExtension: maxExtension, MaxOutstanding: maxOutstanding})
+}
+
 func (q *Queue) createPlainSubscription(ctx context.Context, name, topic string) error {
 	return q.createOrCheckSubscription(ctx, &pubsubpb.Subscription{
 		Name:               q.subscriptionPath(name),

@@ -1,0 +1,133 @@
+// Package cloud opens Maestro's Google Cloud backends from a service's configuration, so that
+// each of the three Cloud Run binaries is a short main: Firestore as the store, Pub/Sub as the
+// queue, BigQuery as the warehouse, Cloud Storage for objects.
+package cloud
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"go.uber.org/zap"
+
+	"github.com/maestro-sql/maestro/internal/cloudlog"
+	"github.com/maestro-sql/maestro/internal/config"
+	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/project"
+	"github.com/maestro-sql/maestro/internal/queue"
+	"github.com/maestro-sql/maestro/internal/queue/pubsubqueue"
+	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/service"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store/firestorestore"
+)
+
+// Subscription settings every deployment shares; deploy/ creates the same.
+const (
+	taskAckDeadline       = 60 * time.Second
+	completionAckDeadline = 30 * time.Second
+	maxDeliveries         = 10
+	minBackoff            = 10 * time.Second
+)
+
+// OpenStore opens the Firestore store.
+func OpenStore(ctx context.Context, cfg *config.Config) (*firestorestore.Store, error) {
+	client, err := firestore.NewClientWithDatabase(ctx, cfg.Project, cfg.FirestoreDatabase)
+	if err != nil {
+		return nil, fmt.Errorf("error connecting to Firestore database %s of project %s: %w", cfg.FirestoreDatabase, cfg.Project, err)
+	}
+	st, err := firestorestore.Open(ctx, cfg.Project, firestorestore.WithClient(client))
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("error opening the Firestore store of project %s: %w", cfg.Project, err)
+	}
+	return st, nil
+}
+
+// receiveStreams is how many StreamingPull streams a receiver opens: one delivers about one
+// message per server tick, several cut the wait for the next message.
+const receiveStreams = 4
+
+// OpenQueue opens Pub/Sub.
+func OpenQueue(ctx context.Context, cfg *config.Config) (*pubsubqueue.Queue, error) {
+	q, err := pubsubqueue.OpenWithConfig(ctx, cfg.Project, pubsubqueue.Config{ReceiveStreams: receiveStreams})
+	if err != nil {
+		return nil, fmt.Errorf("error opening Pub/Sub of project %s: %w", cfg.Project, err)
+	}
+	return q, nil
+}
+
+// TaskSubscription is the workers' pull subscription. deploy/ creates it; the services' accounts
+// may not.
+func TaskSubscription(q *pubsubqueue.Queue, cfg *config.Config) queue.Subscription {
+	return q.ExistingSubscription(engine.TasksSubscription, cfg.Workers, 0)
+}
+
+// CompletionSubscription is the scheduler's pull subscription, created by deploy/.
+func CompletionSubscription(q *pubsubqueue.Queue) queue.Subscription {
+	return q.ExistingSubscription(engine.CompletionsSubscription, 32, 0)
+}
+
+// CreateTopics creates the topics and subscriptions with the settings deploy/ gives them, for
+// an emulator or a project deployed without Terraform. Existing ones are left as they are.
+func CreateTopics(ctx context.Context, q *pubsubqueue.Queue) error {
+	if err := q.CreateTopic(ctx, engine.TasksTopic); err != nil {
+		return err
+	}
+	if err := q.CreateTopic(ctx, engine.CompletionsTopic); err != nil {
+		return err
+	}
+	if _, err := q.CreateSubscription(ctx, engine.TasksSubscription, queue.SubscriptionConfig{
+		Topic: engine.TasksTopic, AckDeadline: taskAckDeadline, MaxDeliveries: maxDeliveries,
+		DeadLetterTopic: engine.TasksDeadLetterTopic, MinBackoff: minBackoff,
+	}); err != nil {
+		return fmt.Errorf("error creating the task subscription: %w", err)
+	}
+	if _, err := q.CreateSubscription(ctx, engine.CompletionsSubscription, queue.SubscriptionConfig{
+		Topic: engine.CompletionsTopic, AckDeadline: completionAckDeadline, MaxDeliveries: maxDeliveries,
+		DeadLetterTopic: engine.CompletionsDeadLetterTopic, MinBackoff: minBackoff,
+	}); err != nil {
+		return fmt.Errorf("error creating the completion subscription: %w", err)
+	}
+	return nil
+}
+
+// Graph builds the dependency graph of stored tables with the deployment's default names.
+func Graph(cfg *config.Config) scheduler.GraphFunc {
+	return func(ctx context.Context, tables []spec.Table) (scheduler.Graph, error) {
+		return project.Graph(&spec.Project{DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset, Tables: tables})
+	}
+}
+
+// LogNotifier tells the log about failed tables until Slack and webhooks are configured.
+type LogNotifier struct{ Log *zap.Logger }
+
+// RunFinished logs each failed node of a finished run.
+func (n LogNotifier) RunFinished(ctx context.Context, r *run.Run, nodes []*run.Node) {
+	for _, node := range nodes {
+		if node.State == run.NodeFailed {
+			n.Log.Error("table failed", zap.String("run_id", r.ID), zap.String("node", node.Name),
+				zap.Int("attempt", node.Attempt), zap.String("job_id", node.JobID), zap.String("error", node.Error))
+		}
+	}
+	n.Log.Info("run finished", zap.String("run_id", r.ID), zap.String("state", string(r.State)),
+		zap.Int64("bytes_billed", r.Stats.BytesBilled), zap.Int64("slot_ms", r.Stats.SlotMillis))
+}
+
+// Logger returns the Cloud Logging JSON logger of a service, labelled with the Cloud Run service
+// and revision that getenv reports.
+func Logger(cfg *config.Config, getenv func(string) string) *zap.Logger {
+	// config.Load accepted the level already.
+	level, _ := cloudlog.ParseLevel(cfg.LogLevel)
+	return cloudlog.New(os.Stdout, cloudlog.Options{Level: level, Service: getenv("K_SERVICE"), Revision: getenv("K_REVISION")})
+}
+
+// Serve serves h (with trace-aware logging) and runs loop on the configured port until ctx is done.
+func Serve(ctx context.Context, cfg *config.Config, h http.Handler, loop service.Loop, log *zap.Logger) error {
+	return service.Serve(ctx, ":"+strconv.Itoa(cfg.Port), cloudlog.Middleware(log, cfg.Project, h), loop, log, nil)
+}
