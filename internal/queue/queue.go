@@ -4,7 +4,7 @@
 // (the subscriber died, or the handler outran MaxExtension) is delivered again; a message
 // delivered MaxDeliveries times without an ack goes to the dead-letter topic instead.
 //
-// Implementations: memqueue (in-process), later pubsubqueue. Both pass queuetest.Run.
+// Implementations: memqueue (in-process) and pubsubqueue (Google Cloud Pub/Sub). Both pass queuetest.Run.
 package queue
 
 import (

@@ -2,7 +2,7 @@
 // runs with their nodes. Every state move is a compare-and-set inside a transaction, so a
 // duplicated, late or replayed message changes nothing.
 //
-// Implementations: sqlitestore (embedded), later firestorestore. Both pass storetest.Run.
+// Implementations: sqlitestore (embedded) and firestorestore (Google Cloud Firestore). Both pass storetest.Run.
 package store
 
 import (
@@ -87,6 +87,10 @@ type Store interface {
 	// in one transaction: the worker that ran a node unlocks its downstream itself, which halves
 	// the writes per node and takes a queue hop off the critical path. The result is empty for a
 	// retry. ErrConflict (and nothing changed) as for NodeRecordOutcome.
+	//
+	// With p.Handoff and a success that made downstream nodes ready, the first of them by name
+	// is claimed for the caller in the same transaction (see Handoff) and returned as Claimed,
+	// not in Ready.
 	NodeFinish(ctx context.Context, p *NodeRecordOutcomeParams) (*run.Node, *PropagateResult, error)
 	// NodeReclaim returns a running node whose lease expired to ready with the same attempt (it
 	// re-attaches to the same warehouse job), undispatched. ErrConflict if it is no longer
@@ -205,6 +209,19 @@ type NodeRecordOutcomeParams struct {
 	Error     string
 	Now       time.Time
 	NotBefore time.Time
+	// Handoff, with NodeFinish only, claims a node the success unlocked for the caller.
+	Handoff *Handoff
+}
+
+// Handoff passes a finishing node's place to one downstream node it made ready: that node
+// moves straight to running (dispatched and claimed at Now, attempt unchanged, JobID
+// run.JobID of its attempt) under Lease, in the same transaction as the finish. One running
+// node ends and one starts in the same run, so no concurrency limit (global or the run's
+// MaxParallel) can be exceeded, and no count needs reading. The caller runs it as if it had
+// claimed it from a task.
+type Handoff struct {
+	Lease          string
+	LeaseExpiresAt time.Time
 }
 
 // NodeReclaimParams reclaims an expired lease.
@@ -232,6 +249,8 @@ type PropagateResult struct {
 	Skipped []string
 	// RunDone: no node of the run is left unfinished.
 	RunDone bool
+	// Claimed is the node NodeFinish claimed under its Handoff, nil if none.
+	Claimed *run.Node
 }
 
 // NodesDispatchParams bounds a dispatch.

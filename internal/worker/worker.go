@@ -116,67 +116,94 @@ func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	// beside it; the message is acked once all of that is done.
 	var pending sync.WaitGroup
 	defer pending.Wait()
-	return w.chain(ctx, t, &pending, true)
+	return w.chain(ctx, step{task: t}, &pending, true)
 }
 
-// chain runs t, then the nodes it dispatched for itself: the first in this goroutine, the
-// others each in a goroutine of its own (counted in pending), until none is taken or MaxChain.
-// Only the first node's error is returned: a later node's failure leaves it dispatched, and the
-// sweeper publishes its task again.
-func (w *Worker) chain(ctx context.Context, t run.Task, pending *sync.WaitGroup, first bool) error {
+// step is a node to run: a task to claim, or a node already claimed under lease (handed off by
+// the node before it).
+type step struct {
+	task    run.Task
+	claimed *run.Node
+	lease   string
+}
+
+// chain runs s, then the nodes its success unlocked for this worker: the first in this
+// goroutine, the others each in a goroutine of its own (counted in pending), until none is left
+// or MaxChain. Only the first node's error is returned: a later node's failure leaves it to its
+// lease or dispatch, and the sweeper hands it out again.
+func (w *Worker) chain(ctx context.Context, s step, pending *sync.WaitGroup, first bool) error {
 	for depth := 0; ; depth++ {
-		w.busy.Add(1)
-		kept, err := w.run(ctx, t, depth < w.cfg.MaxChain, pending)
-		w.busy.Add(-1)
+		err := w.claim(ctx, &s)
+		var next *step
+		var more []*run.Node
+		if err == nil && s.claimed != nil {
+			w.busy.Add(1)
+			next, more, err = w.run(ctx, s.claimed, s.lease, depth < w.cfg.MaxChain, pending)
+			w.busy.Add(-1)
+		}
 		if err != nil {
 			if first {
 				return err
 			}
-			w.log.Warn("running a node this worker dispatched failed; the sweeper will republish it",
-				zap.String("run_id", t.RunID), zap.String("node", t.Node), zap.Error(err))
+			w.log.Warn("running a node this worker took failed; the sweeper will hand it out again",
+				zap.String("run_id", s.task.RunID), zap.String("node", s.task.Node), zap.Error(err))
 			return nil
 		}
 		first = false
-		if len(kept) == 0 {
+		for _, n := range more {
+			pending.Go(func() { _ = w.chain(ctx, step{task: taskOf(n)}, pending, false) })
+		}
+		if next == nil {
 			return nil
 		}
-		for _, n := range kept[1:] {
-			pending.Go(func() { _ = w.chain(ctx, taskOf(n), pending, false) })
-		}
-		t = taskOf(kept[0])
+		s = *next
 	}
 }
 
 func taskOf(n *run.Node) run.Task { return run.Task{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt} }
 
-// run runs one task and returns the nodes it dispatched for this worker to run at once: when
-// mayTake, one to follow in this slot, and one for each slot free.
-func (w *Worker) run(ctx context.Context, t run.Task, mayTake bool, publishing *sync.WaitGroup) ([]*run.Node, error) {
-	log := w.log.With(zap.String("run_id", t.RunID), zap.String("node", t.Node), zap.Int("attempt", t.Attempt))
-	jobID := run.JobID(t.RunID, t.Node, t.Attempt)
-	lease := w.cfg.ID + "-" + randomHex(4)
+// claim claims s's task unless s holds a claimed node already. s.claimed stays nil when the task
+// is not claimable (a duplicate, a finished run), which is no error.
+func (w *Worker) claim(ctx context.Context, s *step) error {
+	if s.claimed != nil {
+		return nil
+	}
+	t := s.task
+	lease := w.newLease()
 	now := w.cfg.Now()
 	n, err := w.store.NodeClaim(ctx, &store.NodeClaimParams{
 		RunID: t.RunID, Name: t.Node, Attempt: t.Attempt, Lease: lease,
-		LeaseExpiresAt: now.Add(w.cfg.Lease), JobID: jobID, Now: now,
+		LeaseExpiresAt: now.Add(w.cfg.Lease), JobID: run.JobID(t.RunID, t.Node, t.Attempt), Now: now,
 	})
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		// Someone else has it, it ran already, or the run is over: the message was a duplicate.
-		log.Debug("task not claimable; acking", zap.Error(err))
-		return nil, nil
+		w.log.Debug("task not claimable; acking", zap.String("run_id", t.RunID), zap.String("node", t.Node),
+			zap.Int("attempt", t.Attempt), zap.Error(err))
+		return nil
 	case err != nil:
-		return nil, fmt.Errorf("error claiming node %q of run %q: %w", t.Node, t.RunID, err)
+		return fmt.Errorf("error claiming node %q of run %q: %w", t.Node, t.RunID, err)
 	}
-	log = log.With(zap.String("job_id", jobID))
+	s.claimed, s.lease = n, lease
+	return nil
+}
+
+func (w *Worker) newLease() string { return w.cfg.ID + "-" + randomHex(4) }
+
+// run runs a claimed node and records its outcome. When mayTake, a success passes this slot to
+// a node it unlocked (returned as next, already claimed) and the nodes dispatched for free slots
+// come back as more; the rest of what it unlocked is dispatched through the queue.
+func (w *Worker) run(ctx context.Context, n *run.Node, lease string, mayTake bool, publishing *sync.WaitGroup) (next *step, more []*run.Node, err error) {
+	log := w.log.With(zap.String("run_id", n.RunID), zap.String("node", n.Name), zap.Int("attempt", n.Attempt),
+		zap.String("job_id", n.JobID))
 	log.Info("node started")
 
 	out, err := w.execute(ctx, log, n, lease)
 	if errors.Is(err, errLeaseLost) || errors.Is(err, errOutcomeUnknown) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	state, stats := out.state, out.stats
 	p := &store.NodeRecordOutcomeParams{
@@ -189,15 +216,19 @@ func (w *Worker) run(ctx context.Context, t run.Task, mayTake bool, publishing *
 	if state == run.NodeReady {
 		p.NotBefore = p.Now.Add(w.backoff(ctx, n))
 	}
-	// Recording the outcome also unlocks the downstream nodes in the same transaction, so the
-	// scheduler only has to dispatch them.
+	nextLease := w.newLease()
+	if mayTake {
+		p.Handoff = &store.Handoff{Lease: nextLease, LeaseExpiresAt: p.Now.Add(w.cfg.Lease)}
+	}
+	// Recording the outcome also unlocks the downstream nodes in the same transaction, and
+	// claims one of them for this worker: the next node starts without a message.
 	_, res, err := w.store.NodeFinish(ctx, p)
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			log.Warn("lease lost before recording the outcome; the next claimant attaches to the same job")
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, fmt.Errorf("error recording outcome of node %q of run %q: %w", n.Name, n.RunID, err)
+		return nil, nil, fmt.Errorf("error recording outcome of node %q of run %q: %w", n.Name, n.RunID, err)
 	}
 	fields := []zap.Field{zap.String("state", string(state)), zap.Int64("rows", stats.Rows),
 		zap.Int64("bytes_processed", stats.BytesProcessed), zap.Int64("duration_ms", stats.DurationMillis)}
@@ -220,14 +251,25 @@ func (w *Worker) run(ctx context.Context, t run.Task, mayTake bool, publishing *
 			log.Warn("publishing completion failed", zap.Error(err))
 		}
 	})
+	if res.Claimed != nil {
+		next = &step{claimed: res.Claimed, lease: nextLease, task: taskOf(res.Claimed)}
+	}
 	if w.cfg.Dispatcher == nil || len(res.Ready) == 0 {
-		return nil, nil
+		return next, nil, nil
 	}
 	take := 0
 	if mayTake {
 		// Other workers may take free slots at the same moment: this can run a few more
 		// nodes than Concurrency for a while, never unboundedly many.
-		take = 1 + max(0, w.cfg.Concurrency-int(w.busy.Load()))
+		take = max(0, w.cfg.Concurrency-int(w.busy.Load()))
+		if next == nil {
+			take++ // this slot is free too
+		}
+	}
+	if take == 0 {
+		// Every slot is busy: the scheduler's dispatch, which coalesces many completions into
+		// one pass, publishes them for whichever worker frees up first.
+		return next, nil, nil
 	}
 	kept, err := w.cfg.Dispatcher.DispatchTake(ctx, take, res.Ready)
 	if err != nil {
@@ -235,7 +277,10 @@ func (w *Worker) run(ctx context.Context, t run.Task, mayTake bool, publishing *
 		// what was dispatched but not published.
 		log.Warn("dispatching what the node unlocked failed", zap.Error(err))
 	}
-	return kept, nil
+	if next == nil && len(kept) > 0 {
+		next, kept = &step{task: taskOf(kept[0])}, kept[1:]
+	}
+	return next, kept, nil
 }
 
 // outcome is how an attempt ended: the state to record, the job's statistics and, for a

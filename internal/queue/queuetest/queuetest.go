@@ -217,8 +217,13 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			return errors.New("always fails")
 		})
 		dead := make(chan *queue.Message, 10)
+		var deadCount atomic.Int32
 		startReceive(t, deadSub, func(_ context.Context, m *queue.Message) error {
-			dead <- m
+			deadCount.Add(1)
+			select {
+			case dead <- m:
+			default: // a flood must fail the test below, not block the handler
+			}
 			return nil
 		})
 		m := recv(t, dead)
@@ -227,7 +232,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		require.Equal(t, int32(maxDeliveries), deliveries.Load())
 		require.Never(t, func() bool { return deliveries.Load() > int32(maxDeliveries) }, 4*caps.AckDeadline, tick,
 			"a dead-lettered message was delivered again on its original subscription")
-		requireNothing(t, dead, 0)
+		// At least once allows a rare duplicate on the dead-letter topic too, not a stream of them.
+		require.Less(t, deadCount.Load(), int32(maxDeliveries), "the dead-letter topic keeps receiving the message")
 	})
 
 	t.Run("BoundsConcurrentHandlersByMaxOutstanding", func(t *testing.T) {

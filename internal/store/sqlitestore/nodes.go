@@ -283,7 +283,18 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 			return err
 		}
 		// The outcome statement marked the node propagated already (finishQuery).
-		return t.propagateFrom(p.RunID, raw.n.State, raw.down, raw.fin, res)
+		if err := t.propagateFrom(p.RunID, raw.n.State, raw.down, raw.fin, res); err != nil {
+			return err
+		}
+		if p.Handoff == nil || len(res.Ready) == 0 {
+			return nil
+		}
+		claimed, err := t.handoff(p.RunID, res.Ready[0], p.Handoff, nanos(p.Now))
+		if err != nil {
+			return err
+		}
+		res.Claimed, res.Ready = claimed, res.Ready[1:]
+		return nil
 	})
 	if err != nil {
 		return nil, nil, wrap(ctx, err, "error finishing node %q of run %q", p.Name, p.RunID)
@@ -294,6 +305,25 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 	}
 	n.Propagated = n.State.Terminal() // the same transaction propagated it
 	return n, res, nil
+}
+
+// handoff claims a node that just became ready for the finishing node's worker (see
+// store.Handoff).
+func (t *tx) handoff(runID, name string, h *store.Handoff, now int64) (*run.Node, error) {
+	var attempt int
+	if err := t.queryRow(`SELECT attempt FROM nodes WHERE run_id = ? AND name = ?`, runID, name).Scan(&attempt); err != nil {
+		return nil, err
+	}
+	var raw rawNode
+	err := raw.scan(t.queryRow(`UPDATE nodes SET state = 'running', lease = ?, lease_expires_at = ?,
+		job_id = ?, started_at = ?, dispatched_at = ?
+		WHERE run_id = ? AND name = ? AND state = 'ready'
+		RETURNING `+nodeColumns, h.Lease, nanos(h.LeaseExpiresAt), run.JobID(runID, name, attempt), now, now,
+		runID, name))
+	if err != nil {
+		return nil, err
+	}
+	return raw.node()
 }
 
 // propagate applies a terminal node's outcome downstream (see store.Store.NodePropagate).
