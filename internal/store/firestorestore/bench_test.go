@@ -66,6 +66,29 @@ func BenchmarkNodeFinish(b *testing.B) {
 	}
 }
 
+// BenchmarkNodeFinishHandoff finishes an upstream node and, in the same commit, claims the
+// downstream node it makes ready: the whole hop when the worker runs what it unlocks.
+func BenchmarkNodeFinishHandoff(b *testing.B) {
+	ctx, s := b.Context(), openStore(b)
+	runID := fmt.Sprintf("handoff-%d", b.N)
+	if err := s.RunCreate(ctx, newRun(runID), pairs(runID, b.N, run.NodeRunning)); err != nil {
+		b.Fatal(err)
+	}
+	handoff := &store.Handoff{Lease: "w", LeaseExpiresAt: t0.Add(time.Hour)}
+	b.ResetTimer()
+	for i := range b.N {
+		u, d := fmt.Sprintf("u.%06d", i), fmt.Sprintf("d.%06d", i)
+		_, res, err := s.NodeFinish(ctx, &store.NodeRecordOutcomeParams{RunID: runID, Name: u, Attempt: 1,
+			Lease: "lease-" + u, State: run.NodeSucceeded, Now: t0.Add(time.Minute), Handoff: handoff})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Claimed == nil || res.Claimed.Name != d || res.Claimed.State != run.NodeRunning {
+			b.Fatalf("finishing %s claimed %+v", u, res.Claimed)
+		}
+	}
+}
+
 func BenchmarkNodesDispatch(b *testing.B) {
 	ctx, s := b.Context(), openStore(b)
 	runID := fmt.Sprintf("dispatch-%d", b.N)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +119,36 @@ func TestFanOut(t *testing.T) {
 		dispatched, err := s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0, Max: 700})
 		require.NoError(t, err)
 		require.Len(t, dispatched, 700, "a dispatch larger than one transaction")
+	})
+
+	t.Run("AHandoffOverAThousandDownstreamNodesClaimsTheFirstByNameInItsStep", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := t.Context(), openStore(t)
+		nodes := fanGraph("r", []string{"a"}, 1000)
+		// Listed last, b.0000 is counted in the last step unless the steps go by name.
+		nodes[0].Downstream = slices.Clone(nodes[0].Downstream)
+		slices.Reverse(nodes[0].Downstream)
+		require.NoError(t, s.RunCreate(ctx, newRun("r"), nodes))
+
+		p := claimAndFinishParams(t, ctx, s, "r", "a", run.NodeSucceeded)
+		p.Handoff = &store.Handoff{Lease: "next", LeaseExpiresAt: t0.Add(time.Hour)}
+		_, res, err := s.NodeFinish(ctx, p)
+		require.NoError(t, err)
+		require.NotNil(t, res.Claimed)
+		require.Equal(t, "b.0000", res.Claimed.Name)
+		require.Equal(t, run.NodeRunning, res.Claimed.State)
+		require.Len(t, res.Ready, 999)
+		require.Equal(t, "b.0001", res.Ready[0])
+		require.Equal(t, res.Claimed, getNode(t, s, "r", "b.0000"))
+		require.Equal(t, t0.Add(time.Minute), res.Claimed.DispatchedAt)
+
+		none, err := s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0.Add(time.Minute), GlobalLimit: 1})
+		require.NoError(t, err)
+		require.Empty(t, none, "the claimed node is busy")
+		dispatched, err := s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0.Add(time.Minute), Max: 1000})
+		require.NoError(t, err)
+		require.Len(t, dispatched, 999, "the claimed node is not a candidate")
+		require.Equal(t, "b.0001", dispatched[0].Name)
 	})
 
 	t.Run("AFailureSkipsAThousandDownstreamNodesAndTheirDownstream", func(t *testing.T) {

@@ -3,6 +3,8 @@ package firestorestore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -81,6 +83,29 @@ func count(d *nodeDoc, up string) bool {
 		return true
 	}
 	return false
+}
+
+// handoff claims one node that a success made ready for the worker that finished its
+// upstream node (store.Handoff): nil claims none.
+type handoff struct {
+	lease          string
+	leaseExpiresAt time.Time
+	now            time.Time
+}
+
+func handoffOf(p *store.NodeRecordOutcomeParams) *handoff {
+	if p.Handoff == nil {
+		return nil
+	}
+	return &handoff{lease: p.Handoff.Lease, leaseExpiresAt: p.Handoff.LeaseExpiresAt, now: p.Now}
+}
+
+// claim moves d, which the caller's count just made ready, to running under the handoff's lease,
+// dispatched and started now, as NodesDispatch and NodeClaim together would; derive then clears
+// todo and sets busy. No count is read: the finishing node stops being busy in the same commit.
+func (h *handoff) claim(runID string, d *nodeDoc) {
+	d.State, d.Lease, d.LeaseExpiresAt = string(run.NodeRunning), h.lease, h.leaseExpiresAt
+	d.DispatchedAt, d.StartedAt, d.JobID = h.now, h.now, run.JobID(runID, d.Name, d.Attempt)
 }
 
 func skip(d *nodeDoc, at time.Time) {
@@ -177,10 +202,15 @@ func (s *Store) runDone(ctx context.Context, runID string) (bool, error) {
 }
 
 // propagateWrites works out, from plain reads, the writes that apply the outcome of terminal
-// node x (read already) and mark it propagated, and fills res but for RunDone (see runDone). It
-// returns errTooBig if the writes would not fit one transaction.
-func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, res *store.PropagateResult) ([]casWrite, error) {
-	var changed []*nodeDoc
+// node x (read already) and mark it propagated, and fills res but for RunDone (see runDone).
+// With h, the first node by name that the success made ready is claimed in the same writes: it
+// was read and is written by the propagation already, so the handoff costs no round trip and
+// no write. It returns errTooBig if the writes would not fit one transaction.
+func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, h *handoff, res *store.PropagateResult) ([]casWrite, error) {
+	var (
+		changed []*nodeDoc
+		claimed *nodeDoc
+	)
 	if x.state() == run.NodeSucceeded {
 		down, err := s.planUnlock(ctx, runID, x)
 		if err != nil {
@@ -190,9 +220,17 @@ func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, r
 			return nil, errTooBig
 		}
 		for _, d := range down {
-			if count(d, x.Name) {
-				res.Ready = append(res.Ready, d.Name)
+			if !count(d, x.Name) {
+				continue
 			}
+			if h != nil && (claimed == nil || d.Name < claimed.Name) {
+				claimed = d
+			}
+			res.Ready = append(res.Ready, d.Name)
+		}
+		if claimed != nil {
+			h.claim(runID, claimed)
+			res.Ready = slices.DeleteFunc(res.Ready, func(name string) bool { return name == claimed.Name })
 		}
 		changed = down
 	} else {
@@ -214,6 +252,9 @@ func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, r
 	writes = append(writes, s.casNode(runID, x))
 	for _, d := range changed {
 		writes = append(writes, s.casNode(runID, d))
+	}
+	if claimed != nil {
+		res.Claimed = claimed.node() // after casNode, which cut its times as stored
 	}
 	sort.Strings(res.Ready)
 	sort.Strings(res.Skipped)
@@ -243,10 +284,10 @@ func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.P
 			return nil, nil
 		}
 		propagated = true
-		return s.propagateWrites(ctx, runID, x, res)
+		return s.propagateWrites(ctx, runID, x, nil, res)
 	})
 	if errors.Is(err, errTooBig) {
-		res, err = s.propagateInSteps(ctx, runID, name)
+		res, err = s.propagateInSteps(ctx, runID, name, nil)
 	} else if err == nil && propagated && len(res.Ready) == 0 {
 		res.RunDone, err = s.runDone(ctx, runID)
 	}
@@ -258,11 +299,16 @@ func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.P
 
 // NodeFinish records an outcome and, when it is terminal, propagates it: in one optimistic
 // commit when the propagation fits one, else the outcome first and then the steps of
-// propagateInSteps.
+// propagateInSteps. A handoff (p.Handoff) is claimed in the commit that makes its node ready:
+// the single commit, or the step of propagateInSteps that counts the node.
 func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams) (*run.Node, *store.PropagateResult, error) {
 	if err := checkOutcome(p); err != nil {
 		return nil, nil, err
 	}
+	if p.Handoff != nil && p.Handoff.Lease == "" {
+		return nil, nil, fmt.Errorf("error finishing node %q of run %q: the handoff's lease is empty", p.Name, p.RunID)
+	}
+	h := handoffOf(p)
 	ref := s.nodeRef(p.RunID, p.Name)
 	var (
 		out     *nodeDoc
@@ -284,7 +330,7 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 		}
 		out = n
 		if n.state().Terminal() {
-			writes, err := s.propagateWrites(ctx, p.RunID, n, res)
+			writes, err := s.propagateWrites(ctx, p.RunID, n, h, res)
 			if !errors.Is(err, errTooBig) {
 				return writes, err
 			}
@@ -297,13 +343,13 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 	}
 	switch {
 	case inSteps:
-		if res, err = s.propagateInSteps(ctx, p.RunID, p.Name); err != nil {
+		if res, err = s.propagateInSteps(ctx, p.RunID, p.Name, h); err != nil {
 			return nil, nil, wrap(ctx, err,
 				"error finishing node %q of run %q: its outcome is recorded, propagating it failed (the sweeper will)",
 				p.Name, p.RunID)
 		}
 		out.Propagated = true
-	case out.Propagated && len(res.Ready) == 0:
+	case out.Propagated && len(res.Ready) == 0 && res.Claimed == nil:
 		if res.RunDone, err = s.runDone(ctx, p.RunID); err != nil {
 			return nil, nil, wrap(ctx, err,
 				"error finishing node %q of run %q: its outcome is propagated, checking whether the run is done failed",
@@ -316,7 +362,14 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 // propagateInSteps propagates a terminal node whose propagation does not fit one commit: the
 // downstream changes in conditional commits of at most maxWrites nodes each, then the node
 // itself is marked propagated, and RunDone is checked after that last commit.
-func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*store.PropagateResult, error) {
+//
+// With h, the first node by name that this call makes ready is claimed in the step that makes
+// it ready: the downstream nodes are counted in name order, so no later step can make an
+// earlier name ready. The node goes from pending to running in one commit, never seen by a
+// dispatcher in between, at no extra round trip. If a later step fails, NodeFinish returns the
+// error and the caller never learns of the claim: the node stays running until its lease
+// expires and the sweeper reclaims it, as after a worker's crash.
+func (s *Store) propagateInSteps(ctx context.Context, runID, name string, h *handoff) (*store.PropagateResult, error) {
 	ref := s.nodeRef(runID, name)
 	snap, err := ref.Get(ctx)
 	if err != nil {
@@ -332,12 +385,16 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 	}
 	if x.state() == run.NodeSucceeded {
 		names := unique(x.Downstream)
+		slices.Sort(names)
 		for _, c := range chunks(len(names), maxWrites) {
-			ready, err := s.countStep(ctx, runID, x.Name, names[c[0]:c[1]])
+			ready, claimed, err := s.countStep(ctx, runID, x.Name, names[c[0]:c[1]], h)
 			if err != nil {
 				return nil, err
 			}
 			res.Ready = append(res.Ready, ready...)
+			if claimed != nil {
+				res.Claimed, h = claimed, nil
+			}
 		}
 	} else {
 		plan, err := s.planSkip(ctx, runID, x)
@@ -375,7 +432,7 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 		marked, x.Propagated = true, true
 		return []casWrite{s.casNode(runID, x)}, nil
 	})
-	if err == nil && marked && len(res.Ready) == 0 {
+	if err == nil && marked && len(res.Ready) == 0 && res.Claimed == nil {
 		res.RunDone, err = s.runDone(ctx, runID)
 	}
 	if err != nil {
@@ -386,12 +443,16 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string) (*stor
 	return res, nil
 }
 
-// countStep counts the success of upstream node up in the named nodes that still wait for it,
-// in one commit, and returns those that became ready.
-func (s *Store) countStep(ctx context.Context, runID, up string, names []string) ([]string, error) {
-	var ready []string
+// countStep counts the success of upstream node up in the named nodes (sorted) that still
+// wait for it, in one commit, and returns those that became ready. With h, the first of them is
+// claimed in that commit and returned as claimed instead.
+func (s *Store) countStep(ctx context.Context, runID, up string, names []string, h *handoff) ([]string, *run.Node, error) {
+	var (
+		ready   []string
+		claimed *run.Node
+	)
 	err := s.optimistically(ctx, func() ([]casWrite, error) {
-		ready = nil
+		ready, claimed = nil, nil
 		docs, err := s.readNodes(ctx, runID, names)
 		if err != nil {
 			return nil, err
@@ -402,14 +463,22 @@ func (s *Store) countStep(ctx context.Context, runID, up string, names []string)
 			if d == nil || !countable(d, up) {
 				continue
 			}
-			if count(d, up) {
-				ready = append(ready, d.Name)
+			became := count(d, up)
+			if became && h != nil && claimed == nil {
+				h.claim(runID, d)
 			}
 			writes = append(writes, s.casNode(runID, d))
+			switch {
+			case !became:
+			case d.state() == run.NodeRunning:
+				claimed = d.node()
+			default:
+				ready = append(ready, d.Name)
+			}
 		}
 		return writes, nil
 	})
-	return ready, err
+	return ready, claimed, err
 }
 
 // skipStep skips those of the named nodes that are still pending, in one commit, and returns
