@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/api/option"
 
+	"github.com/maestro-sql/maestro/internal/blob/gcsblob"
 	"github.com/maestro-sql/maestro/internal/cloud"
 	"github.com/maestro-sql/maestro/internal/config"
 	"github.com/maestro-sql/maestro/internal/engine"
@@ -60,6 +61,14 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("error opening BigQuery of project %s: %w", cfg.BQProject, err)
 	}
 	defer wh.Close()
+	if cfg.Bucket != "" {
+		// Nothing writes objects yet (extracts and exports will); failing now beats failing then.
+		bucket, err := gcsblob.Open(ctx, cfg.Bucket)
+		if err != nil {
+			return fmt.Errorf("error opening bucket %s: %w", cfg.Bucket, err)
+		}
+		defer bucket.Close()
+	}
 	exec := &worker.QueryExecutor{Warehouse: wh, DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset}
 	// The worker dispatches what its nodes unlock, within the same limits as the scheduler.
 	dispatcher := scheduler.New(st, q.Topic(engine.TasksTopic), nil, nil, log, scheduler.Config{GlobalLimit: cfg.MaxParallel})

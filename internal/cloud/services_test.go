@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/stretchr/testify/require"
 
 	"github.com/maestro-sql/maestro/internal/cloud"
@@ -232,6 +233,34 @@ type runReply struct {
 	} `json:"nodes"`
 }
 
+// startFakeGCS serves fake-gcs-server with one bucket and returns its host:port, the value
+// of STORAGE_EMULATOR_HOST.
+func startFakeGCS(t testing.TB, bucket string) string {
+	t.Helper()
+	server, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true, Scheme: "http", PublicHost: "127.0.0.1"})
+	require.NoError(t, err)
+	server.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
+	ts := httptest.NewServer(server.HTTPHandler())
+	t.Cleanup(func() { ts.Close(); server.Stop() })
+	return strings.TrimPrefix(ts.URL, "http://")
+}
+
+// TestWorkerRefusesToStartWithoutItsBucket: a deployment whose bucket is missing fails at
+// start, naming it, rather than at its first export.
+func TestWorkerRefusesToStartWithoutItsBucket(t *testing.T) {
+	requireEmulators(t)
+	bin := buildServices(t)
+	gcs := startFakeGCS(t, "some-other-bucket")
+	cmd := exec.Command(filepath.Join(bin, "worker"))
+	cmd.Env = append(os.Environ(), "MAESTRO_PROJECT=maestro-nobucket", "STORAGE_EMULATOR_HOST="+gcs,
+		"MAESTRO_BUCKET=missing-bucket", "FIRESTORE_EMULATOR_HOST="+emulators.firestore.Host,
+		"MAESTRO_BIGQUERY_ENDPOINT=http://127.0.0.1:1",
+		"PUBSUB_EMULATOR_HOST="+emulators.pubsub.Host, "PORT="+strconv.Itoa(freePort(t)), "K_SERVICE=")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the worker started without its bucket:\n%s", out)
+	require.Contains(t, string(out), "error opening bucket missing-bucket")
+}
+
 // TestServicesRunAPipelineEndToEnd starts the three service binaries as separate processes on the
 // Firestore and Pub/Sub emulators and the BigQuery REST server, pushes a 60-table project through
 // the API, starts a run and checks that every table ran once, in dependency order, with its
@@ -249,8 +278,12 @@ func TestServicesRunAPipelineEndToEnd(t *testing.T) {
 	bqServer := httptest.NewServer(bq)
 	t.Cleanup(bqServer.Close)
 
+	gcs := startFakeGCS(t, "maestro-it-objects")
+
 	env := []string{
 		"MAESTRO_PROJECT=" + gcpProject,
+		"STORAGE_EMULATOR_HOST=" + gcs,
+		"MAESTRO_BUCKET=maestro-it-objects/exports",
 		"FIRESTORE_EMULATOR_HOST=" + emulators.firestore.Host,
 		"PUBSUB_EMULATOR_HOST=" + emulators.pubsub.Host,
 		"MAESTRO_BQ_PROJECT=" + dataProject,
@@ -298,8 +331,8 @@ func TestServicesRunAPipelineEndToEnd(t *testing.T) {
 	}
 	for _, n := range got.Nodes {
 		for _, u := range n.Upstream {
-			require.False(t, n.StartedAt.Before(finished[u]), "%s started at %s, before its upstream %s finished at %s",
-				n.Name, n.StartedAt, u, finished[u])
+			require.False(t, n.StartedAt.Before(finished[u]), "%s started at %s, before its upstream %s finished at %s (%+v)",
+				n.Name, n.StartedAt, u, finished[u], got.Nodes)
 		}
 		// Once each: a redelivered task attaches to the job instead of running it again.
 		require.Equal(t, 1, bq.Executions(n.JobID), "job %s of %s", n.JobID, n.Name)

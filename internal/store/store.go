@@ -214,8 +214,10 @@ type NodeRecordOutcomeParams struct {
 }
 
 // Handoff passes a finishing node's place to one downstream node it made ready: that node
-// moves straight to running (dispatched and claimed at Now, attempt unchanged, JobID
-// run.JobID of its attempt) under Lease, in the same transaction as the finish. One running
+// moves straight to running (attempt unchanged, JobID run.JobID of its attempt) under Lease, in
+// the same transaction as the finish. It is dispatched and started at Now, or at the latest
+// FinishedAt of its upstream nodes if that is later: finishes that raced commit in any order
+// of their clocks, and a node never starts before an upstream node finished. One running
 // node ends and one starts in the same run, so no concurrency limit (global or the run's
 // MaxParallel) can be exceeded, and no count needs reading. The caller runs it as if it had
 // claimed it from a task.

@@ -308,14 +308,25 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 }
 
 // handoff claims a node that just became ready for the finishing node's worker (see
-// store.Handoff).
+// store.Handoff). It starts when the finish says, or when its last upstream node finished if
+// that is later: the finishes of its upstream nodes queue for the writer in any order of their
+// clocks.
 func (t *tx) handoff(runID, name string, h *store.Handoff, now int64) (*run.Node, error) {
-	var attempt int
-	if err := t.queryRow(`SELECT attempt FROM nodes WHERE run_id = ? AND name = ?`, runID, name).Scan(&attempt); err != nil {
+	var (
+		attempt      int
+		lastUpstream sql.NullInt64
+	)
+	err := t.queryRow(`SELECT n.attempt, (SELECT MAX(u.finished_at) FROM nodes u
+			WHERE u.run_id = n.run_id AND u.name IN (SELECT value FROM json_each(n.upstream)))
+		FROM nodes n WHERE n.run_id = ? AND n.name = ?`, runID, name).Scan(&attempt, &lastUpstream)
+	if err != nil {
 		return nil, err
 	}
+	if lastUpstream.Valid && lastUpstream.Int64 > now {
+		now = lastUpstream.Int64
+	}
 	var raw rawNode
-	err := raw.scan(t.queryRow(`UPDATE nodes SET state = 'running', lease = ?, lease_expires_at = ?,
+	err = raw.scan(t.queryRow(`UPDATE nodes SET state = 'running', lease = ?, lease_expires_at = ?,
 		job_id = ?, started_at = ?, dispatched_at = ?
 		WHERE run_id = ? AND name = ? AND state = 'ready'
 		RETURNING `+nodeColumns, h.Lease, nanos(h.LeaseExpiresAt), run.JobID(runID, name, attempt), now, now,

@@ -106,6 +106,22 @@ func (h *harness) nodeFinish(t *testing.T) {
 		require.Equal(t, "c", got[0].Name)
 	})
 
+	h.test(t, "AHandedOffNodeNeverStartsBeforeItsLastUpstreamFinished", func(t *testing.T, ctx context.Context, s store.Store) {
+		createRun(t, ctx, s, "r1", 0, 0, deps{"b": nil, "c": nil, "d": {"b", "c"}})
+		pb := finishParams(t, ctx, s, "r1", "b", run.NodeSucceeded)
+		pc := finishParams(t, ctx, s, "r1", "c", run.NodeSucceeded)
+		// c's worker read its clock later but committed first, as when b's commit was retried.
+		pb.Now, pc.Now = at(5*time.Second), at(10*time.Second)
+		_, _, err := s.NodeFinish(ctx, pc)
+		require.NoError(t, err)
+		pb.Handoff = &store.Handoff{Lease: "next", LeaseExpiresAt: at(time.Minute)}
+		_, res, err := s.NodeFinish(ctx, pb)
+		require.NoError(t, err)
+		require.NotNil(t, res.Claimed)
+		require.True(t, res.Claimed.StartedAt.Equal(at(10*time.Second)), "d started at %s, before c finished", res.Claimed.StartedAt)
+		require.True(t, getNode(t, ctx, s, "r1", "d").StartedAt.Equal(at(10*time.Second)))
+	})
+
 	h.test(t, "HandsOffNothingWithoutANodeUnlocked", func(t *testing.T, ctx context.Context, s store.Store) {
 		createRun(t, ctx, s, "r1", 0, 0, deps{"a": nil, "b": nil, "c": {"a", "b"}, "d": {"a"}})
 		handoff := &store.Handoff{Lease: "next", LeaseExpiresAt: at(time.Minute)}
