@@ -11,11 +11,13 @@ RUN apk add --no-cache ca-certificates tzdata
 WORKDIR /src
 COPY . .
 # No cgo: the binary is static and runs on an empty image. go build fetches only the modules
-# this command imports (not DuckDB's, which only cmd/maestro links).
+# this command imports (not DuckDB's, which only cmd/maestro links). disable_grpc_modules leaves
+# out Cloud Storage's gRPC direct path, which Maestro does not use (it talks JSON over HTTP):
+# 13 MB of the worker.
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w" -o /out/maestro-api ./cmd/api
+    go build -trimpath -tags disable_grpc_modules -ldflags "-s -w" -o /out/maestro-api ./cmd/api
 
 FROM scratch
 # TLS to Google APIs needs the CA roots; cron schedules name time zones.

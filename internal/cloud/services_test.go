@@ -67,11 +67,13 @@ func requireEmulators(t testing.TB) {
 	}
 }
 
-// buildServices builds the three production binaries as Cloud Run gets them: static, without cgo.
+// buildServices builds the three production binaries as deploy/docker builds them: static,
+// without cgo, without Cloud Storage's unused gRPC direct path.
 func buildServices(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/", "./cmd/scheduler", "./cmd/worker", "./cmd/api")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "disable_grpc_modules", "-ldflags", "-s -w",
+		"-o", dir+"/", "./cmd/scheduler", "./cmd/worker", "./cmd/api")
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
