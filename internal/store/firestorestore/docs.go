@@ -93,28 +93,32 @@ func decodeRun(snap *firestore.DocumentSnapshot) (*runDoc, error) {
 
 // nodeDoc is a node. Besides run.Node's fields it keeps the upstream nodes already counted
 // (so that counting a success downstream is idempotent, whichever transaction does it) and
-// two flags derived from the state, which the scheduler's queries filter on.
+// when the last of them finished, and two flags derived from the state, which the scheduler's
+// queries filter on.
 type nodeDoc struct {
-	RunID           string    `firestore:"runId"`
-	Name            string    `firestore:"name"`
-	Kind            string    `firestore:"kind"`
-	State           string    `firestore:"state"`
-	Attempt         int       `firestore:"attempt"`
-	MaxAttempts     int       `firestore:"maxAttempts"`
-	Upstream        []string  `firestore:"upstream"`
-	Downstream      []string  `firestore:"downstream"`
-	PendingUpstream int       `firestore:"pendingUpstream"`
-	CountedUpstream []string  `firestore:"countedUpstream"`
-	NotBefore       time.Time `firestore:"notBefore"`
-	DispatchedAt    time.Time `firestore:"dispatchedAt"`
-	Lease           string    `firestore:"lease"`
-	LeaseExpiresAt  time.Time `firestore:"leaseExpiresAt"`
-	Propagated      bool      `firestore:"propagated"`
-	JobID           string    `firestore:"jobId"`
-	Stats           statsDoc  `firestore:"stats"`
-	Error           string    `firestore:"error"`
-	StartedAt       time.Time `firestore:"startedAt"`
-	FinishedAt      time.Time `firestore:"finishedAt"`
+	RunID           string   `firestore:"runId"`
+	Name            string   `firestore:"name"`
+	Kind            string   `firestore:"kind"`
+	State           string   `firestore:"state"`
+	Attempt         int      `firestore:"attempt"`
+	MaxAttempts     int      `firestore:"maxAttempts"`
+	Upstream        []string `firestore:"upstream"`
+	Downstream      []string `firestore:"downstream"`
+	PendingUpstream int      `firestore:"pendingUpstream"`
+	CountedUpstream []string `firestore:"countedUpstream"`
+	// UpstreamFinishedAt is the latest FinishedAt of the upstream nodes in CountedUpstream: a
+	// handoff starts the node no earlier (see handoff.claim).
+	UpstreamFinishedAt time.Time `firestore:"upstreamFinishedAt"`
+	NotBefore          time.Time `firestore:"notBefore"`
+	DispatchedAt       time.Time `firestore:"dispatchedAt"`
+	Lease              string    `firestore:"lease"`
+	LeaseExpiresAt     time.Time `firestore:"leaseExpiresAt"`
+	Propagated         bool      `firestore:"propagated"`
+	JobID              string    `firestore:"jobId"`
+	Stats              statsDoc  `firestore:"stats"`
+	Error              string    `firestore:"error"`
+	StartedAt          time.Time `firestore:"startedAt"`
+	FinishedAt         time.Time `firestore:"finishedAt"`
 	// Busy: running, or ready and dispatched; counts against MaxParallel and the global limit.
 	Busy bool `firestore:"busy"`
 	// Todo: ready and not dispatched; a dispatch candidate.
@@ -147,7 +151,9 @@ func (d *nodeDoc) state() run.NodeState { return run.NodeState(d.State) }
 // Firestore keeps (so a node returned by a write equals the node read back); every write of a
 // node calls it.
 func (d *nodeDoc) derive() *nodeDoc {
-	for _, t := range []*time.Time{&d.NotBefore, &d.DispatchedAt, &d.LeaseExpiresAt, &d.StartedAt, &d.FinishedAt} {
+	times := []*time.Time{&d.NotBefore, &d.DispatchedAt, &d.LeaseExpiresAt, &d.StartedAt, &d.FinishedAt,
+		&d.UpstreamFinishedAt}
+	for _, t := range times {
 		*t = micro(*t)
 	}
 	d.Busy = d.State == string(run.NodeRunning) || (d.State == string(run.NodeReady) && !d.DispatchedAt.IsZero())

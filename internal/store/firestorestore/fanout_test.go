@@ -124,15 +124,22 @@ func TestFanOut(t *testing.T) {
 	t.Run("AHandoffOverAThousandDownstreamNodesClaimsTheFirstByNameInItsStep", func(t *testing.T) {
 		t.Parallel()
 		ctx, s := t.Context(), openStore(t)
-		nodes := fanGraph("r", []string{"a"}, 1000)
+		nodes := fanGraph("r", []string{"a", "z"}, 1000)
 		// Listed last, b.0000 is counted in the last step unless the steps go by name.
 		nodes[0].Downstream = slices.Clone(nodes[0].Downstream)
 		slices.Reverse(nodes[0].Downstream)
 		require.NoError(t, s.RunCreate(ctx, newRun("r"), nodes))
 
+		// z's worker read its clock after a's but commits first.
+		pz := claimAndFinishParams(t, ctx, s, "r", "z", run.NodeSucceeded)
+		pz.Now = t0.Add(2 * time.Minute)
+		_, res, err := s.NodeFinish(ctx, pz)
+		require.NoError(t, err)
+		require.Empty(t, res.Ready)
+
 		p := claimAndFinishParams(t, ctx, s, "r", "a", run.NodeSucceeded)
 		p.Handoff = &store.Handoff{Lease: "next", LeaseExpiresAt: t0.Add(time.Hour)}
-		_, res, err := s.NodeFinish(ctx, p)
+		_, res, err = s.NodeFinish(ctx, p)
 		require.NoError(t, err)
 		require.NotNil(t, res.Claimed)
 		require.Equal(t, "b.0000", res.Claimed.Name)
@@ -140,7 +147,8 @@ func TestFanOut(t *testing.T) {
 		require.Len(t, res.Ready, 999)
 		require.Equal(t, "b.0001", res.Ready[0])
 		require.Equal(t, res.Claimed, getNode(t, s, "r", "b.0000"))
-		require.Equal(t, t0.Add(time.Minute), res.Claimed.DispatchedAt)
+		require.Equal(t, t0.Add(2*time.Minute), res.Claimed.DispatchedAt, "not before z finished")
+		require.Equal(t, t0.Add(2*time.Minute), res.Claimed.StartedAt, "not before z finished")
 
 		none, err := s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0.Add(time.Minute), GlobalLimit: 1})
 		require.NoError(t, err)

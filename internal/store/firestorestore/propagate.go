@@ -74,10 +74,15 @@ func countable(d *nodeDoc, up string) bool {
 	return d.state() == run.NodePending && d.PendingUpstream > 0 && !d.counted(up)
 }
 
-// count counts the success of upstream node up in d and reports whether d became ready.
-func count(d *nodeDoc, up string) bool {
+// count counts the success of upstream node up in d and reports whether d became ready. It
+// keeps the latest FinishedAt of the counted upstream nodes in the same write, so a handoff
+// knows when the node's last upstream finished without reading them.
+func count(d *nodeDoc, up *nodeDoc) bool {
 	d.PendingUpstream--
-	d.CountedUpstream = append(d.CountedUpstream, up)
+	d.CountedUpstream = append(d.CountedUpstream, up.Name)
+	if up.FinishedAt.After(d.UpstreamFinishedAt) {
+		d.UpstreamFinishedAt = up.FinishedAt
+	}
 	if d.PendingUpstream == 0 {
 		d.State, d.DispatchedAt = string(run.NodeReady), time.Time{}
 		return true
@@ -101,11 +106,20 @@ func handoffOf(p *store.NodeRecordOutcomeParams) *handoff {
 }
 
 // claim moves d, which the caller's count just made ready, to running under the handoff's lease,
-// dispatched and started now, as NodesDispatch and NodeClaim together would; derive then clears
-// todo and sets busy. No count is read: the finishing node stops being busy in the same commit.
+// as NodesDispatch and NodeClaim together would; derive then clears todo and sets busy. No
+// count is read: the finishing node stops being busy in the same commit.
+//
+// d is dispatched and started now, or when its last upstream node finished if that is later:
+// two upstream nodes finishing together may commit in either order of their clocks (the one
+// whose commit was retried commits last with the earlier reading), and a node must not start
+// before an upstream node finished. count keeps that time in d, so it costs no read.
 func (h *handoff) claim(runID string, d *nodeDoc) {
+	start := h.now
+	if d.UpstreamFinishedAt.After(start) {
+		start = d.UpstreamFinishedAt
+	}
 	d.State, d.Lease, d.LeaseExpiresAt = string(run.NodeRunning), h.lease, h.leaseExpiresAt
-	d.DispatchedAt, d.StartedAt, d.JobID = h.now, h.now, run.JobID(runID, d.Name, d.Attempt)
+	d.DispatchedAt, d.StartedAt, d.JobID = start, start, run.JobID(runID, d.Name, d.Attempt)
 }
 
 func skip(d *nodeDoc, at time.Time) {
@@ -220,7 +234,7 @@ func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, h
 			return nil, errTooBig
 		}
 		for _, d := range down {
-			if !count(d, x.Name) {
+			if !count(d, x) {
 				continue
 			}
 			if h != nil && (claimed == nil || d.Name < claimed.Name) {
@@ -387,7 +401,7 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string, h *han
 		names := unique(x.Downstream)
 		slices.Sort(names)
 		for _, c := range chunks(len(names), maxWrites) {
-			ready, claimed, err := s.countStep(ctx, runID, x.Name, names[c[0]:c[1]], h)
+			ready, claimed, err := s.countStep(ctx, runID, x, names[c[0]:c[1]], h)
 			if err != nil {
 				return nil, err
 			}
@@ -443,10 +457,10 @@ func (s *Store) propagateInSteps(ctx context.Context, runID, name string, h *han
 	return res, nil
 }
 
-// countStep counts the success of upstream node up in the named nodes (sorted) that still
-// wait for it, in one commit, and returns those that became ready. With h, the first of them is
-// claimed in that commit and returned as claimed instead.
-func (s *Store) countStep(ctx context.Context, runID, up string, names []string, h *handoff) ([]string, *run.Node, error) {
+// countStep counts the success of upstream node up (read already) in the named nodes (sorted)
+// that still wait for it, in one commit, and returns those that became ready. With h, the first
+// of them is claimed in that commit and returned as claimed instead.
+func (s *Store) countStep(ctx context.Context, runID string, up *nodeDoc, names []string, h *handoff) ([]string, *run.Node, error) {
 	var (
 		ready   []string
 		claimed *run.Node
@@ -460,7 +474,7 @@ func (s *Store) countStep(ctx context.Context, runID, up string, names []string,
 		var writes []casWrite
 		for _, name := range names {
 			d := docs[name]
-			if d == nil || !countable(d, up) {
+			if d == nil || !countable(d, up.Name) {
 				continue
 			}
 			became := count(d, up)
