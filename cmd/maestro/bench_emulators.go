@@ -61,7 +61,7 @@ where a hop is the time from an upstream node finishing to its downstream node s
 	cmd.Flags().IntVar(&warmups, "warmups", 2, "runs before the measured one, to warm the emulators' JIT")
 	cmd.Flags().IntVar(&cfg.Nodes, "nodes", 200, "nodes in the graph")
 	cmd.Flags().IntVar(&cfg.Layers, "layers", 20, "layers in the graph")
-	cmd.Flags().IntVar(&cfg.Workers, "workers", 16, "tasks run at once")
+	cmd.Flags().IntVar(&cfg.Workers, "workers", 8, "tasks run at once (the services' MAESTRO_WORKERS default)")
 	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed of the graph")
 	cmd.Flags().IntVar(&cfg.GlobalLimit, "global-limit", 0, "nodes dispatched or running at once (0: no bound)")
 	return cmd

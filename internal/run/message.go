@@ -25,6 +25,9 @@ type Completion struct {
 	Propagated bool `json:"propagated,omitempty"`
 	// RunDone says that, when the worker propagated, no node of the run was left unfinished.
 	RunDone bool `json:"run_done,omitempty"`
+	// Dispatched says the worker dispatched (or took itself) what the outcome unlocked and
+	// passed its place on, so the scheduler need not make a dispatch pass for it.
+	Dispatched bool `json:"dispatched,omitempty"`
 }
 
 // ErrBadMessage marks a message that can never be processed (malformed, or missing fields);

@@ -335,7 +335,11 @@ func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) erro
 	if err != nil {
 		return err
 	}
-	s.RequestDispatch()
+	// A node that ended without passing its place on freed capacity that nodes held back by a
+	// limit may take; one whose worker dispatched what it unlocked did not.
+	if !c.Propagated || !c.Dispatched || c.RunDone {
+		s.RequestDispatch()
+	}
 	return nil
 }
 

@@ -134,11 +134,14 @@ type step struct {
 func (w *Worker) chain(ctx context.Context, s step, pending *sync.WaitGroup, first bool) error {
 	for depth := 0; ; depth++ {
 		err := w.claim(ctx, &s)
-		var next *step
-		var more []*run.Node
+		var (
+			next *step
+			take int
+			rest []string
+		)
 		if err == nil && s.claimed != nil {
 			w.busy.Add(1)
-			next, more, err = w.run(ctx, s.claimed, s.lease, depth < w.cfg.MaxChain, pending)
+			next, take, rest, err = w.run(ctx, s.claimed, s.lease, depth < w.cfg.MaxChain, pending)
 			w.busy.Add(-1)
 		}
 		if err != nil {
@@ -150,8 +153,8 @@ func (w *Worker) chain(ctx context.Context, s step, pending *sync.WaitGroup, fir
 			return nil
 		}
 		first = false
-		for _, n := range more {
-			pending.Go(func() { _ = w.chain(ctx, step{task: taskOf(n)}, pending, false) })
+		if len(rest) > 0 {
+			pending.Go(func() { w.dispatchRest(ctx, take, rest, pending) })
 		}
 		if next == nil {
 			return nil
@@ -191,19 +194,19 @@ func (w *Worker) claim(ctx context.Context, s *step) error {
 func (w *Worker) newLease() string { return w.cfg.ID + "-" + randomHex(4) }
 
 // run runs a claimed node and records its outcome. When mayTake, a success passes this slot to
-// a node it unlocked (returned as next, already claimed) and the nodes dispatched for free slots
-// come back as more; the rest of what it unlocked is dispatched through the queue.
-func (w *Worker) run(ctx context.Context, n *run.Node, lease string, mayTake bool, publishing *sync.WaitGroup) (next *step, more []*run.Node, err error) {
+// a node it unlocked (returned as next, already claimed), and the rest of what it unlocked is
+// returned for dispatchRest, with how many of those this worker has free slots for.
+func (w *Worker) run(ctx context.Context, n *run.Node, lease string, mayTake bool, publishing *sync.WaitGroup) (next *step, take int, rest []string, err error) {
 	log := w.log.With(zap.String("run_id", n.RunID), zap.String("node", n.Name), zap.Int("attempt", n.Attempt),
 		zap.String("job_id", n.JobID))
 	log.Info("node started")
 
 	out, err := w.execute(ctx, log, n, lease)
 	if errors.Is(err, errLeaseLost) || errors.Is(err, errOutcomeUnknown) {
-		return nil, nil, nil
+		return nil, 0, nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	state, stats := out.state, out.stats
 	p := &store.NodeRecordOutcomeParams{
@@ -226,9 +229,9 @@ func (w *Worker) run(ctx context.Context, n *run.Node, lease string, mayTake boo
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			log.Warn("lease lost before recording the outcome; the next claimant attaches to the same job")
-			return nil, nil, nil
+			return nil, 0, nil, nil
 		}
-		return nil, nil, fmt.Errorf("error recording outcome of node %q of run %q: %w", n.Name, n.RunID, err)
+		return nil, 0, nil, fmt.Errorf("error recording outcome of node %q of run %q: %w", n.Name, n.RunID, err)
 	}
 	fields := []zap.Field{zap.String("state", string(state)), zap.Int64("rows", stats.Rows),
 		zap.Int64("bytes_processed", stats.BytesProcessed), zap.Int64("duration_ms", stats.DurationMillis)}
@@ -240,9 +243,26 @@ func (w *Worker) run(ctx context.Context, n *run.Node, lease string, mayTake boo
 	default:
 		log.Error("node failed", append(fields, zap.Error(out.err))...)
 	}
+	if res.Claimed != nil {
+		next = &step{claimed: res.Claimed, lease: nextLease, task: taskOf(res.Claimed)}
+	}
+	if w.cfg.Dispatcher != nil && len(res.Ready) > 0 && mayTake {
+		// Other workers may take free slots at the same moment: this can run a few more nodes
+		// than Concurrency for a while, never unboundedly many.
+		take = max(0, w.cfg.Concurrency-int(w.busy.Load()))
+		if next == nil {
+			take++ // this slot is free too
+		}
+		if take > 0 {
+			rest = res.Ready
+		}
+		// With take 0 every slot is busy: the scheduler's dispatch, which coalesces many
+		// completions into one pass, publishes them for whichever worker frees up first.
+	}
+	dispatched := rest != nil || (next != nil && len(res.Ready) == 0)
 	completion := &queue.Message{
 		Data: run.EncodeCompletion(run.Completion{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt, State: state,
-			Propagated: state.Terminal(), RunDone: res.RunDone}),
+			Propagated: state.Terminal(), RunDone: res.RunDone, Dispatched: dispatched}),
 		Attributes: map[string]string{"run_id": n.RunID, "node": n.Name},
 	}
 	publishing.Go(func() {
@@ -251,36 +271,22 @@ func (w *Worker) run(ctx context.Context, n *run.Node, lease string, mayTake boo
 			log.Warn("publishing completion failed", zap.Error(err))
 		}
 	})
-	if res.Claimed != nil {
-		next = &step{claimed: res.Claimed, lease: nextLease, task: taskOf(res.Claimed)}
-	}
-	if w.cfg.Dispatcher == nil || len(res.Ready) == 0 {
-		return next, nil, nil
-	}
-	take := 0
-	if mayTake {
-		// Other workers may take free slots at the same moment: this can run a few more
-		// nodes than Concurrency for a while, never unboundedly many.
-		take = max(0, w.cfg.Concurrency-int(w.busy.Load()))
-		if next == nil {
-			take++ // this slot is free too
-		}
-	}
-	if take == 0 {
-		// Every slot is busy: the scheduler's dispatch, which coalesces many completions into
-		// one pass, publishes them for whichever worker frees up first.
-		return next, nil, nil
-	}
-	kept, err := w.cfg.Dispatcher.DispatchTake(ctx, take, res.Ready)
+	return next, take, rest, nil
+}
+
+// dispatchRest dispatches the nodes a finish made ready beyond the one handed off, and runs up to
+// take of them here, each in a goroutine of its own; it runs beside the handed-off node, off its
+// critical path.
+func (w *Worker) dispatchRest(ctx context.Context, take int, ready []string, pending *sync.WaitGroup) {
+	kept, err := w.cfg.Dispatcher.DispatchTake(ctx, take, ready)
 	if err != nil {
 		// The scheduler dispatches them when the completion arrives, the sweeper republishes
 		// what was dispatched but not published.
-		log.Warn("dispatching what the node unlocked failed", zap.Error(err))
+		w.log.Warn("dispatching what a node unlocked failed", zap.Error(err))
 	}
-	if next == nil && len(kept) > 0 {
-		next, kept = &step{task: taskOf(kept[0])}, kept[1:]
+	for _, n := range kept {
+		pending.Go(func() { _ = w.chain(ctx, step{task: taskOf(n)}, pending, false) })
 	}
-	return next, kept, nil
 }
 
 // outcome is how an attempt ended: the state to record, the job's statistics and, for a
