@@ -104,6 +104,7 @@ func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.N
 	if err != nil {
 		return nil, wrap(ctx, err, "error claiming node %q of run %q", p.Name, p.RunID)
 	}
+	s.downstream.put(p.RunID, p.Name, out.Downstream)
 	return out.node(), nil
 }
 

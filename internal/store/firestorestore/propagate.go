@@ -127,11 +127,16 @@ func skip(d *nodeDoc, at time.Time) {
 }
 
 // planUnlock returns the downstream nodes of x that still wait for its success.
-func (s *Store) planUnlock(ctx context.Context, runID string, x *nodeDoc) ([]*nodeDoc, error) {
+func (s *Store) planUnlock(ctx context.Context, runID string, x *nodeDoc, pre *prefetch) ([]*nodeDoc, error) {
 	names := unique(x.Downstream)
-	docs, err := s.readNodes(ctx, runID, names)
-	if err != nil {
-		return nil, err
+	var docs map[string]*nodeDoc
+	if pre != nil && slices.Equal(names, unique(pre.names)) {
+		docs = pre.docs
+	} else {
+		var err error
+		if docs, err = s.readNodes(ctx, runID, names); err != nil {
+			return nil, err
+		}
 	}
 	var out []*nodeDoc
 	for _, name := range names {
@@ -220,13 +225,20 @@ func (s *Store) runDone(ctx context.Context, runID string) (bool, error) {
 // With h, the first node by name that the success made ready is claimed in the same writes: it
 // was read and is written by the propagation already, so the handoff costs no round trip and
 // no write. It returns errTooBig if the writes would not fit one transaction.
-func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, h *handoff, res *store.PropagateResult) ([]casWrite, error) {
+// prefetch is downstream nodes read together with the node that finished, by the names its
+// downstream list had when this process claimed it.
+type prefetch struct {
+	names []string
+	docs  map[string]*nodeDoc
+}
+
+func (s *Store) propagateWrites(ctx context.Context, runID string, x *nodeDoc, h *handoff, res *store.PropagateResult, pre *prefetch) ([]casWrite, error) {
 	var (
 		changed []*nodeDoc
 		claimed *nodeDoc
 	)
 	if x.state() == run.NodeSucceeded {
-		down, err := s.planUnlock(ctx, runID, x)
+		down, err := s.planUnlock(ctx, runID, x, pre)
 		if err != nil {
 			return nil, err
 		}
@@ -298,7 +310,7 @@ func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.P
 			return nil, nil
 		}
 		propagated = true
-		return s.propagateWrites(ctx, runID, x, nil, res)
+		return s.propagateWrites(ctx, runID, x, nil, res, nil)
 	})
 	if errors.Is(err, errTooBig) {
 		res, err = s.propagateInSteps(ctx, runID, name, nil)
@@ -329,22 +341,38 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 		res     *store.PropagateResult
 		inSteps bool
 	)
+	down, known := s.downstream.take(p.RunID, p.Name)
 	err := s.optimistically(ctx, func() ([]casWrite, error) {
 		out, res, inSteps = nil, &store.PropagateResult{}, false
-		snap, err := ref.Get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		n, err := decodeNode(snap)
-		if err != nil {
-			return nil, err
+		var (
+			n   *nodeDoc
+			pre *prefetch
+		)
+		if known && p.State == run.NodeSucceeded && len(down)+1 < maxWrites {
+			// The node and the nodes it may unlock, in one round trip.
+			docs, err := s.readNodes(ctx, p.RunID, append([]string{p.Name}, down...))
+			if err != nil {
+				return nil, err
+			}
+			if n = docs[p.Name]; n == nil {
+				return nil, notFound("the node")
+			}
+			pre = &prefetch{names: down, docs: docs}
+		} else {
+			snap, err := ref.Get(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if n, err = decodeNode(snap); err != nil {
+				return nil, err
+			}
 		}
 		if err := recordOutcome(n, p); err != nil {
 			return nil, err
 		}
 		out = n
 		if n.state().Terminal() {
-			writes, err := s.propagateWrites(ctx, p.RunID, n, h, res)
+			writes, err := s.propagateWrites(ctx, p.RunID, n, h, res, pre)
 			if !errors.Is(err, errTooBig) {
 				return writes, err
 			}
@@ -369,6 +397,9 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 				"error finishing node %q of run %q: its outcome is propagated, checking whether the run is done failed",
 				p.Name, p.RunID)
 		}
+	}
+	if res.Claimed != nil {
+		s.downstream.put(p.RunID, res.Claimed.Name, res.Claimed.Downstream)
 	}
 	return out.node(), res, nil
 }
