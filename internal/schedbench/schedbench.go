@@ -177,7 +177,7 @@ func RunOn(ctx context.Context, cfg Config, b Backends) (Result, error) {
 	done := make(chan error, 2)
 	go func() { done <- engine.RunWorker(ctx, tasks, w) }()
 	go func() {
-		done <- engine.RunScheduler(ctx, completions, sched, log, engine.SchedulerLoops{SweepEvery: time.Second, NoTick: true})
+		done <- engine.RunScheduler(ctx, completions, sched, log, engine.SchedulerLoops{SweepEvery: 5 * time.Second, NoTick: true})
 	}()
 
 	start := time.Now()
