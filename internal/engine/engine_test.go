@@ -126,12 +126,24 @@ func (n *countingNotifier) RunFinished(ctx context.Context, r *run.Run, nodes []
 
 type graph = maestrotest.Graph
 
+// countingTopic counts what is published to it.
+type countingTopic struct {
+	queue.Topic
+	n atomic.Int64
+}
+
+func (c *countingTopic) Publish(ctx context.Context, m *queue.Message) error {
+	c.n.Add(1)
+	return c.Topic.Publish(ctx, m)
+}
+
 type testBundle struct {
-	store    *sqlitestore.Store
-	sched    *scheduler.Scheduler
-	exec     *recorder
-	notifier *countingNotifier
-	graph    graph
+	tasksPublished *countingTopic
+	store          *sqlitestore.Store
+	sched          *scheduler.Scheduler
+	exec           *recorder
+	notifier       *countingNotifier
+	graph          graph
 }
 
 // setup starts a scheduler and two workers over a SQLite store and an in-process queue that
@@ -162,7 +174,8 @@ func setupWithLease(t *testing.T, g graph, faults *memqueue.Faults, lease time.D
 
 	b := &testBundle{store: st, exec: newRecorder(), notifier: &countingNotifier{finished: map[string]int{}}, graph: g}
 	log := zap.NewNop()
-	b.sched = scheduler.New(st, q.Topic(engine.TasksTopic),
+	b.tasksPublished = &countingTopic{Topic: q.Topic(engine.TasksTopic)}
+	b.sched = scheduler.New(st, b.tasksPublished,
 		func(context.Context, []spec.Table) (scheduler.Graph, error) { return g, nil }, b.notifier, log,
 		scheduler.Config{GlobalLimit: 4, UndeliveredAfter: 300 * time.Millisecond, UnpropagatedAfter: 200 * time.Millisecond})
 	var wg sync.WaitGroup
@@ -265,6 +278,18 @@ func TestEngine(t *testing.T) {
 		require.EqualValues(t, 600, r.Stats.Rows, "run stats are the sum of its nodes")
 		// The finish notification comes right after the state write.
 		require.Eventually(t, func() bool { return b.notifier.count(r.ID) == 1 }, time.Second, 5*time.Millisecond)
+	})
+
+	t.Run("AChainRunsOnOneTaskMessage", func(t *testing.T) {
+		t.Parallel()
+		// Each finish hands the worker's place to the node it unlocked: no task is published
+		// for b..e, and no completion makes the scheduler dispatch.
+		b := setup(t, graph{"ds.a": nil, "ds.b": {"ds.a"}, "ds.c": {"ds.b"}, "ds.d": {"ds.c"}, "ds.e": {"ds.d"}}, nil)
+		r, nodes := b.runToEnd(t, scheduler.StartParams{Schedule: "s", Trigger: run.TriggerManual})
+		require.Equal(t, run.RunSucceeded, r.State)
+		require.Len(t, nodes, 5)
+		require.EqualValues(t, 1, b.tasksPublished.n.Load(), "tasks published for a chain of five")
+		b.assertInvariants(t)
 	})
 
 	t.Run("RecoversLostMessagesThroughTheSweeper", func(t *testing.T) {
