@@ -5,10 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"go.uber.org/zap"
 
@@ -19,33 +15,15 @@ import (
 	"github.com/maestro-sql/maestro/internal/service"
 )
 
-func main() {
-	cfg, err := config.Load(config.API, os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	log := cloud.Logger(cfg, os.Getenv)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("api stopped", zap.Error(err))
-		_ = log.Sync()
-		os.Exit(1)
-	}
-}
+func main() { cloud.Main(config.API, run) }
 
 func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	st, err := cloud.OpenStore(ctx, cfg)
+	b, err := cloud.OpenBackends(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	q, err := cloud.OpenQueue(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
+	defer b.Close()
+	st, q := b.Store, b.Queue
 	// Starting a run is assembling it in the store and publishing its first tasks: the API does
 	// it itself, so a run starts even while the scheduler service is scaled to zero.
 	sched := scheduler.New(st, q.Topic(engine.TasksTopic), cloud.Graph(cfg), cloud.LogNotifier{Log: log}, log,

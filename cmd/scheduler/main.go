@@ -6,10 +6,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"go.uber.org/zap"
 
@@ -20,33 +16,15 @@ import (
 	"github.com/maestro-sql/maestro/internal/service"
 )
 
-func main() {
-	cfg, err := config.Load(config.Scheduler, os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	log := cloud.Logger(cfg, os.Getenv)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("scheduler stopped", zap.Error(err))
-		_ = log.Sync()
-		os.Exit(1)
-	}
-}
+func main() { cloud.Main(config.Scheduler, run) }
 
 func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	st, err := cloud.OpenStore(ctx, cfg)
+	b, err := cloud.OpenBackends(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	q, err := cloud.OpenQueue(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
+	defer b.Close()
+	st, q := b.Store, b.Queue
 	sched := scheduler.New(st, q.Topic(engine.TasksTopic), cloud.Graph(cfg), cloud.LogNotifier{Log: log}, log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
 	scfg := service.SchedulerConfig{SweepEvery: cfg.SweepEvery}

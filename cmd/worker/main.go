@@ -5,11 +5,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"context"
 
 	"go.uber.org/zap"
 	"google.golang.org/api/option"
@@ -25,33 +23,15 @@ import (
 	"github.com/maestro-sql/maestro/internal/worker"
 )
 
-func main() {
-	cfg, err := config.Load(config.Worker, os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	log := cloud.Logger(cfg, os.Getenv)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("worker stopped", zap.Error(err))
-		_ = log.Sync()
-		os.Exit(1)
-	}
-}
+func main() { cloud.Main(config.Worker, run) }
 
 func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	st, err := cloud.OpenStore(ctx, cfg)
+	b, err := cloud.OpenBackends(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	q, err := cloud.OpenQueue(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
+	defer b.Close()
+	st, q := b.Store, b.Queue
 	var bqOpts []option.ClientOption
 	if cfg.BigQueryEndpoint != "" {
 		bqOpts = append(bqOpts, option.WithEndpoint(cfg.BigQueryEndpoint), option.WithoutAuthentication())

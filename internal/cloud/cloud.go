@@ -5,10 +5,13 @@ package cloud
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -34,20 +37,6 @@ const (
 	maxDeliveries         = 10
 	minBackoff            = 10 * time.Second
 )
-
-// OpenStore opens the Firestore store.
-func OpenStore(ctx context.Context, cfg *config.Config) (*firestorestore.Store, error) {
-	client, err := firestore.NewClientWithDatabase(ctx, cfg.Project, cfg.FirestoreDatabase)
-	if err != nil {
-		return nil, fmt.Errorf("error connecting to Firestore database %s of project %s: %w", cfg.FirestoreDatabase, cfg.Project, err)
-	}
-	st, err := firestorestore.Open(ctx, cfg.Project, firestorestore.WithClient(client))
-	if err != nil {
-		_ = client.Close()
-		return nil, fmt.Errorf("error opening the Firestore store of project %s: %w", cfg.Project, err)
-	}
-	return st, nil
-}
 
 // receiveStreams is how many StreamingPull streams a receiver opens: one delivers about one
 // message per server tick, several cut the wait for the next message.
@@ -130,4 +119,55 @@ func Logger(cfg *config.Config, getenv func(string) string) *zap.Logger {
 // Serve serves h (with trace-aware logging) and runs loop on the configured port until ctx is done.
 func Serve(ctx context.Context, cfg *config.Config, h http.Handler, loop service.Loop, log *zap.Logger) error {
 	return service.Serve(ctx, ":"+strconv.Itoa(cfg.Port), cloudlog.Middleware(log, cfg.Project, h), loop, log, nil)
+}
+
+// Main is the whole of a service's main: it reads svc's configuration from the environment
+// (exit 2, naming every bad variable), sets up the Cloud Logging logger and SIGTERM handling, and
+// runs run until it returns (exit 1 on an error).
+func Main(svc config.Service, run func(ctx context.Context, cfg *config.Config, log *zap.Logger) error) {
+	cfg, err := config.Load(svc, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log := Logger(cfg, os.Getenv)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	err = run(ctx, cfg, log)
+	stop()
+	if err != nil {
+		log.Error(string(svc)+" stopped", zap.Error(err))
+		_ = log.Sync()
+		os.Exit(1)
+	}
+}
+
+// Backends are the store and queue every service uses.
+type Backends struct {
+	Store     *firestorestore.Store
+	Queue     *pubsubqueue.Queue
+	firestore *firestore.Client
+}
+
+// OpenBackends opens Firestore (the configured database) and Pub/Sub.
+func OpenBackends(ctx context.Context, cfg *config.Config) (*Backends, error) {
+	client, err := firestore.NewClientWithDatabase(ctx, cfg.Project, cfg.FirestoreDatabase)
+	if err != nil {
+		return nil, fmt.Errorf("error connecting to Firestore database %s of project %s: %w", cfg.FirestoreDatabase, cfg.Project, err)
+	}
+	st, err := firestorestore.Open(ctx, cfg.Project, firestorestore.WithClient(client))
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("error opening the Firestore store of project %s: %w", cfg.Project, err)
+	}
+	q, err := OpenQueue(ctx, cfg)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	return &Backends{Store: st, Queue: q, firestore: client}, nil
+}
+
+// Close closes the queue (after it sent what it holds) and the store.
+func (b *Backends) Close() error {
+	return errors.Join(b.Queue.Close(), b.Store.Close(), b.firestore.Close())
 }
