@@ -105,6 +105,8 @@ type sqlRows struct {
 	parse   func(c *Column, i int, src []byte, b *Batch) (parquet.Value, error)
 	closed  bool
 	n       int64
+	// scanAny, when set, receives the row instead of raw (drivers whose values are typed).
+	scanAny []any
 }
 
 func (r *sqlRows) Columns() []Column { return r.cols }
@@ -144,7 +146,7 @@ func (r *sqlRows) Next(ctx context.Context, b *Batch) error {
 		}
 		row := b.newRow(len(r.cols))
 		for i, src := range r.raw {
-			if src == nil {
+			if r.scanAny == nil && src == nil {
 				row = append(row, null(i))
 				continue
 			}
