@@ -281,4 +281,3 @@ func (c *countingRows) Err() error {
 }
 
 var _ pgx.CopyFromSource = (*countingRows)(nil)
-
