@@ -65,7 +65,7 @@ type Tab struct {
 	Rows, Columns int64
 	// FrozenRows is the number of frozen rows at the top.
 	FrozenRows int64
-	// Metadata is the tab's developer metadata (read back only).
+	// Metadata is the tab's developer metadata (ids and locations are assigned).
 	Metadata []*sheets.DeveloperMetadata
 }
 
@@ -122,7 +122,15 @@ func (s *Server) AddSpreadsheet(id string, tabs ...Tab) {
 		if cols == 0 {
 			cols = defaultColumns
 		}
-		ss.tabs = append(ss.tabs, &tab{id: id, title: t.Title, rows: rows, cols: cols, frozenRows: t.FrozenRows})
+		tb := &tab{id: id, title: t.Title, rows: rows, cols: cols, frozenRows: t.FrozenRows}
+		for _, dm := range t.Metadata {
+			m := *dm
+			m.MetadataId = ss.nextMeta
+			ss.nextMeta++
+			m.Location = &sheets.DeveloperMetadataLocation{LocationType: "SHEET", SheetId: id, ForceSendFields: []string{"SheetId"}}
+			tb.metadata = append(tb.metadata, &m)
+		}
+		ss.tabs = append(ss.tabs, tb)
 	}
 	s.spreadsheets[id] = ss
 }
