@@ -239,6 +239,22 @@ func TestExport(t *testing.T) {
 		require.Len(t, b.fake.Tabs("book"), 1)
 	})
 
+	t.Run("RetriesAnAddSheetWhoseAnswerWasLostWithoutAddingTwice", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 0)
+		b.fake.AddSpreadsheet("book")
+		b.fake.Fail(sheetsfake.Fault{Method: http.MethodPost, PathContains: ":batchUpdate", Status: http.StatusBadGateway, AfterServing: true})
+		_, err := b.exporter.Export(ctx, &sheets.Params{SpreadsheetID: "book", ExportKey: "orders", RunTime: runTime, Table: ordersTable(2)})
+		require.NoError(t, err)
+		require.Equal(t, []string{
+			"GET /v4/spreadsheets/book",
+			"POST /v4/spreadsheets/book:batchUpdate", // applied, answered 502
+			"GET /v4/spreadsheets/book",              // the tab is there: no second addSheet
+			"PUT /v4/spreadsheets/book/values/" + escaped("'2026-11-25 06:00 UTC'!A1:C3") + "?valueInputOption=RAW",
+		}, calls(b.fake.Requests()))
+		require.Len(t, b.fake.Tabs("book"), 2)
+	})
+
 	t.Run("ReplacesTheTabOfAnEarlierAttemptOfTheSameRun", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 0)

@@ -53,6 +53,9 @@ type Fault struct {
 	RetryAfter string
 	// Times is how many requests the fault applies to. Defaults to 1.
 	Times int
+	// AfterServing serves the request first and then answers with the error, as when the
+	// answer is lost on the way back: a client that retries a change finds it made.
+	AfterServing bool
 }
 
 // Tab describes a tab to create with AddSpreadsheet, or one read back with Tabs.
@@ -249,6 +252,9 @@ func (s *Server) serve(method, path string, query url.Values, body []byte) (int,
 			h := http.Header{}
 			if f.RetryAfter != "" {
 				h.Set("Retry-After", f.RetryAfter)
+			}
+			if f.AfterServing {
+				_, _ = s.route(method, path, query, body)
 			}
 			return f.Status, errorf(f.Status, "%s", msg).body(), h
 		}
