@@ -35,6 +35,10 @@ type Options struct {
 	MaxConns int
 	// Now is the clock for job timestamps. Defaults to time.Now.
 	Now func() time.Time
+	// FilesDir is the folder of the embedded bucket (localblob's Dir) that load and extract
+	// jobs read and write: gs://<any bucket>/<key> names the file <key> under it. Empty means
+	// Load and Extract refuse every job.
+	FilesDir string
 }
 
 // Job states recorded in the job log.
@@ -63,6 +67,7 @@ type Warehouse struct {
 	db       *sql.DB
 	project  string
 	now      func() time.Time
+	filesDir string
 	writeSem chan struct{} // one writing job at a time: DuckDB aborts conflicting concurrent writers
 
 	mu       sync.Mutex
@@ -105,6 +110,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Warehouse, error) {
 		db:       db,
 		project:  o.DefaultProject,
 		now:      o.Now,
+		filesDir: o.FilesDir,
 		writeSem: make(chan struct{}, 1),
 		inflight: map[string]*call{},
 	}
@@ -164,17 +170,36 @@ func (w *Warehouse) Query(ctx context.Context, job *warehouse.QueryJob) (run.Sta
 	if err := ctx.Err(); err != nil {
 		return run.Stats{}, err
 	}
+	entry := &jobEntry{ID: job.JobID, SQL: job.SQL, Destination: job.Destination.String(),
+		Disposition: job.Disposition, Labels: job.Labels}
+	return w.single(ctx, entry, func(started time.Time) (run.Stats, error) {
+		return w.execute(ctx, job, entry, started)
+	})
+}
 
+// jobEntry is what the job log records of any kind of job.
+type jobEntry struct {
+	ID  string
+	SQL string // the query, or a description of a load or extract
+	// Destination is the table written, as project.dataset.table; "" for an extract.
+	Destination string
+	Disposition spec.Disposition
+	Labels      map[string]string
+}
+
+// single runs exec for entry's job id at most once: concurrent calls with one id wait for the
+// first, and an id in the job log returns its recorded outcome.
+func (w *Warehouse) single(ctx context.Context, entry *jobEntry, exec func(started time.Time) (run.Stats, error)) (run.Stats, error) {
 	for {
 		w.mu.Lock()
-		c, ok := w.inflight[job.JobID]
+		c, ok := w.inflight[entry.ID]
 		if !ok {
 			c = &call{done: make(chan struct{})}
-			w.inflight[job.JobID] = c
+			w.inflight[entry.ID] = c
 			w.mu.Unlock()
-			c.stats, c.err = w.runOnce(ctx, job)
+			c.stats, c.err = w.runOnce(ctx, entry, exec)
 			w.mu.Lock()
-			delete(w.inflight, job.JobID)
+			delete(w.inflight, entry.ID)
 			w.mu.Unlock()
 			close(c.done)
 			return c.stats, c.err
@@ -194,8 +219,9 @@ func (w *Warehouse) Query(ctx context.Context, job *warehouse.QueryJob) (run.Sta
 	}
 }
 
-// runOnce returns the recorded outcome of job's id, or runs it and records the outcome.
-func (w *Warehouse) runOnce(ctx context.Context, job *warehouse.QueryJob) (run.Stats, error) {
+// runOnce returns the recorded outcome of entry's job id, or runs exec (which records success
+// itself, in its transaction) and records a failure.
+func (w *Warehouse) runOnce(ctx context.Context, entry *jobEntry, exec func(started time.Time) (run.Stats, error)) (run.Stats, error) {
 	select {
 	case w.writeSem <- struct{}{}:
 	case <-ctx.Done():
@@ -203,7 +229,7 @@ func (w *Warehouse) runOnce(ctx context.Context, job *warehouse.QueryJob) (run.S
 	}
 	defer func() { <-w.writeSem }()
 
-	rec, err := w.job(ctx, job.JobID)
+	rec, err := w.job(ctx, entry.ID)
 	if err == nil {
 		if rec.Error != nil {
 			return rec.Stats, rec.Error
@@ -215,7 +241,7 @@ func (w *Warehouse) runOnce(ctx context.Context, job *warehouse.QueryJob) (run.S
 	}
 
 	started := w.now()
-	stats, err := w.execute(ctx, job, started)
+	stats, err := exec(started)
 	if err == nil {
 		return stats, nil
 	}
@@ -224,14 +250,14 @@ func (w *Warehouse) runOnce(ctx context.Context, job *warehouse.QueryJob) (run.S
 		return run.Stats{}, err
 	}
 	// A failed job is recorded so that its id keeps failing the same way, as in BigQuery.
-	if rerr := w.record(ctx, w.db, job, JobFailed, run.Stats{}, je, started); rerr != nil {
+	if rerr := w.record(ctx, w.db, entry, JobFailed, run.Stats{}, je, started); rerr != nil {
 		return run.Stats{}, rerr
 	}
 	return run.Stats{}, je
 }
 
 // execute runs job's SQL into its destination and records it, in one transaction.
-func (w *Warehouse) execute(ctx context.Context, job *warehouse.QueryJob, started time.Time) (run.Stats, error) {
+func (w *Warehouse) execute(ctx context.Context, job *warehouse.QueryJob, entry *jobEntry, started time.Time) (run.Stats, error) {
 	defaults := w.defaults(job)
 	tr, err := w.translate(ctx, job.SQL, defaults)
 	if err != nil {
@@ -297,7 +323,7 @@ func (w *Warehouse) execute(ctx context.Context, job *warehouse.QueryJob, starte
 		Rows:           rows,
 		DurationMillis: elapsed,
 	}
-	if err := w.record(ctx, tx, job, JobSucceeded, stats, nil, started); err != nil {
+	if err := w.record(ctx, tx, entry, JobSucceeded, stats, nil, started); err != nil {
 		return run.Stats{}, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -335,20 +361,20 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func (w *Warehouse) record(ctx context.Context, ex execer, job *warehouse.QueryJob, state string, stats run.Stats, je *warehouse.JobError, started time.Time) error {
+func (w *Warehouse) record(ctx context.Context, ex execer, job *jobEntry, state string, stats run.Stats, je *warehouse.JobError, started time.Time) error {
 	labels, err := json.Marshal(job.Labels)
 	if err != nil {
-		return fmt.Errorf("error encoding labels of job %q: %w", job.JobID, err)
+		return fmt.Errorf("error encoding labels of job %q: %w", job.ID, err)
 	}
 	st, err := json.Marshal(stats)
 	if err != nil {
-		return fmt.Errorf("error encoding stats of job %q: %w", job.JobID, err)
+		return fmt.Errorf("error encoding stats of job %q: %w", job.ID, err)
 	}
 	var errText sql.NullString
 	if je != nil {
 		b, err := json.Marshal(je)
 		if err != nil {
-			return fmt.Errorf("error encoding error of job %q: %w", job.JobID, err)
+			return fmt.Errorf("error encoding error of job %q: %w", job.ID, err)
 		}
 		errText = sql.NullString{String: string(b), Valid: true}
 	}
@@ -359,13 +385,13 @@ func (w *Warehouse) record(ctx context.Context, ex execer, job *warehouse.QueryJ
 	_, err = ex.ExecContext(ctx, `INSERT INTO "_maestro"."jobs"
 		(job_id, sql, destination, disposition, labels, state, stats, error, started_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		job.JobID, job.SQL, job.Destination.String(), string(disp), string(labels), state, string(st), errText,
+		job.ID, job.SQL, job.Destination, string(disp), string(labels), state, string(st), errText,
 		started.UTC(), w.now().UTC())
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		return fmt.Errorf("error recording job %q: %w", job.JobID, err)
+		return fmt.Errorf("error recording job %q: %w", job.ID, err)
 	}
 	return nil
 }
