@@ -409,3 +409,29 @@ func (b *filesBundle) read(t *testing.T, key string) string {
 	require.NoError(t, err)
 	return string(data)
 }
+
+func TestLoadConcurrentCallsWithOneJobIDLoadOnce(t *testing.T) {
+	t.Parallel()
+	b := setupFiles(t)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write([]byte("id,v\n1,a\n2,b\n"))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, b.bucket.Write(b.ctx, "in/a.csv.gz", bytes.NewReader(gz.Bytes())))
+
+	job := &warehouse.LoadJob{JobID: "same", SourceURIs: []string{"gs://b/in/a.csv.gz"}, SkipLeadingRows: 1,
+		Destination: shopTable("t"), Disposition: spec.DispositionAppend}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := b.w.Load(b.ctx, job)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	require.Equal(t, [][]string{{"1", "a"}, {"2", "b"}}, b.rows(t, `SELECT * FROM "acme-data.shop"."t" ORDER BY id`),
+		"gzipped CSV is read, and loaded once")
+}
