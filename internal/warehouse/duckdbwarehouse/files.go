@@ -162,6 +162,8 @@ func reader(job *warehouse.LoadJob, files []string, schema []string) string {
 		}
 		return "read_json(" + strings.Join(args, ", ") + ")"
 	}
+	// BigQuery's CSV dialect, rather than DuckDB's guess (which can misread one-column files).
+	args = append(args, `delim = ','`, `quote = '"'`, `escape = '"'`)
 	switch {
 	case len(schema) > 0:
 		// Given columns: every skipped row is data to ignore, none names the columns.

@@ -246,9 +246,18 @@ func TestLoadMissingFileIsAFinalJobError(t *testing.T) {
 		require.False(t, je.Retryable, uri)
 		require.Equal(t, "missing "+uri, je.JobID)
 	}
+	// Data that does not fit the schema is final too.
+	b.put(t, "bad.csv", "n\nnot a number\n")
+	_, err := b.w.Load(b.ctx, &warehouse.LoadJob{JobID: "bad", SourceURIs: []string{"gs://b/bad.csv"}, SkipLeadingRows: 1,
+		Schema: []warehouse.Column{{Name: "n", Type: "INT64"}}, Destination: shopTable("t")})
+	var bad *warehouse.JobError
+	require.ErrorAs(t, err, &bad)
+	require.Equal(t, "invalid", bad.Reason)
+	require.False(t, bad.Retryable)
+
 	// The failure is recorded: the job id keeps it even once the file exists.
 	b.put(t, "nothing.csv", "id\n1\n")
-	_, err := b.w.Load(b.ctx, &warehouse.LoadJob{JobID: "missing gs://b/nothing.csv", SourceURIs: []string{"gs://b/nothing.csv"}, Destination: shopTable("t")})
+	_, err = b.w.Load(b.ctx, &warehouse.LoadJob{JobID: "missing gs://b/nothing.csv", SourceURIs: []string{"gs://b/nothing.csv"}, Destination: shopTable("t")})
 	var je *warehouse.JobError
 	require.ErrorAs(t, err, &je)
 	require.Equal(t, "notFound", je.Reason)
