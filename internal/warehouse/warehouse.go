@@ -101,7 +101,8 @@ const (
 	FormatCSV FileFormat = "csv"
 	// FormatJSON is newline-delimited JSON: one object per line.
 	FormatJSON FileFormat = "json"
-	// FormatParquet is Apache Parquet (load only).
+	// FormatParquet is Apache Parquet. BigQuery extracts to it too, but bigquerywarehouse refuses it
+	// for now; duckdbwarehouse loads and extracts it.
 	FormatParquet FileFormat = "parquet"
 )
 
