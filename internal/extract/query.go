@@ -85,3 +85,19 @@ func TableQuery(d Dialect, t Table, watermarkColumn string, after any) Query {
 	}
 	return q
 }
+
+// WrapQuery reads a query the user wrote in the source's dialect, or, with a watermark column,
+// only its rows whose watermark is greater than after (all of them when after is nil). The
+// query becomes a subquery; after is bound as a parameter.
+func WrapQuery(d Dialect, sql, watermarkColumn string, after any) Query {
+	sql = strings.TrimSpace(sql)
+	for strings.HasSuffix(sql, ";") {
+		sql = strings.TrimSpace(strings.TrimSuffix(sql, ";"))
+	}
+	q := Query{SQL: sql, Watermark: watermarkColumn, After: after}
+	if watermarkColumn != "" && after != nil {
+		q.SQL = "SELECT * FROM (" + sql + "\n) AS maestro_source WHERE " + d.QuoteIdent(watermarkColumn) + " > " + d.param(1)
+		q.Args = []any{after}
+	}
+	return q
+}

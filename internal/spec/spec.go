@@ -21,8 +21,12 @@ type Table struct {
 	Name string `json:"name"`
 	// SQL is the table's SELECT (or script), plain GoogleSQL.
 	SQL string `json:"sql"`
-	// Kind is "query". Extract and export kinds come later. Defaults to "query".
+	// Kind is "query" (SQL is GoogleSQL run in the warehouse) or "import" (SQL is a query in the
+	// source database's own dialect, run there, its rows loaded into the table). Defaults to
+	// "query".
 	Kind        string `json:"kind"`
+	// Import configures an import table; nil for other kinds.
+	Import *Import `json:"import,omitempty"`
 	Description string `json:"description,omitempty"`
 	Owner       string `json:"owner,omitempty"`
 	Group       string `json:"group,omitempty"`
@@ -43,6 +47,16 @@ type Table struct {
 	ReadsPrevious []string `json:"reads_previous,omitempty"`
 	// File is where the definition came from (for error messages), if from a project folder.
 	File string `json:"file,omitempty"`
+}
+
+// Import says where an import table's rows come from.
+type Import struct {
+	// Connection names the project's connection to the source database.
+	Connection string `json:"connection"`
+	// Watermark, when set, makes the import incremental: only rows whose value in this column
+	// (an integer or a timestamp, growing) is greater than the greatest one already in the table
+	// are read and appended. Empty: every run re-imports the whole result (truncate).
+	Watermark string `json:"watermark,omitempty"`
 }
 
 // Conditions restrict the times at which a scheduled run includes a table. An empty list means
