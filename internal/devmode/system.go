@@ -16,10 +16,12 @@ import (
 	"github.com/maestro-sql/maestro/internal/blob/localblob"
 	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/importer"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 	"github.com/maestro-sql/maestro/internal/warehouse/duckdbwarehouse"
@@ -82,13 +84,15 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	if sys.Store, err = sqlitestore.Open(ctx, filepath.Join(cfg.StateDir, "maestro.db")); err != nil {
 		return nil, fmt.Errorf("error opening the store: %w", err)
 	}
-	if sys.Warehouse, err = duckdbwarehouse.Open(ctx, filepath.Join(cfg.StateDir, "warehouse"), &duckdbwarehouse.Options{DefaultProject: p.DefaultProject}); err != nil {
-		sys.Close()
-		return nil, fmt.Errorf("error opening the warehouse: %w", err)
-	}
 	if sys.Objects, err = localblob.Open(filepath.Join(cfg.StateDir, "objects")); err != nil {
 		sys.Close()
 		return nil, fmt.Errorf("error opening the object folder: %w", err)
+	}
+	// Loads and extracts read and write the object folder, as BigQuery does Cloud Storage.
+	if sys.Warehouse, err = duckdbwarehouse.Open(ctx, filepath.Join(cfg.StateDir, "warehouse"),
+		&duckdbwarehouse.Options{DefaultProject: p.DefaultProject, FilesDir: sys.Objects.Dir()}); err != nil {
+		sys.Close()
+		return nil, fmt.Errorf("error opening the warehouse: %w", err)
 	}
 
 	res, err := definitions.Sync(ctx, sys.Store, p, cfg.User)
@@ -126,7 +130,13 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		})
 	exec := &worker.QueryExecutor{Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
 	sys.Worker = worker.New(sys.Store, sys.Queue.Topic(engine.CompletionsTopic),
-		map[string]worker.Executor{"query": exec}, log,
+		map[string]worker.Executor{"query": exec, "import": &importer.Importer{
+			Connections: sys.Store.ConnectionList,
+			Resolve:     secret.Resolver{}.Resolve,
+			Bucket:      sys.Objects, BucketName: "local",
+			Warehouse:      sys.Warehouse,
+			DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
+		}}, log,
 		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second, Dispatcher: sys.Scheduler, Concurrency: cfg.Workers})
 	return sys, nil
 }
