@@ -58,6 +58,30 @@ external sources:
 		require.Contains(t, out, "layer 1: a.x\nlayer 2: a.y\n")
 	})
 
+	t.Run("ImportTableIsARootWithoutExternals", func(t *testing.T) {
+		t.Parallel()
+		// The import's SQL is MySQL, run by the source database: its "orders" is not the
+		// warehouse's sales.orders (parsed as GoogleSQL it would be, making a cycle).
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml":     "default_project: acme\ndefault_dataset: sales\nconnections:\n  - name: shopdb\n    driver: mysql\n    secret: env:SHOP_DSN\n",
+			"raw/orders.sql":   "SELECT id, note FROM orders ORDER BY id LIMIT 10,20",
+			"raw/orders.yaml":  "import:\n  connection: shopdb\n  watermark: updated_at\n",
+			"sales/orders.sql": "SELECT * FROM raw.orders",
+		})
+		out, errOut, code := execForTest(t, newPlanCmd(), "", dir)
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, `2 tables in 2 layers, 0 external sources
+
+layer 1: raw.orders
+layer 2: sales.orders
+
+tables:
+  raw.orders (layer 1)
+  sales.orders (layer 2)
+    upstream: raw.orders
+`, out)
+	})
+
 	t.Run("CycleIsNamedInOrderAndFails", func(t *testing.T) {
 		t.Parallel()
 		dir := maestrotest.WriteTree(t, map[string]string{

@@ -123,8 +123,35 @@ type lines struct {
 	parsed bool
 }
 
+// has reports whether the whole path exists (a key present with a null value counts).
+func (l *lines) has(path ...any) bool {
+	_, found := l.find(path)
+	return found
+}
+
+// keyAt returns the line of the top-level key name itself (not of its value); 0 if absent.
+func (l *lines) keyAt(name string) int {
+	l.find(nil)
+	if l.root == nil || l.root.Kind != yaml.MappingNode {
+		return 0
+	}
+	for i := 0; i+1 < len(l.root.Content); i += 2 {
+		if l.root.Content[i].Value == name {
+			return l.root.Content[i].Line
+		}
+	}
+	return 0
+}
+
 // at returns the line of the deepest node of the path that exists; 0 if none.
 func (l *lines) at(path ...any) int {
+	line, _ := l.find(path)
+	return line
+}
+
+// find returns the line of the deepest node of the path that exists, and whether that is the
+// whole path.
+func (l *lines) find(path []any) (int, bool) {
 	if !l.parsed {
 		l.parsed = true
 		var doc yaml.Node
@@ -134,7 +161,7 @@ func (l *lines) at(path ...any) int {
 	}
 	n := l.root
 	if n == nil {
-		return 0
+		return 0, false
 	}
 	line := n.Line
 	for _, p := range path {
@@ -155,9 +182,9 @@ func (l *lines) at(path ...any) int {
 			}
 		}
 		if next == nil {
-			return line
+			return line, false
 		}
 		n, line = next, next.Line
 	}
-	return line
+	return line, true
 }

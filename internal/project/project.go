@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,7 +82,19 @@ type tableFile struct {
 	RetryBackoff  string         `yaml:"retry_backoff"`
 	Conditions    conditionsFile `yaml:"conditions"`
 	ReadsPrevious []string       `yaml:"reads_previous"`
+	Import        *importFile    `yaml:"import"`
 }
+
+type importFile struct {
+	Connection string `yaml:"connection"`
+	Watermark  string `yaml:"watermark"`
+}
+
+// Table kinds (spec.Table.Kind).
+const (
+	kindQuery  = "query"
+	kindImport = "import"
+)
 
 type conditionsFile struct {
 	Months   []int `yaml:"months"`
@@ -142,6 +155,10 @@ func Graph(p *spec.Project) (*dag.Graph, error) {
 	xs := make([]sqlref.Extractor, workers(len(p.Tables)))
 	parallel(context.Background(), len(p.Tables), func(w, i int) {
 		t := &p.Tables[i]
+		if t.Kind == kindImport {
+			results[i] = importResult(p, t)
+			return
+		}
 		r, err := xs[w].Extract(t.SQL, opts)
 		if err != nil {
 			file := t.File
@@ -159,6 +176,13 @@ func Graph(p *spec.Project) (*dag.Graph, error) {
 		return nil, fmt.Errorf("error parsing SQL: %w", err)
 	}
 	return buildGraph(p, results)
+}
+
+// importResult is what an import table means to the graph: its SQL runs in the source database
+// and is in that database's dialect, so it is never parsed as GoogleSQL. It reads nothing of the
+// warehouse and writes its own table: a root that its readers wait for.
+func importResult(p *spec.Project, t *spec.Table) *sqlref.Result {
+	return &sqlref.Result{Writes: []sqlref.TableName{TableName(p, t.Name)}}
 }
 
 func buildGraph(p *spec.Project, results []*sqlref.Result) (*dag.Graph, error) {
@@ -213,10 +237,17 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 	}
 	errs = append(errs, ferrs...)
 
-	schedules := make(map[string]bool, len(p.Schedules))
+	known := declared{schedules: make(map[string]bool, len(p.Schedules)), connections: make(map[string]bool, len(p.Connections))}
 	for _, s := range p.Schedules {
-		schedules[s.Name] = true
+		known.schedules[s.Name] = true
 	}
+	for _, c := range p.Connections {
+		if c.Name != "" && !known.connections[c.Name] {
+			known.connections[c.Name] = true
+			known.connectionList = append(known.connectionList, c.Name)
+		}
+	}
+	sort.Strings(known.connectionList)
 	p.Tables = make([]spec.Table, len(entries))
 	results := make([]*sqlref.Result, len(entries))
 	perFile := make([]errorList, len(entries))
@@ -232,7 +263,7 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 		}
 	}
 	parallel(ctx, len(entries), func(w, i int) {
-		results[i], perFile[i] = loadTable(readers[w], &xs[w], entries[i], p, schedules, opts, &p.Tables[i])
+		results[i], perFile[i] = loadTable(readers[w], &xs[w], entries[i], p, &known, opts, &p.Tables[i])
 	})
 	for _, r := range readers {
 		r.close()
@@ -461,11 +492,19 @@ func scan(dir string) ([]tableEntry, errorList, error) {
 	return out, errs, nil
 }
 
-// loadTable reads one table's SQL and sidecar into t and parses the SQL.
-func loadTable(fr *fileReader, x *sqlref.Extractor, e tableEntry, p *spec.Project, schedules map[string]bool, opts sqlref.Options, t *spec.Table) (*sqlref.Result, errorList) {
+// declared is what maestro.yaml declares that sidecars may name.
+type declared struct {
+	schedules      map[string]bool
+	connections    map[string]bool
+	connectionList []string // sorted, for error messages
+}
+
+// loadTable reads one table's SQL and sidecar into t and parses the SQL. The sidecar comes first:
+// it says whether the SQL is GoogleSQL at all.
+func loadTable(fr *fileReader, x *sqlref.Extractor, e tableEntry, p *spec.Project, known *declared, opts sqlref.Options, t *spec.Table) (*sqlref.Result, errorList) {
 	var errs errorList
 	*t = spec.Table{
-		Name: e.dataset + "." + e.table, Kind: "query", File: e.sqlPath,
+		Name: e.dataset + "." + e.table, Kind: kindQuery, File: e.sqlPath,
 		Disposition: spec.DispositionTruncate, Retries: p.DefaultRetries, RetryBackoff: RetryBackoffDefault,
 	}
 	if p.DefaultSchedule != "" {
@@ -477,27 +516,32 @@ func loadTable(fr *fileReader, x *sqlref.Extractor, e tableEntry, p *spec.Projec
 		return nil, errs
 	}
 	t.SQL = sql
-	var res *sqlref.Result
-	if strings.TrimSpace(t.SQL) == "" {
-		errs.add(e.sqlPath, 0, "the file is empty")
-	} else if r, err := x.Extract(t.SQL, opts); err != nil {
-		errs = append(errs, sqlError(e.sqlPath, err))
-	} else {
-		res = r
-	}
 	if e.yamlPath != "" {
 		data, err := fr.read(e.yamlPath)
 		if err != nil {
 			errs.add(e.yamlPath, 0, "error reading file: %v", err)
 		} else {
-			errs = append(errs, applySidecar(e.yamlPath, []byte(data), schedules, t)...)
+			errs = append(errs, applySidecar(e.yamlPath, []byte(data), known, t)...)
+		}
+	}
+	var res *sqlref.Result
+	switch {
+	case strings.TrimSpace(t.SQL) == "":
+		errs.add(e.sqlPath, 0, "the file is empty")
+	case t.Kind == kindImport:
+		res = importResult(p, t)
+	default:
+		if r, err := x.Extract(t.SQL, opts); err != nil {
+			errs = append(errs, sqlError(e.sqlPath, err))
+		} else {
+			res = r
 		}
 	}
 	return res, errs
 }
 
 // applySidecar decodes and validates a TABLE.yaml into t.
-func applySidecar(file string, data []byte, schedules map[string]bool, t *spec.Table) errorList {
+func applySidecar(file string, data []byte, known *declared, t *spec.Table) errorList {
 	var errs errorList
 	var f tableFile
 	if !decodeSidecarFast(data, &f) {
@@ -511,7 +555,7 @@ func applySidecar(file string, data []byte, schedules map[string]bool, t *spec.T
 		t.Schedules = nil
 		seen := map[string]bool{}
 		for i, s := range *f.Schedules {
-			if !schedules[s] {
+			if !known.schedules[s] {
 				errs.add(file, ln.at("schedules", i), "unknown schedule %q", s)
 			}
 			if !seen[s] {
@@ -581,6 +625,53 @@ func applySidecar(file string, data []byte, schedules map[string]bool, t *spec.T
 		}
 		t.ReadsPrevious = append(t.ReadsPrevious, strings.ToLower(rp))
 	}
+	if f.Import != nil || ln.has("import") {
+		errs = append(errs, applyImport(file, ln, f, known, t)...)
+	}
+	return errs
+}
+
+// applyImport makes t an import table from the sidecar's import block.
+func applyImport(file string, ln *lines, f tableFile, known *declared, t *spec.Table) errorList {
+	var errs errorList
+	var imp importFile
+	if f.Import != nil {
+		imp = *f.Import
+	}
+	t.Kind = kindImport
+	t.Import = &spec.Import{Connection: imp.Connection, Watermark: imp.Watermark}
+	connLine := ln.at("import", "connection")
+	if !ln.has("import", "connection") {
+		connLine = ln.keyAt("import")
+	}
+	switch {
+	case strings.TrimSpace(imp.Connection) == "":
+		errs.add(file, connLine, "import needs a connection: the name of one declared in %s", ConfigFile)
+	case !known.connections[imp.Connection]:
+		declared := "none are declared"
+		if len(known.connectionList) > 0 {
+			declared = "declared: " + strings.Join(known.connectionList, ", ")
+		}
+		errs.add(file, connLine, "unknown connection %q (%s in %s)", imp.Connection, declared, ConfigFile)
+	}
+	if ln.has("import", "watermark") && !isColumnName(imp.Watermark) {
+		errs.add(file, ln.at("import", "watermark"), "import watermark %q is not a plain column name (a letter or underscore, then letters, digits and underscores)", imp.Watermark)
+	}
+	// An import's disposition follows from its watermark: without one each run re-imports the
+	// whole result, so it must replace the table; with one it reads only newer rows, so it must
+	// append. Letting the sidecar say otherwise would lose or duplicate rows.
+	if f.Disposition != "" {
+		errs.add(file, ln.at("disposition"), "disposition does not apply to an import: it follows from the watermark (none: truncate, every run re-imports everything; set: append the newer rows)")
+	}
+	t.Disposition = spec.DispositionTruncate
+	if imp.Watermark != "" {
+		t.Disposition = spec.DispositionAppend
+	}
+	// An import reads the source database, never a warehouse table, let alone its previous run.
+	if len(f.ReadsPrevious) > 0 {
+		errs.add(file, ln.at("reads_previous"), "reads_previous does not apply to an import: it reads the source database, no warehouse table")
+	}
+	t.ReadsPrevious = nil
 	return errs
 }
 
@@ -625,4 +716,10 @@ func isIdent(s string) bool {
 		}
 	}
 	return true
+}
+
+// isColumnName reports whether s is a column name every source dialect takes unquoted: an
+// identifier that does not start with a digit.
+func isColumnName(s string) bool {
+	return isIdent(s) && !(s[0] >= '0' && s[0] <= '9')
 }

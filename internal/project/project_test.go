@@ -298,3 +298,146 @@ func TestLoadGraph(t *testing.T) {
 		require.Equal(t, [][]string{{"a.x"}, {"a.y"}}, g.Layers())
 	})
 }
+
+const importConfig = `default_project: acme
+connections:
+  - name: shopdb
+    driver: mysql
+    secret: env:SHOP_DSN
+  - name: crm
+    driver: postgres
+    secret: file:/run/secrets/crm
+`
+
+func TestLoadImports(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	// Source-dialect SQL that GoogleSQL rejects: MySQL's LIMIT offset,count and # comments,
+	// PostgreSQL's :: casts and dollar-quoted strings.
+	const mysqlSQL = "# orders, newest last\nSELECT id, total, updated_at FROM orders ORDER BY id LIMIT 10,20\n"
+	const pgSQL = "SELECT id, created::date AS day, $$it's$$ AS note FROM people WHERE active::int = 1"
+
+	t.Run("RoundTripKeepsSourceSQLVerbatim", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml":      importConfig,
+			"raw/orders.sql":    mysqlSQL,
+			"raw/orders.yaml":   "import:\n  connection: shopdb\n  watermark: updated_at\npartition_by: DATE(updated_at)\ncluster_by: [id]\n",
+			"raw/people.sql":    pgSQL,
+			"raw/people.yaml":   "owner: ana@acme.test\nimport: {connection: crm}\nretries: 1\n",
+			"sales/daily.sql":   "SELECT DATE(updated_at) AS day, SUM(total) AS total FROM raw.orders GROUP BY day",
+			"sales/people.sql":  "SELECT * FROM raw.people JOIN `src.extra` USING (id)",
+			"sales/people.yaml": "reads_previous: [sales.daily]\n",
+		})
+		p, g, err := project.LoadGraph(ctx, dir)
+		require.NoError(t, err)
+		byName := map[string]spec.Table{}
+		for _, tb := range p.Tables {
+			byName[tb.Name] = tb
+		}
+		require.Equal(t, spec.Table{
+			Name: "raw.orders", SQL: mysqlSQL, Kind: "import",
+			Import:      &spec.Import{Connection: "shopdb", Watermark: "updated_at"},
+			Disposition: spec.DispositionAppend, PartitionBy: "DATE(updated_at)", ClusterBy: []string{"id"},
+			Retries: project.DefaultRetriesDefault, RetryBackoff: project.RetryBackoffDefault, File: "raw/orders.sql",
+		}, byName["raw.orders"])
+		require.Equal(t, spec.Table{
+			Name: "raw.people", SQL: pgSQL, Kind: "import", Owner: "ana@acme.test",
+			Import:      &spec.Import{Connection: "crm"},
+			Disposition: spec.DispositionTruncate, Retries: 1, RetryBackoff: project.RetryBackoffDefault,
+			File: "raw/people.sql",
+		}, byName["raw.people"])
+		require.Equal(t, "query", byName["sales.daily"].Kind)
+		require.Nil(t, byName["sales.daily"].Import)
+
+		// Imports are roots their readers wait for, with no external sources of their own.
+		require.Equal(t, [][]string{{"raw.orders", "raw.people"}, {"sales.daily", "sales.people"}}, g.Layers())
+		require.Equal(t, []string{"src.extra"}, g.Externals())
+		g2, err := project.Graph(p)
+		require.NoError(t, err, "Graph must not parse an import's SQL either")
+		require.Equal(t, g.Layers(), g2.Layers())
+		require.Equal(t, g.Externals(), g2.Externals())
+	})
+
+	t.Run("SourceSQLIsNeitherParsedNorAnEdge", func(t *testing.T) {
+		t.Parallel()
+		// As a query table, the PostgreSQL does not even lex: the import is not passing by luck.
+		dir := maestrotest.WriteTree(t, map[string]string{"raw/x.sql": pgSQL})
+		_, err := project.Load(ctx, dir)
+		require.Error(t, err)
+		require.Regexp(t, `^raw/x\.sql:1:\d+: `, err.Error())
+
+		// The source database's table "daily" is not the warehouse's sales.daily: parsed as
+		// GoogleSQL with default_dataset sales it would be, and make a cycle.
+		dir = maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml":    importConfig + "default_dataset: sales\n",
+			"raw/orders.sql":  "SELECT * FROM daily",
+			"raw/orders.yaml": "import: {connection: shopdb}\n",
+			"sales/daily.sql": "SELECT * FROM raw.orders",
+		})
+		_, g, err := project.LoadGraph(ctx, dir)
+		require.NoError(t, err)
+		require.Equal(t, [][]string{{"raw.orders"}, {"sales.daily"}}, g.Layers())
+		require.Empty(t, g.Externals())
+	})
+
+	t.Run("EmptyImportFileIsAnError", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml":    importConfig,
+			"raw/orders.sql":  "\n",
+			"raw/orders.yaml": "import:\n  connection: shopdb\n",
+		})
+		_, err := project.Load(ctx, dir)
+		require.Equal(t, []string{`raw/orders.sql: the file is empty`}, errorLines(err))
+	})
+
+	t.Run("ValidationErrorsNameFileAndLine", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml": importConfig,
+			"raw/a.sql":    "SELECT 1 LIMIT 1,2",
+			"raw/a.yaml":   "owner: ana\nimport:\n  connection: shop\n",
+			"raw/b.sql":    "SELECT 1",
+			"raw/b.yaml":   "import:\n  watermark: id\n",
+			"raw/c.sql":    "SELECT 1",
+			"raw/c.yaml":   "import:\n  connection: \"\"\n",
+			"raw/d.sql":    "SELECT 1",
+			"raw/d.yaml":   "description: x\nimport:\n",
+			"raw/e.sql":    "SELECT 1",
+			"raw/e.yaml":   "import:\n  connection: shopdb\n  watermark: updated at\n",
+			"raw/f.sql":    "SELECT 1",
+			"raw/f.yaml":   "import:\n  connection: shopdb\n  watermark: \"t.updated_at\"\n",
+			"raw/g.sql":    "SELECT 1",
+			"raw/g.yaml":   "import:\n  connection: shopdb\n  watermark: 1st\n",
+			"raw/h.sql":    "SELECT 1",
+			"raw/h.yaml":   "import:\n  connection: crm\n  watermark: id\ndisposition: truncate\nreads_previous: [raw.a]\n",
+			"raw/i.sql":    "SELECT 1",
+			"raw/i.yaml":   "import:\n  connection: crm\n  table: people\n",
+		})
+		_, err := project.Load(ctx, dir)
+		require.Equal(t, []string{
+			`raw/a.yaml:3: unknown connection "shop" (declared: crm, shopdb in maestro.yaml)`,
+			`raw/b.yaml:1: import needs a connection: the name of one declared in maestro.yaml`,
+			`raw/c.yaml:2: import needs a connection: the name of one declared in maestro.yaml`,
+			`raw/d.yaml:2: import needs a connection: the name of one declared in maestro.yaml`,
+			`raw/e.yaml:3: import watermark "updated at" is not a plain column name (a letter or underscore, then letters, digits and underscores)`,
+			`raw/f.yaml:3: import watermark "t.updated_at" is not a plain column name (a letter or underscore, then letters, digits and underscores)`,
+			`raw/g.yaml:3: import watermark "1st" is not a plain column name (a letter or underscore, then letters, digits and underscores)`,
+			`raw/h.yaml:4: disposition does not apply to an import: it follows from the watermark (none: truncate, every run re-imports everything; set: append the newer rows)`,
+			`raw/h.yaml:5: reads_previous does not apply to an import: it reads the source database, no warehouse table`,
+			`raw/i.yaml:3: unknown key "table"`,
+		}, errorLines(err))
+	})
+
+	t.Run("NoConnectionsDeclared", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"raw/a.sql":  "SELECT 1",
+			"raw/a.yaml": "import: {connection: shopdb}\n",
+		})
+		_, err := project.Load(ctx, dir)
+		require.Equal(t, []string{`raw/a.yaml:1: unknown connection "shopdb" (none are declared in maestro.yaml)`}, errorLines(err))
+	})
+}

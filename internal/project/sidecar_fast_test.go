@@ -40,6 +40,8 @@ func TestSidecarFastMatchesYAML(t *testing.T) {
 		"description: a: b\n",
 		"description: x\r\n",
 		"---\ndescription: x\n",
+		"import:\n  connection: shopdb\n",
+		"owner: ana\nimport: {connection: shopdb}\n",
 	}
 	for _, in := range declined {
 		var f tableFile
