@@ -24,12 +24,12 @@ type Table struct {
 	// Kind is "query" (SQL is GoogleSQL run in the warehouse) or "import" (SQL is a query in the
 	// source database's own dialect, run there, its rows loaded into the table). Defaults to
 	// "query".
-	Kind        string `json:"kind"`
+	Kind string `json:"kind"`
 	// Import configures an import table; nil for other kinds.
-	Import *Import `json:"import,omitempty"`
-	Description string `json:"description,omitempty"`
-	Owner       string `json:"owner,omitempty"`
-	Group       string `json:"group,omitempty"`
+	Import      *Import `json:"import,omitempty"`
+	Description string  `json:"description,omitempty"`
+	Owner       string  `json:"owner,omitempty"`
+	Group       string  `json:"group,omitempty"`
 	// Schedules are the names of the schedules that run this table.
 	Schedules   []string    `json:"schedules,omitempty"`
 	Disposition Disposition `json:"disposition,omitempty"`
