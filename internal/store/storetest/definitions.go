@@ -30,6 +30,7 @@ func fullTable(name string) spec.Table {
 		RetryBackoff:  90 * time.Second,
 		Conditions:    spec.Conditions{Months: []int{1, 12}, Weekdays: []int{0, 6}, Days: []int{1, 15, 31}, Hours: []int{0, 23}},
 		ReadsPrevious: []string{"shop.customers"},
+		Import:        &spec.Import{Connection: "shopdb", Watermark: "updated_at"},
 		File:          "tables/finance/totals.sql",
 	}
 }
