@@ -26,10 +26,12 @@ type Table struct {
 	// "query".
 	Kind string `json:"kind"`
 	// Import configures an import table; nil for other kinds.
-	Import      *Import `json:"import,omitempty"`
-	Description string  `json:"description,omitempty"`
-	Owner       string  `json:"owner,omitempty"`
-	Group       string  `json:"group,omitempty"`
+	Import *Import `json:"import,omitempty"`
+	// Exports run, in order, each time the table is built.
+	Exports     []Export `json:"exports,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Owner       string   `json:"owner,omitempty"`
+	Group       string   `json:"group,omitempty"`
 	// Schedules are the names of the schedules that run this table.
 	Schedules   []string    `json:"schedules,omitempty"`
 	Disposition Disposition `json:"disposition,omitempty"`
@@ -57,6 +59,30 @@ type Import struct {
 	// (an integer or a timestamp, growing) is greater than the greatest one already in the table
 	// are read and appended. Empty: every run re-imports the whole result (truncate).
 	Watermark string `json:"watermark,omitempty"`
+}
+
+// Export writes the built table to a file in object storage, and then, optionally, tells
+// another system where it is.
+type Export struct {
+	// Format is "csv", "json" (newline-delimited) or "parquet".
+	Format string `json:"format"`
+	// Path is the object key of the file, relative to the bucket; {table} (dataset.table) and
+	// {run} (the run id) are replaced, so that runs do not overwrite each other's files.
+	Path string `json:"path"`
+	// Header writes a header row (csv only).
+	Header bool `json:"header,omitempty"`
+	// Gzip compresses the file (csv and json).
+	Gzip bool `json:"gzip,omitempty"`
+	// Callback, when set, is POSTed a signed JSON message naming the file once it is written.
+	Callback *Callback `json:"callback,omitempty"`
+}
+
+// Callback is an HTTP endpoint told when an export is done.
+type Callback struct {
+	URL string `json:"url"`
+	// SecretRef references (env:NAME, file:PATH, secretmanager:...) the key that signs the
+	// message, never the key itself.
+	SecretRef string `json:"secret_ref"`
 }
 
 // Conditions restrict the times at which a scheduled run includes a table. An empty list means
