@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -14,8 +15,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/blob/localblob"
+	"github.com/maestro-sql/maestro/internal/callback"
 	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/exporter"
 	"github.com/maestro-sql/maestro/internal/importer"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/queue"
@@ -128,17 +131,36 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 			UndeliveredAfter:  3 * time.Second,
 			UnpropagatedAfter: 2 * time.Second,
 		})
+	imports := &importer.Importer{
+		Connections: sys.Store.ConnectionList,
+		Resolve:     secret.Resolver{}.Resolve,
+		Bucket:      sys.Objects, BucketName: "local",
+		Warehouse:      sys.Warehouse,
+		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
+	}
+	exports := &exporter.Exporter{
+		Warehouse: sys.Warehouse, BucketName: "local",
+		FileURL: func(_ context.Context, key string) (callback.File, error) {
+			return callback.File{URL: "file://" + filepath.Join(sys.Objects.Dir(), filepath.FromSlash(key))}, nil
+		},
+		// On one machine the receiver is usually on it too, or on the local network.
+		Callbacks:      callback.New(callback.Config{Allow: localNetworks}),
+		Resolve:        secret.Resolver{}.Resolve,
+		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
+	}
 	exec := &worker.QueryExecutor{Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
 	sys.Worker = worker.New(sys.Store, sys.Queue.Topic(engine.CompletionsTopic),
-		map[string]worker.Executor{"query": exec, "import": &importer.Importer{
-			Connections: sys.Store.ConnectionList,
-			Resolve:     secret.Resolver{}.Resolve,
-			Bucket:      sys.Objects, BucketName: "local",
-			Warehouse:      sys.Warehouse,
-			DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
-		}}, log,
+		map[string]worker.Executor{"query": exports.Wrap(exec), "import": exports.Wrap(imports)}, log,
 		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second, Dispatcher: sys.Scheduler, Concurrency: cfg.Workers})
 	return sys, nil
+}
+
+// localNetworks are the addresses maestro dev's callbacks may reach beyond the public internet:
+// loopback and private ranges. Link-local (the cloud metadata address) stays refused.
+var localNetworks = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("fc00::/7"),
 }
 
 // Run runs the worker and scheduler loops until ctx is done.
