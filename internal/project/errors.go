@@ -129,15 +129,23 @@ func (l *lines) has(path ...any) bool {
 	return found
 }
 
-// keyAt returns the line of the top-level key name itself (not of its value); 0 if absent.
-func (l *lines) keyAt(name string) int {
-	l.find(nil)
-	if l.root == nil || l.root.Kind != yaml.MappingNode {
+// keyAt returns the line of the mapping key that ends path itself (not of its value: an empty
+// value may be placed on a later line); 0 if absent.
+func (l *lines) keyAt(path ...any) int {
+	if len(path) == 0 {
 		return 0
 	}
-	for i := 0; i+1 < len(l.root.Content); i += 2 {
-		if l.root.Content[i].Value == name {
-			return l.root.Content[i].Line
+	name, ok := path[len(path)-1].(string)
+	if !ok {
+		return 0
+	}
+	parent, _, found := l.node(path[:len(path)-1])
+	if !found || parent.Kind != yaml.MappingNode {
+		return 0
+	}
+	for i := 0; i+1 < len(parent.Content); i += 2 {
+		if parent.Content[i].Value == name {
+			return parent.Content[i].Line
 		}
 	}
 	return 0
@@ -152,6 +160,13 @@ func (l *lines) at(path ...any) int {
 // find returns the line of the deepest node of the path that exists, and whether that is the
 // whole path.
 func (l *lines) find(path []any) (int, bool) {
+	_, line, found := l.node(path)
+	return line, found
+}
+
+// node returns the deepest node of the path that exists, its line, and whether that is the
+// whole path.
+func (l *lines) node(path []any) (*yaml.Node, int, bool) {
 	if !l.parsed {
 		l.parsed = true
 		var doc yaml.Node
@@ -161,7 +176,7 @@ func (l *lines) find(path []any) (int, bool) {
 	}
 	n := l.root
 	if n == nil {
-		return 0, false
+		return nil, 0, false
 	}
 	line := n.Line
 	for _, p := range path {
@@ -182,9 +197,9 @@ func (l *lines) find(path []any) (int, bool) {
 			}
 		}
 		if next == nil {
-			return line, false
+			return n, line, false
 		}
 		n, line = next, next.Line
 	}
-	return line, true
+	return n, line, true
 }

@@ -83,6 +83,7 @@ type tableFile struct {
 	Conditions    conditionsFile `yaml:"conditions"`
 	ReadsPrevious []string       `yaml:"reads_previous"`
 	Import        *importFile    `yaml:"import"`
+	Exports       []exportFile   `yaml:"exports"`
 }
 
 type importFile struct {
@@ -628,6 +629,7 @@ func applySidecar(file string, data []byte, known *declared, t *spec.Table) erro
 	if f.Import != nil || ln.has("import") {
 		errs = append(errs, applyImport(file, ln, f, known, t)...)
 	}
+	errs = append(errs, applyExports(file, ln, f.Exports, t)...)
 	return errs
 }
 
