@@ -26,7 +26,7 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	st, q := b.Store, b.Queue
 	// Starting a run is assembling it in the store and publishing its first tasks: the API does
 	// it itself, so a run starts even while the scheduler service is scaled to zero.
-	sched := scheduler.New(st, q.Topic(engine.TasksTopic), cloud.Graph(cfg), cloud.LogNotifier{Log: log}, log,
+	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
 	h := service.API(st, sched, log, service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset})
 	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error { <-ctx.Done(); return nil }, log)

@@ -25,7 +25,7 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	defer b.Close()
 	st, q := b.Store, b.Queue
-	sched := scheduler.New(st, q.Topic(engine.TasksTopic), cloud.Graph(cfg), cloud.LogNotifier{Log: log}, log,
+	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
 	scfg := service.SchedulerConfig{SweepEvery: cfg.SweepEvery}
 	if !cfg.InsecureSkipAuth {

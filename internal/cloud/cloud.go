@@ -20,13 +20,9 @@ import (
 	"github.com/maestro-sql/maestro/internal/cloudlog"
 	"github.com/maestro-sql/maestro/internal/config"
 	"github.com/maestro-sql/maestro/internal/engine"
-	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/pubsubqueue"
-	"github.com/maestro-sql/maestro/internal/run"
-	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/service"
-	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store/firestorestore"
 )
 
@@ -84,28 +80,6 @@ func CreateTopics(ctx context.Context, q *pubsubqueue.Queue) error {
 		return fmt.Errorf("error creating the completion subscription: %w", err)
 	}
 	return nil
-}
-
-// Graph builds the dependency graph of stored tables with the deployment's default names.
-func Graph(cfg *config.Config) scheduler.GraphFunc {
-	return func(ctx context.Context, tables []spec.Table) (scheduler.Graph, error) {
-		return project.Graph(&spec.Project{DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset, Tables: tables})
-	}
-}
-
-// LogNotifier tells the log about failed tables until Slack and webhooks are configured.
-type LogNotifier struct{ Log *zap.Logger }
-
-// RunFinished logs each failed node of a finished run.
-func (n LogNotifier) RunFinished(ctx context.Context, r *run.Run, nodes []*run.Node) {
-	for _, node := range nodes {
-		if node.State == run.NodeFailed {
-			n.Log.Error("table failed", zap.String("run_id", r.ID), zap.String("node", node.Name),
-				zap.Int("attempt", node.Attempt), zap.String("job_id", node.JobID), zap.String("error", node.Error))
-		}
-	}
-	n.Log.Info("run finished", zap.String("run_id", r.ID), zap.String("state", string(r.State)),
-		zap.Int64("bytes_billed", r.Stats.BytesBilled), zap.Int64("slot_ms", r.Stats.SlotMillis))
 }
 
 // Logger returns the Cloud Logging JSON logger of a service, labelled with the Cloud Run service

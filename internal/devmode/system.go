@@ -20,7 +20,6 @@ import (
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/exporter"
 	"github.com/maestro-sql/maestro/internal/importer"
-	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/scheduler"
@@ -122,10 +121,8 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		return nil, fmt.Errorf("error creating the completion subscription: %w", err)
 	}
 
-	graph := func(ctx context.Context, tables []spec.Table) (scheduler.Graph, error) {
-		return project.Graph(&spec.Project{DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset, Tables: tables})
-	}
-	sys.Scheduler = scheduler.New(sys.Store, sys.Queue.Topic(engine.TasksTopic), graph, logNotifier{log}, log,
+	sys.Scheduler = scheduler.New(sys.Store, sys.Queue.Topic(engine.TasksTopic),
+		scheduler.ProjectGraph(p.DefaultProject, p.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
 		scheduler.Config{
 			GlobalLimit:       cfg.Workers,
 			UndeliveredAfter:  3 * time.Second,
