@@ -79,9 +79,15 @@ func (t Table) quoted(d Dialect) string {
 // a sequence value) are not seen by the next run; a periodic full import picks them up.
 func TableQuery(d Dialect, t Table, watermarkColumn string, after any) Query {
 	q := Query{SQL: "SELECT * FROM " + t.quoted(d), Watermark: watermarkColumn, After: after}
-	if watermarkColumn != "" && after != nil {
-		q.SQL += " WHERE " + d.QuoteIdent(watermarkColumn) + " > " + d.param(1)
-		q.Args = []any{after}
+	return q.since(d, q.SQL+" WHERE ")
+}
+
+// since, for an incremental query, sets SQL to head followed by the watermark condition, with
+// After bound to its parameter; a full query is left as it is.
+func (q Query) since(d Dialect, head string) Query {
+	if q.Watermark != "" && q.After != nil {
+		q.SQL = head + d.QuoteIdent(q.Watermark) + " > " + d.param(1)
+		q.Args = []any{q.After}
 	}
 	return q
 }
@@ -95,9 +101,5 @@ func WrapQuery(d Dialect, sql, watermarkColumn string, after any) Query {
 		sql = strings.TrimSpace(strings.TrimSuffix(sql, ";"))
 	}
 	q := Query{SQL: sql, Watermark: watermarkColumn, After: after}
-	if watermarkColumn != "" && after != nil {
-		q.SQL = "SELECT * FROM (" + sql + "\n) AS maestro_source WHERE " + d.QuoteIdent(watermarkColumn) + " > " + d.param(1)
-		q.Args = []any{after}
-	}
-	return q
+	return q.since(d, "SELECT * FROM ("+sql+"\n) AS maestro_source WHERE ")
 }
