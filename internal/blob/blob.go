@@ -68,3 +68,19 @@ func ValidateKey(key string) error {
 	}
 	return nil
 }
+
+// ContextReader returns a reader of r that fails with ctx's error as soon as ctx is done, so a
+// copy stops at once rather than after the next chunk.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

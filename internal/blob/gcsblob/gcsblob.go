@@ -124,25 +124,12 @@ func (b *Bucket) write(ctx context.Context, key string, r io.Reader) error {
 	defer cancel(nil)
 	w := b.handle.Object(b.prefix + key).NewWriter(uploadCtx)
 	w.ContentType = mime.TypeByExtension(path.Ext(key))
-	if _, err := io.Copy(w, ctxReader{ctx: ctx, r: r}); err != nil {
+	if _, err := io.Copy(w, blob.ContextReader(ctx, r)); err != nil {
 		cancel(err)
 		_ = w.Close() // waits for the upload goroutine; its error is the cancellation
 		return err
 	}
 	return w.Close()
-}
-
-// ctxReader stops a copy as soon as the context is done, rather than after the next chunk.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Read implements blob.Bucket. The reader stops working when ctx is done; the caller closes it.

@@ -94,7 +94,7 @@ func (b *Bucket) write(ctx context.Context, key string, r io.Reader) error {
 			_ = b.root.Remove(tmp)
 		}
 	}()
-	_, err = io.Copy(f, ctxReader{ctx: ctx, r: r})
+	_, err = io.Copy(f, blob.ContextReader(ctx, r))
 	if err == nil {
 		// Without a sync a crash could leave an empty file under the final name.
 		err = f.Sync()
@@ -123,19 +123,6 @@ func (b *Bucket) write(ctx context.Context, key string, r io.Reader) error {
 	}
 	renamed = true
 	return nil
-}
-
-// ctxReader stops a copy when the context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Read implements blob.Bucket. The caller closes the returned reader.
