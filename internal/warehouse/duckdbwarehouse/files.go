@@ -15,7 +15,6 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/blob"
 	"github.com/maestro-sql/maestro/internal/run"
-	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/sqlref"
 	"github.com/maestro-sql/maestro/internal/warehouse"
 )
@@ -99,38 +98,9 @@ func (w *Warehouse) load(ctx context.Context, job *warehouse.LoadJob, entry *job
 		return run.Stats{}, fmt.Errorf("error starting job %q: %w", job.JobID, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+quoteIdent(schemaName(dest))); err != nil {
-		return run.Stats{}, w.jobError(ctx, job.JobID, err)
-	}
-	target := quotePath(dest)
-	var stmt string
-	create := true
-	if job.Disposition == spec.DispositionAppend {
-		exists, err := w.tableExists(ctx, tx, dest)
-		if err != nil {
-			return run.Stats{}, err
-		}
-		create = !exists
-	}
-	if create {
-		// Truncating replaces the schema too, as a BigQuery WRITE_TRUNCATE load does.
-		stmt = "CREATE OR REPLACE TABLE " + target + " AS SELECT * FROM " + source
-	} else {
-		stmt = "INSERT INTO " + target + " BY NAME SELECT * FROM " + source
-	}
-	res, err := tx.ExecContext(ctx, stmt)
+	rows, err := w.writeRows(ctx, tx, job.JobID, dest, job.Disposition, "SELECT * FROM "+source)
 	if err != nil {
-		return run.Stats{}, w.jobError(ctx, job.JobID, err)
-	}
-	rows, err := res.RowsAffected()
-	if err != nil {
-		return run.Stats{}, fmt.Errorf("error reading rows written by job %q: %w", job.JobID, err)
-	}
-	if create {
-		// DuckDB reports no row count for CREATE TABLE AS; the new table holds exactly the rows loaded.
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+target).Scan(&rows); err != nil {
-			return run.Stats{}, w.jobError(ctx, job.JobID, err)
-		}
+		return run.Stats{}, err
 	}
 	stats := run.Stats{BytesProcessed: inBytes, Rows: rows}
 	stats.DurationMillis = max(w.now().Sub(started).Milliseconds(), 1)

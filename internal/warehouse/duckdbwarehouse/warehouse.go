@@ -279,38 +279,9 @@ func (w *Warehouse) execute(ctx context.Context, job *warehouse.QueryJob, entry 
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+quoteIdent(schemaName(dest))); err != nil {
-		return run.Stats{}, w.jobError(ctx, job.JobID, err)
-	}
-	target := quotePath(dest)
-	body := " (" + tr.sql + "\n)"
-	var stmt string
-	if job.Disposition == spec.DispositionAppend {
-		exists, err := w.tableExists(ctx, tx, dest)
-		if err != nil {
-			return run.Stats{}, err
-		}
-		if exists {
-			stmt = "INSERT INTO " + target + " BY NAME" + body
-		} else {
-			stmt = "CREATE TABLE " + target + " AS" + body
-		}
-	} else {
-		stmt = "CREATE OR REPLACE TABLE " + target + " AS" + body
-	}
-	res, err := tx.ExecContext(ctx, stmt)
+	rows, err := w.writeRows(ctx, tx, job.JobID, dest, job.Disposition, "("+tr.sql+"\n)")
 	if err != nil {
-		return run.Stats{}, w.jobError(ctx, job.JobID, err)
-	}
-	rows, err := res.RowsAffected()
-	if err != nil {
-		return run.Stats{}, fmt.Errorf("error reading rows written by job %q: %w", job.JobID, err)
-	}
-	if strings.HasPrefix(stmt, "CREATE") {
-		// DuckDB reports no row count for CREATE TABLE AS; the new table holds exactly the rows written.
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+target).Scan(&rows); err != nil {
-			return run.Stats{}, w.jobError(ctx, job.JobID, err)
-		}
+		return run.Stats{}, err
 	}
 	elapsed := w.now().Sub(started).Milliseconds()
 	if elapsed < 1 {
@@ -344,6 +315,43 @@ func billed(processed int64, tables int) int64 {
 		b = floor
 	}
 	return b
+}
+
+// writeRows writes the rows of a SELECT into dest within tx, as a job with that disposition:
+// append inserts by column name (creating the table when it is missing), truncate replaces the
+// table and its schema, as BigQuery's WRITE_TRUNCATE does. It returns the rows written.
+func (w *Warehouse) writeRows(ctx context.Context, tx *sql.Tx, jobID string, dest sqlref.TableName, d spec.Disposition, query string) (int64, error) {
+	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+quoteIdent(schemaName(dest))); err != nil {
+		return 0, w.jobError(ctx, jobID, err)
+	}
+	target := quotePath(dest)
+	create := true
+	if d == spec.DispositionAppend {
+		exists, err := w.tableExists(ctx, tx, dest)
+		if err != nil {
+			return 0, err
+		}
+		create = !exists
+	}
+	stmt := "INSERT INTO " + target + " BY NAME " + query
+	if create {
+		stmt = "CREATE OR REPLACE TABLE " + target + " AS " + query
+	}
+	res, err := tx.ExecContext(ctx, stmt)
+	if err != nil {
+		return 0, w.jobError(ctx, jobID, err)
+	}
+	rows, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("error reading rows written by job %q: %w", jobID, err)
+	}
+	if create {
+		// DuckDB reports no row count for CREATE TABLE AS; the new table holds exactly the rows written.
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+target).Scan(&rows); err != nil {
+			return 0, w.jobError(ctx, jobID, err)
+		}
+	}
+	return rows, nil
 }
 
 func (w *Warehouse) defaults(job *warehouse.QueryJob) sqlref.Options {
