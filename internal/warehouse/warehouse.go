@@ -8,6 +8,7 @@ package warehouse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/maestro-sql/maestro/internal/run"
@@ -134,6 +135,22 @@ type LoadJob struct {
 	PartitionBy     string
 	ClusterBy       []string
 	Labels          map[string]string
+}
+
+// Check returns a *JobError (reason "invalid") naming what makes job unrunnable on any
+// backend: no id, a destination that is not a table path, no source.
+func (job *LoadJob) Check() error {
+	if job == nil || job.JobID == "" {
+		return &JobError{Reason: "invalid", Message: "a job needs an id"}
+	}
+	d := job.Destination
+	if d.Dataset == "" || d.Table == "" || d.IsWildcard() {
+		return &JobError{JobID: job.JobID, Reason: "invalid", Message: fmt.Sprintf("destination %q is not a table path", d.String())}
+	}
+	if len(job.SourceURIs) == 0 {
+		return &JobError{JobID: job.JobID, Reason: "invalid", Message: "a load needs source URIs"}
+	}
+	return nil
 }
 
 // ExtractJob writes a table to object storage.

@@ -61,20 +61,14 @@ func sortNames(names []sqlref.TableName) {
 // and waits. Stats: Rows = rows loaded, BytesProcessed = bytes of the input files; loads bill
 // nothing.
 func (w *Warehouse) Load(ctx context.Context, job *warehouse.LoadJob) (run.Stats, error) {
-	if job == nil || job.JobID == "" {
-		return run.Stats{}, &warehouse.JobError{Reason: "invalid", Message: "a job needs an id"}
+	if err := job.Check(); err != nil {
+		return run.Stats{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return run.Stats{}, err
 	}
 	invalid := func(msg string) error {
 		return &warehouse.JobError{JobID: job.JobID, Reason: "invalid", Message: msg}
-	}
-	if job.Destination.Dataset == "" || job.Destination.Table == "" || job.Destination.IsWildcard() {
-		return run.Stats{}, invalid(fmt.Sprintf("destination %q is not a table path", job.Destination.String()))
-	}
-	if len(job.SourceURIs) == 0 {
-		return run.Stats{}, invalid("a load needs source URIs")
 	}
 	ref := bigquery.NewGCSReference(job.SourceURIs...)
 	switch job.Format {

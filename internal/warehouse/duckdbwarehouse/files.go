@@ -32,8 +32,8 @@ const tmpDir = ".tmp"
 // the outcome of the job with the same id that ran before. Stats: Rows = rows loaded,
 // BytesProcessed = bytes of the input files; loads bill nothing.
 func (w *Warehouse) Load(ctx context.Context, job *warehouse.LoadJob) (run.Stats, error) {
-	if job == nil || job.JobID == "" {
-		return run.Stats{}, &warehouse.JobError{Reason: "invalid", Message: "a job needs an id"}
+	if err := job.Check(); err != nil {
+		return run.Stats{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return run.Stats{}, err
@@ -42,14 +42,8 @@ func (w *Warehouse) Load(ctx context.Context, job *warehouse.LoadJob) (run.Stats
 		return &warehouse.JobError{JobID: job.JobID, Reason: "invalid", Message: msg}
 	}
 	dest := job.Destination
-	if dest.Dataset == "" || dest.Table == "" || dest.IsWildcard() {
-		return run.Stats{}, invalid(fmt.Sprintf("destination %q is not a table path", dest.String()))
-	}
 	if dest.Project == "" {
 		dest.Project = w.project
-	}
-	if len(job.SourceURIs) == 0 {
-		return run.Stats{}, invalid("a load needs source URIs")
 	}
 	keys := make([]string, 0, len(job.SourceURIs))
 	for _, uri := range job.SourceURIs {
