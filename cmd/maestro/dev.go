@@ -36,6 +36,7 @@ type devFlags struct {
 	addr       string
 	logFormat  string
 	workers    int
+	sources    []string
 }
 
 func newDevCmd() *cobra.Command {
@@ -56,7 +57,13 @@ While it runs, the HTTP server answers:
   GET  /healthz, GET /            health and a status page
   POST /runs                      {"schedule": "daily"} or {"tables": ["ds.t"], "downstream": true}
   POST /runs/{id}/cancel          cancel a running run
-  POST /runs/{id}/resume          resume a failed or cancelled run`,
+  POST /runs/{id}/resume          resume a failed or cancelled run
+  GET  /dev/callbacks             the export callbacks its own receiver accepted (POST: receive)
+
+A connection with a seed script (maestro.yaml) reads, unless its secret resolves, a SQLite
+database made in the state folder from that script. --source [NAME=]DSN points a connection
+elsewhere (NAME may be left out when the project has one connection, or one with a seed): a
+postgres:// URL, a MySQL DSN (user@tcp(host:3306)/db) or a SQLite file; its seed runs there too.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "examples/quickstart"
@@ -75,6 +82,7 @@ While it runs, the HTTP server answers:
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "HTTP listen address (empty: no HTTP server)")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "console", "log format: console or json")
 	cmd.Flags().IntVar(&f.workers, "workers", 0, "tasks run at once (default: the project's max_parallel)")
+	cmd.Flags().StringArrayVar(&f.sources, "source", nil, "[NAME=]DSN: read connection NAME from this database instead (repeatable)")
 	return cmd
 }
 
@@ -92,7 +100,12 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 	if _, err := project.Graph(p); err != nil {
 		return fmt.Errorf("error in the dependency graph of %s: %w", dir, err)
 	}
-	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers}, log)
+	sources, err := parseSources(p, f.sources)
+	if err != nil {
+		return err
+	}
+	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers,
+		ProjectDir: dir, Sources: sources}, log)
 	if err != nil {
 		return err
 	}
@@ -106,7 +119,7 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 	}()
 
 	if f.addr != "" {
-		srv, err := serveStatus(ctx, f.addr, sys.Store, sys.Scheduler, log)
+		srv, err := serveStatus(ctx, f.addr, sys, log)
 		if err != nil {
 			return err
 		}
@@ -193,6 +206,48 @@ func runOnce(ctx context.Context, sys *devmode.System, schedules []spec.Schedule
 	return ids, nil
 }
 
+// parseSources reads --source values: NAME=DSN, or a bare DSN for the project's only connection
+// (or its only seeded one). A DSN may itself hold '=' (key=value PostgreSQL strings): a prefix
+// counts as a name only when it names a connection.
+func parseSources(p *spec.Project, values []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range values {
+		name, dsn, ok := strings.Cut(v, "=")
+		if !ok || !slices.ContainsFunc(p.Connections, func(c spec.Connection) bool { return c.Name == name }) {
+			name, dsn = "", v
+			var seeded []string
+			for _, c := range p.Connections {
+				if c.Seed != "" {
+					seeded = append(seeded, c.Name)
+				}
+			}
+			switch {
+			case len(p.Connections) == 1:
+				name = p.Connections[0].Name
+			case len(seeded) == 1:
+				name = seeded[0]
+			case len(p.Connections) == 0:
+				return nil, errors.New("--source: the project defines no connection (maestro.yaml connections)")
+			default:
+				names := make([]string, len(p.Connections))
+				for i, c := range p.Connections {
+					names[i] = c.Name
+				}
+				// The DSN is not echoed: it may hold a password.
+				return nil, fmt.Errorf("--source: say which connection it is for, as NAME=DSN (connections: %s)", strings.Join(names, ", "))
+			}
+		}
+		if strings.TrimSpace(dsn) == "" {
+			return nil, fmt.Errorf("--source for connection %q: empty DSN", name)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("--source given twice for connection %q", name)
+		}
+		out[name] = dsn
+	}
+	return out, nil
+}
+
 func scheduleNames(schedules []spec.Schedule) string {
 	if len(schedules) == 0 {
 		return "no schedule"
@@ -270,12 +325,15 @@ func firstLine(s string) string {
 	return s
 }
 
-func serveStatus(ctx context.Context, addr string, st store.Store, sched *scheduler.Scheduler, log *zap.Logger) (*http.Server, error) {
+func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("error listening on %s (use --addr to pick another, or --addr '' for none): %w", addr, err)
 	}
-	srv := &http.Server{Handler: service.API(st, sched, log, service.APIConfig{User: "dev"}), ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
+	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev"}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", zap.Error(err))

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,6 +44,11 @@ type Config struct {
 	Lease time.Duration
 	// User is who syncs the definitions. Defaults to "dev".
 	User string
+	// ProjectDir is the project folder; connections' seed scripts are read from it.
+	ProjectDir string
+	// Sources points connections, by name, at other databases than their secrets name: a
+	// postgres:// URL, a MySQL DSN or a SQLite file (see DriverOf).
+	Sources map[string]string
 }
 
 // System is every part of Maestro on embedded backends.
@@ -54,6 +60,8 @@ type System struct {
 	Scheduler *scheduler.Scheduler
 	Worker    *worker.Worker
 	Project   *spec.Project
+	// CallbackKey is the key behind CallbackKeyRef when the variable is unset.
+	CallbackKey string
 
 	tasks       queue.Subscription
 	completions queue.Subscription
@@ -128,9 +136,20 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 			UndeliveredAfter:  3 * time.Second,
 			UnpropagatedAfter: 2 * time.Second,
 		})
+	if sys.CallbackKey, err = callbackKey(cfg.StateDir); err != nil {
+		sys.Close()
+		return nil, err
+	}
+	secrets := resolver{next: secret.Resolver{}.Resolve, callbackKey: sys.CallbackKey}
+	sources, err := prepareSources(ctx, cfg, secrets.Resolve, log)
+	if err != nil {
+		sys.Close()
+		return nil, err
+	}
+	secrets.sources = sources
 	imports := &importer.Importer{
-		Connections: sys.Store.ConnectionList,
-		Resolve:     secret.Resolver{}.Resolve,
+		Connections: connectionsWith(sys.Store.ConnectionList, sources),
+		Resolve:     secrets.Resolve,
 		Bucket:      sys.Objects, BucketName: "local",
 		Warehouse:      sys.Warehouse,
 		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
@@ -138,11 +157,15 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	exports := &exporter.Exporter{
 		Warehouse: sys.Warehouse, BucketName: "local",
 		FileURL: func(_ context.Context, key string) (callback.File, error) {
-			return callback.File{URL: "file://" + filepath.Join(sys.Objects.Dir(), filepath.FromSlash(key))}, nil
+			path, err := filepath.Abs(filepath.Join(sys.Objects.Dir(), filepath.FromSlash(key)))
+			if err != nil {
+				return callback.File{}, err
+			}
+			return callback.File{URL: (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String()}, nil
 		},
 		// On one machine the receiver is usually on it too, or on the local network.
 		Callbacks:      callback.New(callback.Config{Allow: localNetworks}),
-		Resolve:        secret.Resolver{}.Resolve,
+		Resolve:        secrets.Resolve,
 		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
 	}
 	exec := &worker.QueryExecutor{Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -63,6 +64,7 @@ type connectionFile struct {
 	Name   string `yaml:"name"`
 	Driver string `yaml:"driver"`
 	Secret string `yaml:"secret"`
+	Seed   string `yaml:"seed"`
 }
 
 type notifyFile struct {
@@ -226,13 +228,19 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	switch {
 	case err == nil:
-		errs = append(errs, parseConfig(data, p)...)
+		errs = append(errs, parseConfig(data, p, dir)...)
 	case errors.Is(err, fs.ErrNotExist):
 	default:
 		return nil, nil, fmt.Errorf("error reading project folder %q: %w", dir, err)
 	}
 
-	entries, ferrs, err := scan(dir)
+	seeds := map[string]bool{}
+	for _, c := range p.Connections {
+		if c.Seed != "" {
+			seeds[c.Seed] = true
+		}
+	}
+	entries, ferrs, err := scan(dir, seeds)
 	if err != nil {
 		return nil, nil, fmt.Errorf("error reading project folder %q: %w", dir, err)
 	}
@@ -281,8 +289,8 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 	return p, results, nil
 }
 
-// parseConfig decodes and validates maestro.yaml into p.
-func parseConfig(data []byte, p *spec.Project) errorList {
+// parseConfig decodes and validates maestro.yaml, of project folder dir, into p.
+func parseConfig(data []byte, p *spec.Project, dir string) errorList {
 	const file = ConfigFile
 	var errs errorList
 	var c configFile
@@ -366,7 +374,12 @@ func parseConfig(data []byte, p *spec.Project) errorList {
 			// Never echo the value: it may be the secret itself.
 			errs.add(file, ln.at("connections", i, "secret"), "connection %q: %s", cn.Name, msg)
 		}
-		p.Connections = append(p.Connections, spec.Connection{Name: cn.Name, Driver: cn.Driver, SecretRef: cn.Secret})
+		if cn.Seed != "" {
+			if msg := checkSeed(dir, cn.Seed); msg != "" {
+				errs.add(file, ln.at("connections", i, "seed"), "connection %q: %s", cn.Name, msg)
+			}
+		}
+		p.Connections = append(p.Connections, spec.Connection{Name: cn.Name, Driver: cn.Driver, SecretRef: cn.Secret, Seed: cn.Seed})
 	}
 
 	p.Notify = spec.Notify{SlackChannel: c.Notify.SlackChannel, Webhooks: c.Notify.Webhooks}
@@ -404,18 +417,56 @@ func checkSecretRef(ref string) string {
 	return want
 }
 
-// scan lists DIR/DATASET/TABLE.sql and .yaml files. Hidden entries (".git") are skipped.
-func scan(dir string) ([]tableEntry, errorList, error) {
+// checkSeed says what is wrong with a connection's seed script path, or "". Seeds live in a
+// folder of their own, one level down, which is then not a dataset.
+func checkSeed(dir, seed string) string {
+	clean := path.Clean(seed)
+	folder, file, ok := strings.Cut(clean, "/")
+	switch {
+	case clean != seed || path.IsAbs(seed) || strings.Contains(seed, "\\"):
+		return fmt.Sprintf("seed %q must be a plain relative path such as sources/shop.sql", seed)
+	case !ok || strings.Contains(file, "/") || folder == ".." || strings.HasPrefix(folder, "."):
+		return fmt.Sprintf("seed %q must be FOLDER/FILE.sql, one folder deep in the project", seed)
+	case path.Ext(file) != ".sql":
+		return fmt.Sprintf("seed %q must be a .sql file", seed)
+	}
+	if info, err := os.Stat(filepath.Join(dir, filepath.FromSlash(seed))); err != nil || !info.Mode().IsRegular() {
+		return fmt.Sprintf("seed %s is not a file in the project folder", seed)
+	}
+	return ""
+}
+
+// scan lists DIR/DATASET/TABLE.sql and .yaml files. Hidden entries (".git") and the folders
+// holding connections' seed scripts (seeds, by their paths) are skipped; a table's SQL file in
+// such a folder is an error rather than a table silently missing.
+func scan(dir string, seeds map[string]bool) ([]tableEntry, errorList, error) {
 	var errs errorList
 	top, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
+	}
+	skip := map[string]bool{}
+	for s := range seeds {
+		folder, _, _ := strings.Cut(s, "/")
+		skip[folder] = true
 	}
 	var out []tableEntry
 	datasets := map[string]string{} // lowercased -> folder name
 	for _, d := range top {
 		name := d.Name()
 		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if skip[name] && d.IsDir() {
+			files, err := os.ReadDir(filepath.Join(dir, name))
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, f := range files {
+				if rel := name + "/" + f.Name(); filepath.Ext(rel) == ".sql" && !seeds[rel] {
+					errs.add(rel, 0, "folder %s holds seed scripts (connections in %s), not tables: move this table to a dataset folder", name, ConfigFile)
+				}
+			}
 			continue
 		}
 		if !d.IsDir() {

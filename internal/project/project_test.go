@@ -441,3 +441,65 @@ func TestLoadImports(t *testing.T) {
 		require.Equal(t, []string{`raw/a.yaml:1: unknown connection "shopdb" (none are declared in maestro.yaml)`}, errorLines(err))
 	})
 }
+
+func TestLoadSeeds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const config = `default_project: acme
+connections:
+  - name: shop
+    driver: sqlite
+    secret: env:SHOP_DSN
+    seed: sources/shop.sql
+`
+
+	t.Run("SeedFolderIsNotADataset", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml":      config,
+			"sources/shop.sql":  "CREATE TABLE IF NOT EXISTS products (id INTEGER PRIMARY KEY);",
+			"sources/README.md": "the shop database",
+			"raw/products.sql":  "SELECT id FROM products",
+			"raw/products.yaml": "import: {connection: shop}\n",
+		})
+		p, err := project.Load(ctx, dir)
+		require.NoError(t, err)
+		require.Equal(t, []spec.Connection{{Name: "shop", Driver: "sqlite", SecretRef: "env:SHOP_DSN", Seed: "sources/shop.sql"}}, p.Connections)
+		require.Len(t, p.Tables, 1, "the seed script is not a table")
+		require.Equal(t, "raw.products", p.Tables[0].Name)
+	})
+
+	t.Run("BadSeedsNameTheirLine", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml": config + `  - name: a
+    driver: sqlite
+    secret: env:A
+    seed: ../outside.sql
+  - name: b
+    driver: sqlite
+    secret: env:B
+    seed: sources/missing.sql
+  - name: c
+    driver: sqlite
+    secret: env:C
+    seed: top.sql
+  - name: d
+    driver: sqlite
+    secret: env:D
+    seed: sources/shop.txt
+`,
+			"sources/shop.sql":  "SELECT 1;",
+			"sources/stray.sql": "SELECT 1",
+			"sources/shop.txt":  "x",
+		})
+		_, err := project.Load(ctx, dir)
+		require.Equal(t, []string{
+			`maestro.yaml:10: connection "a": seed "../outside.sql" must be FOLDER/FILE.sql, one folder deep in the project`,
+			`maestro.yaml:14: connection "b": seed sources/missing.sql is not a file in the project folder`,
+			`maestro.yaml:18: connection "c": seed "top.sql" must be FOLDER/FILE.sql, one folder deep in the project`,
+			`maestro.yaml:22: connection "d": seed "sources/shop.txt" must be a .sql file`,
+			`sources/stray.sql: folder sources holds seed scripts (connections in maestro.yaml), not tables: move this table to a dataset folder`,
+		}, errorLines(err))
+	})
+}

@@ -132,6 +132,10 @@ type Connection struct {
 	Name      string `json:"name"`
 	Driver    string `json:"driver"` // postgres, mysql, sqlite
 	SecretRef string `json:"secret_ref"`
+	// Seed is a SQL script (a path relative to the project folder) that maestro dev runs in the
+	// source before the first run, to give examples a real database to import from. Production
+	// ignores it.
+	Seed string `json:"seed,omitempty"`
 }
 
 // Notify lists where failures and run summaries go.
