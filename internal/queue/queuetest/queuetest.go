@@ -194,7 +194,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			got <- m
 			return nil
 		})
-		m := recv(t, got)
+		// The stopped subscriber's lease must run out first: that is the ack deadline, on top of
+		// the usual wait (on the emulator both are 10 s, and waiting only one made this flaky).
+		m := recvWithin(t, got, d+waitFor)
 		require.Equal(t, id, m.ID)
 		require.Equal(t, 2, m.DeliveryAttempt)
 		require.Equal(t, []byte("interrupted work"), m.Data)
@@ -443,10 +445,16 @@ func publish(t *testing.T, topic queue.Topic, data string) string {
 
 func recv(t *testing.T, ch <-chan *queue.Message) *queue.Message {
 	t.Helper()
+	return recvWithin(t, ch, waitFor)
+}
+
+// recvWithin is recv waiting up to d.
+func recvWithin(t *testing.T, ch <-chan *queue.Message, d time.Duration) *queue.Message {
+	t.Helper()
 	select {
 	case m := <-ch:
 		return m
-	case <-time.After(waitFor):
+	case <-time.After(d):
 		t.Fatal("no message delivered")
 		return nil
 	}
