@@ -56,7 +56,13 @@ While it runs, the HTTP server answers:
   GET  /healthz, GET /            health and a status page
   POST /runs                      {"schedule": "daily"} or {"tables": ["ds.t"], "downstream": true}
   POST /runs/{id}/cancel          cancel a running run
-  POST /runs/{id}/resume          resume a failed or cancelled run`,
+  POST /runs/{id}/resume          resume a failed or cancelled run
+  POST /runs/{id}/tables/{table}/upload    where to PUT an external table's file
+  PUT  /runs/{id}/tables/{table}/data      the file (CSV or newline-delimited JSON)
+  POST /runs/{id}/tables/{table}/uploaded  the file is complete: the run loads it
+
+An external table waits, in each run, for a file that another system uploads through these
+routes (see internal/project/README.md), up to its timeout.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "examples/quickstart"
@@ -106,7 +112,7 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 	}()
 
 	if f.addr != "" {
-		srv, err := serveStatus(ctx, f.addr, sys.Store, sys.Scheduler, log)
+		srv, err := serveStatus(ctx, f.addr, sys, log)
 		if err != nil {
 			return err
 		}
@@ -270,12 +276,14 @@ func firstLine(s string) string {
 	return s
 }
 
-func serveStatus(ctx context.Context, addr string, st store.Store, sched *scheduler.Scheduler, log *zap.Logger) (*http.Server, error) {
+func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("error listening on %s (use --addr to pick another, or --addr '' for none): %w", addr, err)
 	}
-	srv := &http.Server{Handler: service.API(st, sched, log, service.APIConfig{User: "dev"}), ReadHeaderTimeout: 5 * time.Second}
+	// External tables' files are PUT to the API itself, into the object folder.
+	api := service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", External: service.ExternalConfig{Bucket: sys.Objects}})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", zap.Error(err))
