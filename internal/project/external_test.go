@@ -21,7 +21,7 @@ func TestLoadExternalTables(t *testing.T) {
 		t.Parallel()
 		dir := maestrotest.WriteTree(t, map[string]string{
 			"maestro.yaml":     config,
-			"ext/partner.sql":  "-- uploaded nightly by the partner's system\n/* CSV, one row per sale */\n",
+			"ext/partner.sql":  "-- uploaded nightly by the partner's system\n/* CSV, one row per sale */\n# owner: sales ops\n",
 			"ext/partner.yaml": "owner: ana@acme.test\nexternal:\n  format: csv\n  timeout: 2h\n  schema:\n    - {name: id, type: int64}\n    - {name: amount, type: NUMERIC}\npartition_by: DATE(sold_at)\n",
 			"ext/feed.sql":     "",
 			"ext/feed.yaml":    "external: {format: json}\ndisposition: append\n",
@@ -37,7 +37,7 @@ func TestLoadExternalTables(t *testing.T) {
 			byName[tb.Name] = tb
 		}
 		require.Equal(t, spec.Table{
-			Name: "ext.partner", SQL: "-- uploaded nightly by the partner's system\n/* CSV, one row per sale */\n",
+			Name: "ext.partner", SQL: "-- uploaded nightly by the partner's system\n/* CSV, one row per sale */\n# owner: sales ops\n",
 			Kind: "external", Owner: "ana@acme.test",
 			External: &spec.External{Format: "csv", Timeout: 2 * time.Hour, Header: true,
 				Schema: []spec.Column{{Name: "id", Type: "INT64"}, {Name: "amount", Type: "NUMERIC"}}},
