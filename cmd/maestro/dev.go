@@ -62,7 +62,7 @@ While it runs, the HTTP server answers:
   POST /runs/{id}/tables/{table}/uploaded  the file is complete: the run loads it
 
 An external table waits, in each run, for a file that another system uploads through these
-routes (see internal/project/README.md), up to its timeout.`,
+routes (see internal/project/README.md), up to its timeout; maestro upload does it by hand.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "examples/quickstart"

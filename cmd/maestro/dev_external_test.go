@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -159,4 +160,40 @@ func TestDevFailsAnExternalTableNobodyUploads(t *testing.T) {
 	require.Regexp(t, `ext\.partner\s+failed\s+1\s`, out.String())
 	require.Contains(t, out.String(), "no upload for ext.partner within 1s")
 	require.Regexp(t, `marts\.totals\s+skipped`, out.String())
+}
+
+// TestUploadCommand: `maestro upload` does what another system does through the API, here for a
+// newline-delimited JSON table, and reports the server's refusal when the table takes no upload.
+func TestUploadCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	project := maestrotest.WriteTree(t, map[string]string{
+		"maestro.yaml":    externalProject,
+		"ext/events.sql":  "# events pushed by the app\n",
+		"ext/events.yaml": "external:\n  format: json\n",
+		"marts/kinds.sql": "SELECT kind, COUNT(*) AS n FROM ext.events GROUP BY kind",
+	})
+	state := filepath.Join(t.TempDir(), "state")
+	addr := freeAddr(t)
+	base := "http://" + addr
+	var out, logs bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runDev(ctx, project, devFlags{once: true, stateDir: state, logFormat: "json", addr: addr}, &out, &logs)
+	}()
+	id := waitingRun(t, ctx, base, "ext.events")
+
+	file := filepath.Join(t.TempDir(), "events.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{"kind": "click"}`+"\n"+`{"kind": "view"}`+"\n"+`{"kind": "click"}`+"\n"), 0o644))
+	_, errOut, code := execForTest(t, newUploadCmd(), "", "--api", base, id, "marts.kinds", file)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `marts.kinds is a table of kind "query": only external tables take uploads`)
+
+	stdout, errOut, code := execForTest(t, newUploadCmd(), "", "--api", base, id, "ext.events", file)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, stdout, "for ext.events in run "+id)
+
+	require.NoError(t, <-done, logs.String())
+	require.Regexp(t, `ext\.events\s+succeeded\s+1\s+\S+\s+3\s`, out.String())
+	require.Regexp(t, `marts\.kinds\s+succeeded\s+1\s+\S+\s+2\s`, out.String())
 }

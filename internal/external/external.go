@@ -46,6 +46,15 @@ func ReadyKey(runID, table string) string { return Prefix(runID, table) + "_READ
 // StartedKey is the key of the marker holding when the run first waited for the upload.
 func StartedKey(runID, table string) string { return Prefix(runID, table) + "_STARTED" }
 
+// Timeout is how long a run waits for ext's upload: its timeout, or the project format's default
+// for a definition that has none (one pushed by hand through the API).
+func Timeout(ext *spec.External) time.Duration {
+	if ext.Timeout > 0 {
+		return ext.Timeout
+	}
+	return project.ExternalTimeoutDefault
+}
+
 // Ready is the content of the _READY marker.
 type Ready struct {
 	UploadedAt time.Time `json:"uploaded_at"`
@@ -142,7 +151,8 @@ func (e *Executor) Execute(ctx context.Context, jobID string, t spec.Table, n *r
 			return run.Stats{}, fmt.Errorf("error recording when %s started waiting in run %s: %w", t.Name, n.RunID, err)
 		}
 	}
-	deadline := started.Add(t.External.Timeout)
+	timeout := Timeout(t.External)
+	deadline := started.Add(timeout)
 	log.Info("waiting for the upload of an external table", zap.Time("since", started), zap.Time("until", deadline))
 
 	poll := e.PollEvery
@@ -166,7 +176,7 @@ func (e *Executor) Execute(ctx context.Context, jobID string, t spec.Table, n *r
 		if left <= 0 {
 			return run.Stats{}, &warehouse.JobError{JobID: jobID, Reason: "timeout", Message: fmt.Sprintf(
 				"no upload for %s within %s (run %s): nothing called POST /runs/%s/tables/%s/uploaded",
-				t.Name, t.External.Timeout, n.RunID, n.RunID, t.Name)}
+				t.Name, timeout, n.RunID, n.RunID, t.Name)}
 		}
 		timer := time.NewTimer(min(poll, left))
 		select {

@@ -137,7 +137,7 @@ func (x *externalAPI) upload(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := x.cfg.Now()
 	ext := wt.table.External
-	until := now.Add(ext.Timeout)
+	until := now.Add(external.Timeout(ext))
 	started, ok, err := external.Started(ctx, x.cfg.Bucket, wt.runID, wt.table.Name)
 	if err != nil {
 		x.log.Error("external upload", zap.String("run_id", wt.runID), zap.String("node", wt.table.Name), zap.Error(err))
@@ -145,7 +145,7 @@ func (x *externalAPI) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok {
-		until = started.Add(ext.Timeout)
+		until = started.Add(external.Timeout(ext))
 	}
 	expires := min(max(until.Sub(now), minUploadURLExpiry), 7*24*time.Hour)
 	key := external.DataKey(wt.runID, wt.table.Name, ext.Format)
