@@ -58,7 +58,13 @@ While it runs, the HTTP server answers:
   POST /runs                      {"schedule": "daily"} or {"tables": ["ds.t"], "downstream": true}
   POST /runs/{id}/cancel          cancel a running run
   POST /runs/{id}/resume          resume a failed or cancelled run
+  POST /runs/{id}/tables/{table}/upload    where to PUT an external table's file
+  PUT  /runs/{id}/tables/{table}/data      the file (CSV or newline-delimited JSON)
+  POST /runs/{id}/tables/{table}/uploaded  the file is complete: the run loads it
   GET  /dev/callbacks             the export callbacks its own receiver accepted (POST: receive)
+
+An external table waits, in each run, for a file that another system uploads through these
+routes (see internal/project/README.md), up to its timeout; maestro upload does it by hand.
 
 A connection with a seed script (maestro.yaml) reads, unless its secret resolves, a SQLite
 database made in the state folder from that script. --source [NAME=]DSN points a connection
@@ -332,7 +338,8 @@ func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap
 	}
 	mux := http.NewServeMux()
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
-	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev"}))
+	// External tables' files are PUT to the API itself, into the object folder.
+	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", External: service.ExternalConfig{Bucket: sys.Objects}}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -20,6 +20,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/exporter"
+	"github.com/maestro-sql/maestro/internal/external"
 	"github.com/maestro-sql/maestro/internal/importer"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
@@ -49,6 +50,9 @@ type Config struct {
 	// Sources points connections, by name, at other databases than their secrets name: a
 	// postgres:// URL, a MySQL DSN or a SQLite file (see DriverOf).
 	Sources map[string]string
+	// ExternalPollEvery is how often a waiting external table looks for its upload. Defaults
+	// to 2s.
+	ExternalPollEvery time.Duration
 }
 
 // System is every part of Maestro on embedded backends.
@@ -169,8 +173,19 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
 	}
 	exec := &worker.QueryExecutor{Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
+	if cfg.ExternalPollEvery == 0 {
+		cfg.ExternalPollEvery = 2 * time.Second
+	}
+	// Uploads land in the object folder (through the API: a folder cannot sign URLs), which the
+	// warehouse loads from.
+	externals := &external.Executor{
+		Bucket: sys.Objects, URI: func(key string) string { return "gs://local/" + key },
+		Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
+		PollEvery: cfg.ExternalPollEvery, Log: log,
+	}
 	sys.Worker = worker.New(sys.Store, sys.Queue.Topic(engine.CompletionsTopic),
-		map[string]worker.Executor{"query": exports.Wrap(exec), "import": exports.Wrap(imports)}, log,
+		map[string]worker.Executor{"query": exports.Wrap(exec), "import": exports.Wrap(imports),
+			external.Kind: exports.Wrap(externals)}, log,
 		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second, Dispatcher: sys.Scheduler, Concurrency: cfg.Workers})
 	return sys, nil
 }

@@ -85,6 +85,7 @@ type tableFile struct {
 	Conditions    conditionsFile `yaml:"conditions"`
 	ReadsPrevious []string       `yaml:"reads_previous"`
 	Import        *importFile    `yaml:"import"`
+	External      *externalFile  `yaml:"external"`
 	Exports       []exportFile   `yaml:"exports"`
 }
 
@@ -160,6 +161,10 @@ func Graph(p *spec.Project) (*dag.Graph, error) {
 		t := &p.Tables[i]
 		if t.Kind == kindImport {
 			results[i] = importResult(p, t)
+			return
+		}
+		if t.Kind == kindExternal {
+			results[i] = externalResult(p, t)
 			return
 		}
 		r, err := xs[w].Extract(t.SQL, opts)
@@ -578,6 +583,12 @@ func loadTable(fr *fileReader, x *sqlref.Extractor, e tableEntry, p *spec.Projec
 	}
 	var res *sqlref.Result
 	switch {
+	case t.Kind == kindExternal:
+		if err := checkExternalSQL(e.sqlPath, t.SQL); err != nil {
+			errs = append(errs, err)
+		} else {
+			res = externalResult(p, t)
+		}
 	case strings.TrimSpace(t.SQL) == "":
 		errs.add(e.sqlPath, 0, "the file is empty")
 	case t.Kind == kindImport:
@@ -677,7 +688,9 @@ func applySidecar(file string, data []byte, known *declared, t *spec.Table) erro
 		}
 		t.ReadsPrevious = append(t.ReadsPrevious, strings.ToLower(rp))
 	}
-	if f.Import != nil || ln.has("import") {
+	if f.External != nil || ln.has("external") {
+		errs = append(errs, applyExternal(file, ln, f, t)...)
+	} else if f.Import != nil || ln.has("import") {
 		errs = append(errs, applyImport(file, ln, f, known, t)...)
 	}
 	errs = append(errs, applyExports(file, ln, f.Exports, t)...)

@@ -130,6 +130,8 @@ type APIConfig struct {
 	// DefaultProject and DefaultDataset resolve table names of synced projects.
 	DefaultProject string
 	DefaultDataset string
+	// External configures the upload routes of external tables.
+	External ExternalConfig
 }
 
 // API serves /healthz, a plain status page of recent runs, run triggers and listings, and
@@ -228,6 +230,7 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 		}
 		writeJSON(w, map[string]int{"created": res.Created, "updated": res.Updated, "deleted": res.Deleted, "unchanged": res.Unchanged})
 	})
+	registerExternal(mux, st, log, cfg.External)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -21,12 +21,15 @@ type Table struct {
 	Name string `json:"name"`
 	// SQL is the table's SELECT (or script), plain GoogleSQL.
 	SQL string `json:"sql"`
-	// Kind is "query" (SQL is GoogleSQL run in the warehouse) or "import" (SQL is a query in the
-	// source database's own dialect, run there, its rows loaded into the table). Defaults to
-	// "query".
+	// Kind is "query" (SQL is GoogleSQL run in the warehouse), "import" (SQL is a query in the
+	// source database's own dialect, run there, its rows loaded into the table) or "external"
+	// (an outside system uploads the rows during each run; SQL holds at most comments).
+	// Defaults to "query".
 	Kind string `json:"kind"`
 	// Import configures an import table; nil for other kinds.
 	Import *Import `json:"import,omitempty"`
+	// External configures an external table; nil for other kinds.
+	External *External `json:"external,omitempty"`
 	// Exports run, in order, each time the table is built.
 	Exports     []Export `json:"exports,omitempty"`
 	Description string   `json:"description,omitempty"`
@@ -59,6 +62,26 @@ type Import struct {
 	// (an integer or a timestamp, growing) is greater than the greatest one already in the table
 	// are read and appended. Empty: every run re-imports the whole result (truncate).
 	Watermark string `json:"watermark,omitempty"`
+}
+
+// External says what an outside system uploads for an external table, and how long a run
+// waits for it.
+type External struct {
+	// Format is "csv" or "json" (newline-delimited, one object per line).
+	Format string `json:"format"`
+	// Timeout is how long a run waits for the upload, from when the table first starts waiting
+	// in that run; then the table fails.
+	Timeout time.Duration `json:"timeout"`
+	// Header says the first line of a CSV file names the columns (it is not loaded as data).
+	Header bool `json:"header,omitempty"`
+	// Schema gives the columns and their GoogleSQL types; empty means detect them from the file.
+	Schema []Column `json:"schema,omitempty"`
+}
+
+// Column is a named, typed column (a GoogleSQL type name such as INT64 or STRING).
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
 }
 
 // Export writes the built table to a file in object storage, and then, optionally, tells
