@@ -101,6 +101,9 @@ func (w *Warehouse) Load(ctx context.Context, job *warehouse.LoadJob) (run.Stats
 	if job.Disposition == spec.DispositionAppend {
 		l.WriteDisposition = bigquery.WriteAppend
 	}
+	if job.AllowFieldAddition {
+		l.SchemaUpdateOptions = []string{"ALLOW_FIELD_ADDITION"}
+	}
 	tp, rp, err := Partitioning(job.PartitionBy)
 	if err != nil {
 		return run.Stats{}, invalid(err.Error())
