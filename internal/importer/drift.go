@@ -53,7 +53,9 @@ func compareSchema(have []warehouse.Column, got []extract.Column) schemaChange {
 // the same types; NUMERIC and BIGNUMERIC are one family because the embedded warehouse names
 // every decimal NUMERIC (a value that does not fit fails the load itself); JSON and STRING are
 // one because a Parquet JSON column loaded without an explicit schema may become STRING, and
-// both hold the same text.
+// both hold the same text; DATETIME and TIMESTAMP are one because BigQuery may load a zoneless
+// Parquet timestamp as TIMESTAMP (same digits, read as UTC), and a check that failed every
+// append after the first would be worse than one that misses that change.
 func typeFamily(t string) string {
 	switch t = strings.ToUpper(strings.TrimSpace(t)); t {
 	case "INTEGER":
@@ -66,6 +68,8 @@ func typeFamily(t string) string {
 		return "NUMERIC"
 	case "JSON":
 		return "STRING"
+	case "DATETIME":
+		return "TIMESTAMP"
 	}
 	return t
 }

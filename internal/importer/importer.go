@@ -6,6 +6,13 @@
 // Incremental imports take their lower bound from the warehouse table itself (the greatest
 // watermark value already loaded), so there is no state to drift from the data: a table that is
 // dropped or reloaded in full simply starts over.
+//
+// Before an incremental import appends, the columns it read are compared with the table's: new
+// ones are added by the load (warehouse.LoadJob.AllowFieldAddition); a removed or retyped one is
+// a permanent error naming the table, the column and both types, or, with
+// spec.Import.OnSchemaChange "full_refresh", a full re-import that replaces the table. An
+// incremental import also turns full when it starts at a time spec.Import.FullRefresh allows.
+// The user-facing rules are in internal/project/README.md ("Import tables").
 package importer
 
 import (

@@ -154,6 +154,7 @@ func TestPostgreSQLTypesRoundTripIntoTheWarehouse(t *testing.T) {
 		{"ch", "char(5)", "'ab'", "STRING", "STRING", "ab   "},
 		{"d", "date", "'2024-02-29'", "DATE", "DATE", "2024-02-29"},
 		{"dold", "date", "'0001-01-01'", "DATE", "DATE", "0001-01-01"},
+		{"dmax", "date", "'9999-12-31'", "DATE", "DATE", "9999-12-31"},
 		{"tm", "time", "'13:45:30.123456'", "TIME", "TIME", "13:45:30.123456"},
 		{"ts", "timestamp", "'2024-02-29 13:45:30.123456'", "DATETIME", "DATETIME", "2024-02-29 13:45:30.123456"},
 		{"tstz", "timestamptz", "'2024-02-29 13:45:30.123456+02'", "TIMESTAMP", "TIMESTAMP", "2024-02-29 11:45:30.123456+00"},

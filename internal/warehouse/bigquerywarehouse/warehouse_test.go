@@ -431,7 +431,9 @@ func TestLoad(t *testing.T) {
 		_, err := b.w.Load(ctx, &warehouse.LoadJob{JobID: "load_grow", SourceURIs: []string{"gs://b/a.parquet"},
 			Format: warehouse.FormatParquet, Destination: name("t"), Disposition: spec.DispositionAppend, AllowFieldAddition: true})
 		require.NoError(t, err)
-		require.Equal(t, []string{"ALLOW_FIELD_ADDITION"}, insertedJob(t, b.srv, "load_grow").Configuration.Load.SchemaUpdateOptions)
+		l := insertedJob(t, b.srv, "load_grow").Configuration.Load
+		require.Equal(t, []string{"ALLOW_FIELD_ADDITION"}, l.SchemaUpdateOptions)
+		require.Equal(t, []string{"NUMERIC", "BIGNUMERIC"}, l.DecimalTargetTypes, "wide decimals load as BIGNUMERIC")
 	})
 
 	t.Run("CSVWithSchemaAndHeader", func(t *testing.T) {
