@@ -105,6 +105,9 @@ func TestSchemaChangesOfAnIncrementalImport(t *testing.T) {
 	require.Equal(t, []warehouse.Column{{Name: "id", Type: "INT64"}, {Name: "amount", Type: "STRING"}, {Name: "note", Type: "STRING"}},
 		b.columns(t, "orders"))
 	require.Equal(t, []any{"1.5", "2.5", "3.5", "4.5"}, b.values(t, "orders", "amount"))
+	partial, err := b.bucket.List(ctx, "imports/j5/")
+	require.NoError(t, err)
+	require.Empty(t, partial, "the incremental files of the run that turned full are removed")
 
 	// And it is incremental again afterwards.
 	_, err = db.Exec(`INSERT INTO orders VALUES (5, 5.5, NULL)`)

@@ -138,7 +138,11 @@ func (im *Importer) Execute(ctx context.Context, jobID string, t spec.Table, n *
 				return run.Stats{}, schemaError(jobID, dest, ch)
 			}
 			// The files hold only the new rows: read everything again, into files of their own
-			// (a * in the load's URI matches slashes too, so not under prefix).
+			// (a * in the load's URI matches slashes too, so not under prefix). The partial ones
+			// are never loaded; removing them is a courtesy, so a failure is no reason to stop.
+			for _, key := range res.Keys {
+				_ = im.Bucket.Delete(ctx, key)
+			}
 			prefix = "imports/" + jobID + "-full/"
 			if res, err = extractAll(prefix, nil); err != nil {
 				return run.Stats{}, err
