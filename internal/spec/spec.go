@@ -62,6 +62,28 @@ type Import struct {
 	// (an integer or a timestamp, growing) is greater than the greatest one already in the table
 	// are read and appended. Empty: every run re-imports the whole result (truncate).
 	Watermark string `json:"watermark,omitempty"`
+	// OnSchemaChange is what an incremental import does when its result's columns no longer fit
+	// the table (a column removed, or its type changed): SchemaChangeFail (the default) or
+	// SchemaChangeFullRefresh. New columns are always added.
+	OnSchemaChange string `json:"on_schema_change,omitempty"`
+	// FullRefresh, when set, makes an incremental import re-import everything (truncate) when it
+	// starts at a time the conditions allow, in FullRefresh.TimeZone.
+	FullRefresh *FullRefresh `json:"full_refresh,omitempty"`
+}
+
+// What an incremental import does when the source's columns change incompatibly.
+const (
+	// SchemaChangeFail fails the import, naming the table, the column and both types.
+	SchemaChangeFail = "fail"
+	// SchemaChangeFullRefresh re-imports the whole result, replacing the table and its schema.
+	SchemaChangeFullRefresh = "full_refresh"
+)
+
+// FullRefresh is when an incremental import re-imports in full: at the times Conditions allow,
+// in TimeZone (an IANA name; empty means UTC).
+type FullRefresh struct {
+	Conditions
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // External says what an outside system uploads for an external table, and how long a run
