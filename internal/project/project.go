@@ -499,7 +499,7 @@ func scan(dir string) ([]tableEntry, errorList, error) {
 type declared struct {
 	schedules      map[string]bool
 	connections    map[string]bool
-	connectionList []string // sorted, for error messages
+	connectionList []string          // sorted, for error messages
 	drivers        map[string]string // connection name -> driver
 }
 
