@@ -25,6 +25,9 @@ type Target struct {
 	URL string
 	// Secret keys the signature. Required: every callback is signed.
 	Secret []byte
+	// Recorder, when set, is told about every attempt of this send too, after Config.Recorder:
+	// a caller that knows more about the delivery (where it is kept, for whom) records it.
+	Recorder Recorder
 }
 
 func (t Target) recordName(u *url.URL) string {
@@ -39,6 +42,11 @@ func (t Target) recordName(u *url.URL) string {
 type Attempt struct {
 	DeliveryID string // Payload.ID
 	Target     string // Target.Name, or the URL without its query
+	// URL is the target's URL without its query string or fragment, which may carry a
+	// receiver's token.
+	URL string
+	// Event, RunID and Table are the payload's.
+	Event, RunID, Table string
 	Number     int    // 1 for the first try
 	Started    time.Time
 	Duration   time.Duration
@@ -225,15 +233,23 @@ func (c *Client) Send(ctx context.Context, target Target, p Payload) error {
 	for number := 1; ; number++ {
 		started := c.cfg.Now()
 		status, wait, retry, err := c.attempt(ctx, u, target.Secret, p, body, number)
-		recErr := c.cfg.Recorder.RecordAttempt(ctx, Attempt{
+		a := Attempt{
 			DeliveryID: p.ID,
 			Target:     target.recordName(u),
+			URL:        u.Scheme + "://" + u.Host + u.Path,
+			Event:      p.Event,
+			RunID:      p.RunID,
+			Table:      p.Table,
 			Number:     number,
 			Started:    started,
 			Duration:   c.cfg.Now().Sub(started),
 			StatusCode: status,
 			Err:        err,
-		})
+		}
+		recErr := c.cfg.Recorder.RecordAttempt(ctx, a)
+		if target.Recorder != nil {
+			recErr = errors.Join(recErr, target.Recorder.RecordAttempt(ctx, a))
+		}
 		if recErr != nil {
 			recordErrs = append(recordErrs, fmt.Errorf("error recording callback attempt %d: %w", number, recErr))
 		}
