@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"net"
 	"net/http"
 	"slices"
@@ -92,7 +93,8 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 	if _, err := project.Graph(p); err != nil {
 		return fmt.Errorf("error in the dependency graph of %s: %w", dir, err)
 	}
-	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers}, log)
+	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers,
+		SheetsEndpoint: os.Getenv("MAESTRO_SHEETS_ENDPOINT")}, log)
 	if err != nil {
 		return err
 	}
