@@ -307,6 +307,12 @@ func (c *Client) attempt(ctx context.Context, u *url.URL, secret []byte, p Paylo
 	req.Header.Set(SignatureHeader, Sign(secret, c.cfg.Now(), body))
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// A *url.Error quotes the whole URL, whose query may hold the receiver's token; errors
+		// end up in attempt records and node errors.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = u.Scheme + "://" + u.Host + u.Path
+		}
 		return 0, 0, !errors.Is(err, ErrRefusedAddress), err
 	}
 	// Drain a little so the connection can be reused; a receiver's chatter beyond that is ignored.

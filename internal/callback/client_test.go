@@ -355,6 +355,22 @@ func TestSend(t *testing.T) {
 		require.Len(t, r.got(), 1)
 	})
 
+	t.Run("ANetworkErrorNeverQuotesTheQuery", func(t *testing.T) {
+		t.Parallel()
+		b := setup()
+		b.cfg.MaxAttempts = 1
+		r := newReceiver(t, response{status: 200})
+		addr := r.URL
+		r.Close() // nothing listens there any more
+		err := callback.New(b.cfg).Send(t.Context(), callback.Target{URL: addr + "/hook?token=t0ps3cret", Secret: secret}, testPayload())
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "t0ps3cret")
+		require.Len(t, b.rec.list, 1)
+		require.Error(t, b.rec.list[0].Err)
+		require.Contains(t, b.rec.list[0].Err.Error(), addr+"/hook")
+		require.NotContains(t, b.rec.list[0].Err.Error(), "t0ps3cret")
+	})
+
 	t.Run("TellsTheTargetsRecorderEveryAttemptWithoutTheQuery", func(t *testing.T) {
 		t.Parallel()
 		b := setup()
