@@ -44,12 +44,13 @@ type Attempt struct {
 	Target     string // Target.Name, or the URL without its query
 	// URL is the target's URL without its query string or fragment, which may carry a
 	// receiver's token.
-	URL string
-	// Event, RunID and Table are the payload's.
-	Event, RunID, Table string
-	Number     int    // 1 for the first try
-	Started    time.Time
-	Duration   time.Duration
+	URL      string
+	Event    string // Payload.Event
+	RunID    string // Payload.RunID
+	Table    string // Payload.Table
+	Number   int    // 1 for the first try
+	Started  time.Time
+	Duration time.Duration
 	// StatusCode is the HTTP status answered; 0 when no response arrived (see Err).
 	StatusCode int
 	// Err is why the attempt failed (network error, refused address, non-2xx status); nil on success.

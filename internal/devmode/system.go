@@ -147,8 +147,8 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		Callbacks:      callback.New(callback.Config{Allow: localNetworks}),
 		Resolve:        secret.Resolver{}.Resolve,
 		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
-		Bucket:         sys.Objects,
-		Sheets:         exporter.SheetsService(cfg.SheetsEndpoint),
+		Bucket: sys.Objects,
+		Sheets: exporter.SheetsService(cfg.SheetsEndpoint),
 		RunTime: func(ctx context.Context, runID string) (time.Time, error) {
 			r, err := sys.Store.RunGet(ctx, runID)
 			if err != nil {

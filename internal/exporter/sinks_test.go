@@ -79,13 +79,15 @@ func setupSinks(t *testing.T, sheetsURL string) (*exporter.Exporter, builder, st
 	e.Connections = func(context.Context) ([]spec.Connection, error) {
 		return []spec.Connection{{Name: "shop", Driver: "mysql", SecretRef: "env:NOPE"}, {Name: "crm", Driver: "postgres", SecretRef: "env:PG_DSN"}}, nil
 	}
-	e.RunTime = func(context.Context, string) (time.Time, error) { return time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC), nil }
+	e.RunTime = func(context.Context, string) (time.Time, error) {
+		return time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC), nil
+	}
 	e.Sheets = exporter.SheetsService(sheetsURL)
 	return e, b, dir
 }
 
 // TestPostgresExportKeepsTypesAndSurvivesARedelivery: values whose type CSV would lose (a
-// 29-digit decimal, a time of day, bytes, NULL beside '') arrive exactly; the same task run
+// 29-digit decimal, a time of day, bytes, NULL beside ”) arrive exactly; the same task run
 // twice (its files removed by the first) leaves the table as one run made it.
 func TestPostgresExportKeepsTypesAndSurvivesARedelivery(t *testing.T) {
 	ctx := context.Background()
