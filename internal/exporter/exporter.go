@@ -133,9 +133,11 @@ func (e *Exporter) export(ctx context.Context, jobID string, t spec.Table, n *ru
 		}
 		file, err := e.FileURL(ctx, Key(x, t.Name, n.RunID))
 		if err != nil {
-			return fmt.Errorf("error making the URL of %s's export %d: %w", t.Name, i+1, err)
+			err = fmt.Errorf("error making the file's URL: %w", err)
+		} else {
+			err = e.announce(ctx, id, t, n, x, src, file)
 		}
-		if err := e.announce(ctx, id, t, n, x, src, file); err != nil {
+		if err != nil {
 			// The file is written; the node fails so that its retry (which re-extracts under a
 			// new attempt's id) tells the receiver again.
 			return &warehouse.JobError{JobID: id, Reason: "backendError", Retryable: true,
