@@ -181,3 +181,22 @@ func TestSheetExportRedeliveredWritesOneTab(t *testing.T) {
 			StatusCode: 200}, d)
 	}
 }
+
+// TestSheetExportOverTheCellLimitFailsForGood: a spreadsheet that cannot take the table is
+// refused before anything is written, and the node is not retried (a retry would meet it too).
+func TestSheetExportOverTheCellLimitFailsForGood(t *testing.T) {
+	ctx := context.Background()
+	fake := sheetsfake.New()
+	fake.AddSpreadsheet("1Full_abcdefghij", sheetsfake.Tab{Title: "Big", Rows: 5_000_000, Columns: 2})
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	e, b, _ := setupSinks(t, srv.URL+"/")
+	table := daily
+	table.Exports = []spec.Export{{Sheet: &spec.SheetExport{SpreadsheetID: "1Full_abcdefghij"}}}
+	_, err := e.Wrap(b).Execute(ctx, "job-full", table, &run.Node{RunID: "r1"})
+	var je *warehouse.JobError
+	require.True(t, errors.As(err, &je), "got %v", err)
+	require.False(t, je.Retryable)
+	require.Contains(t, je.Message, "over Google Sheets' limit of 10000000 cells")
+	require.Len(t, fake.Tabs("1Full_abcdefghij"), 1, "nothing was added")
+}
