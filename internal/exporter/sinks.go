@@ -96,8 +96,8 @@ func (e *Exporter) extractRows(ctx context.Context, id string, src sqlref.TableN
 	}
 }
 
-// removeRows deletes an export's intermediate files; a leftover is only storage, so failures
-// are not errors.
+// removeRows deletes an export's intermediate files, once written or failed; a leftover is
+// only storage, so failures to delete are not errors.
 func (e *Exporter) removeRows(ctx context.Context, keys []string) {
 	for _, k := range keys {
 		_ = e.Bucket.Delete(context.WithoutCancel(ctx), k)
@@ -128,6 +128,8 @@ func (e *Exporter) toSheet(ctx context.Context, id string, t spec.Table, n *run.
 	if err != nil {
 		return callback.File{}, err
 	}
+	// Removed whatever happens: a later delivery of this task extracts again.
+	defer e.removeRows(ctx, keys)
 	rows := newNDJSONRows(e.Bucket, keys, meta.Columns)
 	defer rows.Close()
 	cols := make([]sheets.Column, len(meta.Columns))
@@ -145,7 +147,6 @@ func (e *Exporter) toSheet(ctx context.Context, id string, t spec.Table, n *run.
 	if err != nil {
 		return callback.File{}, fmt.Errorf("error exporting %s to spreadsheet %s: %w", t.Name, x.Sheet.SpreadsheetID, err)
 	}
-	e.removeRows(ctx, keys)
 	return callback.File{URL: SheetURL(x.Sheet.SpreadsheetID, res.SheetID)}, nil
 }
 
@@ -224,6 +225,8 @@ func (e *Exporter) toPostgres(ctx context.Context, id string, t spec.Table, n *r
 	if err != nil {
 		return callback.File{}, err
 	}
+	// Removed whatever happens: a later delivery of this task extracts again.
+	defer e.removeRows(ctx, keys)
 	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		// pgx errors can quote the connection string; name the connection instead.
@@ -235,7 +238,6 @@ func (e *Exporter) toPostgres(ctx context.Context, id string, t spec.Table, n *r
 	if _, err := pgexport.Export(ctx, db, dest, cols, &pgRows{ctx: ctx, rows: rows, types: types}, nil); err != nil {
 		return callback.File{}, fmt.Errorf("error exporting %s to PostgreSQL (connection %q): %w", t.Name, conn.Name, err)
 	}
-	e.removeRows(ctx, keys)
 	return callback.File{URL: PostgresURL(conn.Name, x.Postgres.Table)}, nil
 }
 
