@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,7 +112,7 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 		return err
 	}
 	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers,
-		ProjectDir: dir, Sources: sources}, log)
+		ProjectDir: dir, Sources: sources, SheetsEndpoint: os.Getenv("MAESTRO_SHEETS_ENDPOINT")}, log)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,9 @@ type Config struct {
 	// ExternalPollEvery is how often a waiting external table looks for its upload. Defaults
 	// to 2s.
 	ExternalPollEvery time.Duration
+	// SheetsEndpoint overrides the Sheets API's address for sheet exports (a local stand-in
+	// such as sheetsfake, which then needs no credentials). Empty: Google's.
+	SheetsEndpoint string
 }
 
 // System is every part of Maestro on embedded backends.
@@ -171,6 +174,17 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		Callbacks:      callback.New(callback.Config{Allow: localNetworks}),
 		Resolve:        secrets.Resolve,
 		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
+		Bucket: sys.Objects,
+		Sheets: exporter.SheetsService(cfg.SheetsEndpoint),
+		RunTime: func(ctx context.Context, runID string) (time.Time, error) {
+			r, err := sys.Store.RunGet(ctx, runID)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return r.CreatedAt, nil
+		},
+		Connections: sys.Store.ConnectionList,
+		Deliveries:  sys.Store,
 	}
 	exec := &worker.QueryExecutor{Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
 	if cfg.ExternalPollEvery == 0 {

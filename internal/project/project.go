@@ -259,7 +259,7 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 	errs = append(errs, ferrs...)
 
 	known := declared{schedules: make(map[string]bool, len(p.Schedules)), zones: make(map[string]string, len(p.Schedules)),
-		connections: make(map[string]bool, len(p.Connections))}
+		connections: make(map[string]bool, len(p.Connections)), drivers: make(map[string]string, len(p.Connections))}
 	for _, s := range p.Schedules {
 		known.schedules[s.Name] = true
 		known.zones[s.Name] = s.TimeZone
@@ -267,6 +267,7 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 	for _, c := range p.Connections {
 		if c.Name != "" && !known.connections[c.Name] {
 			known.connections[c.Name] = true
+			known.drivers[c.Name] = c.Driver
 			known.connectionList = append(known.connectionList, c.Name)
 		}
 	}
@@ -563,7 +564,8 @@ type declared struct {
 	schedules      map[string]bool
 	zones          map[string]string // schedule → its time zone ("" = UTC)
 	connections    map[string]bool
-	connectionList []string // sorted, for error messages
+	connectionList []string          // sorted, for error messages
+	drivers        map[string]string // connection name -> driver
 }
 
 // loadTable reads one table's SQL and sidecar into t and parses the SQL. The sidecar comes first:
@@ -703,7 +705,7 @@ func applySidecar(file string, data []byte, known *declared, t *spec.Table) erro
 	} else if f.Import != nil || ln.has("import") {
 		errs = append(errs, applyImport(file, ln, f, known, t)...)
 	}
-	errs = append(errs, applyExports(file, ln, f.Exports, t)...)
+	errs = append(errs, applyExports(file, ln, f.Exports, known, t)...)
 	return errs
 }
 

@@ -111,6 +111,29 @@ func newRunJSON(rn *run.Run, nodes []*run.Node) runJSON {
 	return out
 }
 
+// deliveryJSON is one callback delivery attempt as the API shows it.
+type deliveryJSON struct {
+	RunID      string    `json:"run_id"`
+	Table      string    `json:"table"`
+	DeliveryID string    `json:"delivery_id"`
+	URL        string    `json:"url"`
+	Event      string    `json:"event,omitempty"`
+	Attempt    int       `json:"attempt"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS int64     `json:"duration_ms"`
+	StatusCode int       `json:"status_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+func newDeliveriesJSON(ds []*store.Delivery) []deliveryJSON {
+	out := make([]deliveryJSON, len(ds))
+	for i, d := range ds {
+		out[i] = deliveryJSON{RunID: d.RunID, Table: d.Table, DeliveryID: d.DeliveryID, URL: d.URL, Event: d.Event,
+			Attempt: d.Attempt, StartedAt: d.Started, DurationMS: d.Duration.Milliseconds(), StatusCode: d.StatusCode, Error: d.Error}
+	}
+	return out
+}
+
 func writeJSONError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -197,6 +220,20 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 			return
 		}
 		writeJSON(w, newRunJSON(rn, nodes))
+	})
+	mux.HandleFunc("GET /runs/{id}/deliveries", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if _, err := st.RunGet(r.Context(), id); err != nil {
+			writeRunResult(w, nil, err, log)
+			return
+		}
+		ds, err := st.DeliveryList(r.Context(), id)
+		if err != nil {
+			log.Error("listing deliveries", zap.String("run_id", id), zap.Error(err))
+			writeJSONError(w, http.StatusInternalServerError, "the deliveries could not be listed; see the log")
+			return
+		}
+		writeJSON(w, map[string]any{"deliveries": newDeliveriesJSON(ds)})
 	})
 	mux.HandleFunc("PUT /project", func(w http.ResponseWriter, r *http.Request) {
 		var p spec.Project

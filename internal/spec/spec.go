@@ -106,8 +106,9 @@ type Column struct {
 	Type string `json:"type"`
 }
 
-// Export writes the built table to a file in object storage, and then, optionally, tells
-// another system where it is.
+// Export writes the built table to a file in object storage, a Google Sheet or a PostgreSQL
+// table, and then, optionally, tells another system where it is. A file export has Format and
+// Path; a sheet or PostgreSQL export has Sheet or Postgres instead, and no Format or Path.
 type Export struct {
 	// Format is "csv", "json" (newline-delimited) or "parquet".
 	Format string `json:"format"`
@@ -118,8 +119,31 @@ type Export struct {
 	Header bool `json:"header,omitempty"`
 	// Gzip compresses the file (csv and json).
 	Gzip bool `json:"gzip,omitempty"`
-	// Callback, when set, is POSTed a signed JSON message naming the file once it is written.
+	// Sheet, when set, writes the table to a new tab of a Google Sheet.
+	Sheet *SheetExport `json:"sheet,omitempty"`
+	// Postgres, when set, replaces a PostgreSQL table with the table's rows.
+	Postgres *PostgresExport `json:"postgres,omitempty"`
+	// Callback, when set, is POSTed a signed JSON message naming the file (or the tab, or the
+	// PostgreSQL table) once it is written.
 	Callback *Callback `json:"callback,omitempty"`
+}
+
+// SheetExport writes each build to a new tab, named by the run's time, of a Google Sheet.
+type SheetExport struct {
+	SpreadsheetID string `json:"spreadsheet_id"`
+	// KeepTabs is how many of this export's tabs survive, the new one included. 0 means 10.
+	KeepTabs int `json:"keep_tabs,omitempty"`
+	// CredentialsRef references (env:NAME, file:PATH, secretmanager:...) a service account's
+	// JSON key; empty means the service's own (default) credentials.
+	CredentialsRef string `json:"credentials_ref,omitempty"`
+}
+
+// PostgresExport replaces a PostgreSQL table with the built table's rows, in one transaction.
+type PostgresExport struct {
+	// Connection names one of the project's connections, of driver postgres.
+	Connection string `json:"connection"`
+	// Table is "schema.table" or "table" (schema public), used exactly as written (case kept).
+	Table string `json:"table"`
 }
 
 // Callback is an HTTP endpoint told when an export is done.
