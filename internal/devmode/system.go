@@ -20,6 +20,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/exporter"
 	"github.com/maestro-sql/maestro/internal/importer"
+	"github.com/maestro-sql/maestro/internal/importer/sqlitesource"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/scheduler"
@@ -128,9 +129,13 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 			UndeliveredAfter:  3 * time.Second,
 			UnpropagatedAfter: 2 * time.Second,
 		})
+	// On one machine a SQLite file is a source too.
+	drivers := importer.ServerDrivers()
+	drivers["sqlite"] = sqlitesource.Open
 	imports := &importer.Importer{
 		Connections: sys.Store.ConnectionList,
 		Resolve:     secret.Resolver{}.Resolve,
+		Drivers:     drivers,
 		Bucket:      sys.Objects, BucketName: "local",
 		Warehouse:      sys.Warehouse,
 		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,

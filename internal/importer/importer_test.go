@@ -15,6 +15,7 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/blob/localblob"
 	"github.com/maestro-sql/maestro/internal/importer"
+	"github.com/maestro-sql/maestro/internal/importer/sqlitesource"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/spec"
@@ -23,12 +24,24 @@ import (
 	"github.com/maestro-sql/maestro/internal/warehouse/duckdbwarehouse"
 )
 
+// drivers are maestro dev's: the servers' and SQLite.
+var drivers = func() map[string]importer.Opener {
+	d := importer.ServerDrivers()
+	d["sqlite"] = sqlitesource.Open
+	return d
+}()
+
 type bundle struct {
 	im *importer.Importer
 	wh *duckdbwarehouse.Warehouse
 }
 
 func setup(t *testing.T, conns []spec.Connection, env map[string]string) *bundle {
+	t.Helper()
+	return setupWith(t, conns, env, drivers)
+}
+
+func setupWith(t *testing.T, conns []spec.Connection, env map[string]string, drivers map[string]importer.Opener) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -40,6 +53,7 @@ func setup(t *testing.T, conns []spec.Connection, env map[string]string) *bundle
 	return &bundle{wh: wh, im: &importer.Importer{
 		Connections: func(context.Context) ([]spec.Connection, error) { return conns, nil },
 		Resolve:     secret.Resolver{Getenv: func(k string) string { return env[k] }}.Resolve,
+		Drivers:     drivers,
 		Bucket:      bucket, BucketName: "local",
 		Warehouse:      wh,
 		DefaultProject: "shop", DefaultDataset: "raw",
@@ -120,6 +134,19 @@ func TestBadSourcesAreClearJobErrors(t *testing.T) {
 		Import: &spec.Import{Connection: "nodsn"}}, &run.Node{})
 	require.True(t, errors.As(err, &je))
 	require.Contains(t, je.Message, "the environment variable UNSET is not set")
+}
+
+// TestADriverTheBinaryLacksIsNamed: the production worker links no SQLite driver; a connection
+// that needs one fails at once, for good, naming the connection and what the binary has.
+func TestADriverTheBinaryLacksIsNamed(t *testing.T) {
+	b := setupWith(t, []spec.Connection{{Name: "shopdb", Driver: "sqlite", SecretRef: "env:SHOP_DB"}},
+		map[string]string{"SHOP_DB": "/tmp/never-opened.db"}, importer.ServerDrivers())
+	_, err := b.im.Execute(context.Background(), "j1", spec.Table{Name: "raw.x", Kind: "import", SQL: "SELECT 1",
+		Import: &spec.Import{Connection: "shopdb"}}, &run.Node{})
+	var je *warehouse.JobError
+	require.True(t, errors.As(err, &je), "got %v", err)
+	require.False(t, je.Retryable)
+	require.Equal(t, `connection "shopdb" uses driver "sqlite", which this binary does not support (it supports mysql, postgres)`, je.Message)
 }
 
 func TestImportsFromPostgreSQL(t *testing.T) {
