@@ -144,6 +144,16 @@ func (rc *receiver) payloads() []callback.Payload {
 	return append([]callback.Payload(nil), rc.got...)
 }
 
+// signingKey makes the signing service account's key, and its PEM.
+func signingKey(t *testing.T) (*rsa.PrivateKey, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	return key, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
 func postgres(t *testing.T) *pgx.Conn {
 	t.Helper()
 	dsn := "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -194,8 +204,7 @@ func TestWorkerImportsAndExportsEndToEnd(t *testing.T) {
 	// Cloud Storage: one fake-gcs-server, behind a V4 signature check, for the worker and for
 	// the fake BigQuery's load and extract jobs alike.
 	const bucket, gcpProject, dataProject = "maestro-e2e-objects", "maestro-e2e", "warehouse-e2e"
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
+	key, keyPEM := signingKey(t)
 	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true, Scheme: "http", PublicHost: "127.0.0.1"})
 	require.NoError(t, err)
 	gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
@@ -218,10 +227,8 @@ func TestWorkerImportsAndExportsEndToEnd(t *testing.T) {
 	cbServer := httptest.NewServer(cb)
 	t.Cleanup(cbServer.Close)
 
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
 	keyFile := filepath.Join(t.TempDir(), "signer.pem")
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, []byte(keyPEM), 0o600))
 
 	env := []string{
 		"MAESTRO_PROJECT=" + gcpProject,
