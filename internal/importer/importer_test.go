@@ -186,3 +186,52 @@ func TestImportsFromPostgreSQL(t *testing.T) {
 	require.EqualValues(t, 20, stats.Rows, "a timestamp watermark reads only the new rows")
 	require.EqualValues(t, 520, b.rows(t, "events"))
 }
+
+// TestImportsFromMySQL goes through the production worker's MySQL driver: the DSN from the
+// connection's secret, a watermark read back from the warehouse.
+func TestImportsFromMySQL(t *testing.T) {
+	ctx := context.Background()
+	dsn := "root@tcp(127.0.0.1:3306)/test"
+	db, err := sql.Open("mysql", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("MariaDB is required under CI: %v", err)
+		}
+		t.Skip("MariaDB is not reachable:", err)
+	}
+	name := fmt.Sprintf("importer_orders_%d", time.Now().UnixNano())
+	_, err = db.ExecContext(ctx, `CREATE TABLE `+name+` (id BIGINT PRIMARY KEY, customer VARCHAR(20))`)
+	require.NoError(t, err)
+	defer db.ExecContext(context.Background(), `DROP TABLE `+name)
+	_, err = db.ExecContext(ctx, `INSERT INTO `+name+` VALUES (1, 'ana'), (2, 'bo')`)
+	require.NoError(t, err)
+
+	b := setupWith(t, []spec.Connection{{Name: "shop", Driver: "mysql", SecretRef: "env:SHOP_DSN"}},
+		map[string]string{"SHOP_DSN": dsn}, importer.ServerDrivers())
+	table := spec.Table{Name: "raw.orders", Kind: "import", SQL: "SELECT id, customer FROM " + name,
+		Import: &spec.Import{Connection: "shop", Watermark: "id"}}
+	stats, err := b.im.Execute(ctx, "my-1", table, &run.Node{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, stats.Rows)
+
+	_, err = db.ExecContext(ctx, `INSERT INTO `+name+` VALUES (3, 'cy')`)
+	require.NoError(t, err)
+	stats, err = b.im.Execute(ctx, "my-2", table, &run.Node{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.Rows)
+	rows, err := b.wh.Read(ctx, "SELECT id, customer FROM raw.orders ORDER BY id", sqlref.Options{DefaultProject: "shop"}, 10)
+	require.NoError(t, err)
+	require.Equal(t, [][]any{{int64(1), "ana"}, {int64(2), "bo"}, {int64(3), "cy"}}, rows.Values)
+
+	// An unreachable server is worth another attempt.
+	b = setupWith(t, []spec.Connection{{Name: "down", Driver: "mysql", SecretRef: "env:DOWN_DSN"}},
+		map[string]string{"DOWN_DSN": "root@tcp(127.0.0.1:1)/test"}, importer.ServerDrivers())
+	_, err = b.im.Execute(ctx, "my-3", spec.Table{Name: "raw.x", Kind: "import", SQL: "SELECT 1",
+		Import: &spec.Import{Connection: "down"}}, &run.Node{})
+	var je *warehouse.JobError
+	require.True(t, errors.As(err, &je), "got %v", err)
+	require.True(t, je.Retryable)
+	require.Contains(t, je.Message, `error connecting to mysql (connection "down")`)
+}
