@@ -476,7 +476,7 @@ func TestDockerfilesBuildStaticImagesFromScratch(t *testing.T) {
 		require.NotNil(t, build, "%s builds with CGO_ENABLED=0", path)
 		require.Contains(t, build[1], "-trimpath", path)
 		require.Contains(t, build[1], `-ldflags "-s -w"`, path)
-		require.Contains(t, build[1], "-tags disable_grpc_modules", path, "the size the README reports is with this tag")
+		require.Contains(t, build[1], "-tags disable_grpc_modules,grpcnotrace", path, "the size the README reports is with these tags")
 		require.True(t, strings.HasSuffix(strings.TrimSpace(build[1]), "./cmd/"+svc), "%s builds ./cmd/%s: %s", path, svc, build[1])
 		st, err := os.Stat("../cmd/" + svc)
 		require.NoError(t, err)

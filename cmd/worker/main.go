@@ -1,18 +1,18 @@
 // Command worker is Maestro's worker service for Cloud Run: it receives task messages (pulled
 // by a worker pool, or pushed by Pub/Sub to POST /push/tasks), claims the node, runs its
-// BigQuery job with a job id derived from (run, node, attempt), heartbeats while it runs, and
-// records the outcome. Configuration comes from environment variables (deploy/README.md).
+// BigQuery job with a job id derived from (run, node, attempt) — a query, or an import from
+// PostgreSQL or MySQL, then the table's exports — heartbeats while it runs, and records the
+// outcome. Configuration comes from environment variables (deploy/README.md).
 package main
 
 import (
-	"fmt"
-
 	"context"
+	"fmt"
+	"os"
 
 	"go.uber.org/zap"
 	"google.golang.org/api/option"
 
-	"github.com/maestro-sql/maestro/internal/blob/gcsblob"
 	"github.com/maestro-sql/maestro/internal/cloud"
 	"github.com/maestro-sql/maestro/internal/config"
 	"github.com/maestro-sql/maestro/internal/engine"
@@ -41,18 +41,17 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("error opening BigQuery of project %s: %w", cfg.BQProject, err)
 	}
 	defer wh.Close()
-	if cfg.Bucket != "" {
-		// Nothing writes objects yet (extracts and exports will); failing now beats failing then.
-		bucket, err := gcsblob.Open(ctx, cfg.Bucket)
-		if err != nil {
-			return fmt.Errorf("error opening bucket %s: %w", cfg.Bucket, err)
-		}
-		defer bucket.Close()
+	execs, closeExecs, err := cloud.WorkerExecutors(ctx, cfg, cloud.WorkerParts{
+		Connections: st.ConnectionList, Warehouse: wh, Secrets: cloud.Secrets(), Getenv: os.Getenv, Log: log,
+		Runs: st.RunGet, Deliveries: st,
+	})
+	if err != nil {
+		return err
 	}
-	exec := &worker.QueryExecutor{Warehouse: wh, DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset}
+	defer closeExecs()
 	// The worker dispatches what its nodes unlock, within the same limits as the scheduler.
 	dispatcher := scheduler.New(st, q.Topic(engine.TasksTopic), nil, nil, log, scheduler.Config{GlobalLimit: cfg.MaxParallel})
-	w := worker.New(st, q.Topic(engine.CompletionsTopic), map[string]worker.Executor{"query": exec}, log,
+	w := worker.New(st, q.Topic(engine.CompletionsTopic), execs, log,
 		worker.Config{Lease: cfg.Lease, Dispatcher: dispatcher, Concurrency: cfg.Workers})
 	var tasks queue.Subscription
 	var push service.PushHandler

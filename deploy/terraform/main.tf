@@ -69,7 +69,7 @@ resource "google_storage_bucket" "maestro" {
   lifecycle_rule {
     condition {
       age            = var.object_retention_days
-      matches_prefix = ["extracts/"]
+      matches_prefix = ["extracts/", "imports/"] # the importer stages its Parquet files under imports/
     }
     action {
       type = "Delete"

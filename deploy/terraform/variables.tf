@@ -28,7 +28,7 @@ variable "bucket" {
 }
 
 variable "object_retention_days" {
-  description = "Days after which extract files (objects under extracts/) are deleted."
+  description = "Days after which staged files (objects under extracts/ and imports/) are deleted."
   type        = number
   default     = 7
 }

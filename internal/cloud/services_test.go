@@ -68,11 +68,11 @@ func requireEmulators(t testing.TB) {
 }
 
 // buildServices builds the three production binaries as deploy/docker builds them: static,
-// without cgo, without Cloud Storage's unused gRPC direct path.
+// without cgo, without Cloud Storage's unused gRPC direct path and gRPC's trace pages.
 func buildServices(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "disable_grpc_modules", "-ldflags", "-s -w",
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "disable_grpc_modules,grpcnotrace", "-ldflags", "-s -w",
 		"-o", dir+"/", "./cmd/scheduler", "./cmd/worker", "./cmd/api")
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ type Var struct {
 }
 
 var all = []Service{Scheduler, Worker, API}
+
+// maxSignedURLExpiry is the longest validity Cloud Storage accepts for a V4 signed URL
+// (gcsblob.MaxSignedURLExpiry, not imported: config stays free of client libraries).
+const maxSignedURLExpiry = 7 * 24 * time.Hour
 
 // Vars lists every variable the services read.
 var Vars = []Var{
@@ -68,6 +73,14 @@ var Vars = []Var{
 		Description: "How often the scheduler sweeps for lost messages and expired leases."},
 	{Name: "MAESTRO_LOG_LEVEL", Default: "info", Services: all,
 		Description: "debug, info, warn or error."},
+	{Name: "MAESTRO_SIGNED_URL_SERVICE_ACCOUNT", Services: []Service{Worker},
+		Description: "Service account whose signature the export URLs sent to callbacks carry (V4 signed URLs). Defaults to the worker's own account, which signs through IAM signBlob and needs roles/iam.serviceAccountTokenCreator on itself."},
+	{Name: "MAESTRO_SIGNED_URL_KEY", Services: []Service{Worker},
+		Description: "Secret reference (env:NAME, file:PATH or secretmanager:projects/P/secrets/S) to the PEM private key of MAESTRO_SIGNED_URL_SERVICE_ACCOUNT, to sign without calling IAM. Unset: IAM signBlob signs, and no key has to be kept."},
+	{Name: "MAESTRO_SIGNED_URL_EXPIRY", Default: "24h", Services: []Service{Worker},
+		Description: "How long an export's signed URL works after the callback is sent; at most 168h (Cloud Storage's limit)."},
+	{Name: "MAESTRO_CALLBACK_ALLOW_CIDRS", Services: []Service{Worker},
+		Description: "Comma-separated address ranges (10.8.0.0/16, 127.0.0.1/32) export callbacks may reach although they are refused by default: loopback, private, link-local and the metadata server. Unset: only public addresses."},
 	{Name: "MAESTRO_BIGQUERY_ENDPOINT", Services: []Service{Worker, API},
 		Description: "Overrides the BigQuery API endpoint (tests and private endpoints); unset in production."},
 	{Name: "MAESTRO_INSECURE_SKIP_AUTH", Services: []Service{Scheduler, Worker},
@@ -99,6 +112,12 @@ type Config struct {
 	BigQueryEndpoint  string
 	InsecureSkipAuth  bool
 	Port              int
+	// SignerAccount, SignerKeyRef and SignedURLExpiry say how export URLs are signed.
+	SignerAccount   string
+	SignerKeyRef    string
+	SignedURLExpiry time.Duration
+	// CallbackAllow are the ranges callbacks may reach beyond public addresses.
+	CallbackAllow []netip.Prefix
 }
 
 // Load reads the variables svc uses through getenv (os.Getenv in the services) and checks them.
@@ -168,6 +187,26 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 		LogLevel:          oneOf("MAESTRO_LOG_LEVEL", "debug", "info", "warn", "error"),
 		BigQueryEndpoint:  get("MAESTRO_BIGQUERY_ENDPOINT"),
 		Port:              atoi("PORT"),
+		SignerAccount:     get("MAESTRO_SIGNED_URL_SERVICE_ACCOUNT"),
+		SignerKeyRef:      get("MAESTRO_SIGNED_URL_KEY"),
+		SignedURLExpiry:   duration("MAESTRO_SIGNED_URL_EXPIRY"),
+	}
+	if c.SignedURLExpiry > maxSignedURLExpiry {
+		errs = append(errs, fmt.Errorf("MAESTRO_SIGNED_URL_EXPIRY must be at most 168h (Cloud Storage refuses longer signed URLs), not %q", get("MAESTRO_SIGNED_URL_EXPIRY")))
+	}
+	if c.SignerKeyRef != "" && c.SignerAccount == "" {
+		errs = append(errs, errors.New("MAESTRO_SIGNED_URL_KEY needs MAESTRO_SIGNED_URL_SERVICE_ACCOUNT, the account the key belongs to"))
+	}
+	for _, cidr := range strings.Split(get("MAESTRO_CALLBACK_ALLOW_CIDRS"), ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("MAESTRO_CALLBACK_ALLOW_CIDRS must list address ranges such as 10.8.0.0/16, not %q", cidr))
+			continue
+		}
+		c.CallbackAllow = append(c.CallbackAllow, p.Masked())
 	}
 	switch skip := strings.ToLower(get("MAESTRO_INSECURE_SKIP_AUTH")); skip {
 	case "", "false", "0":

@@ -64,3 +64,25 @@ func TestMarkdownListsEveryVariable(t *testing.T) {
 		require.Contains(t, md, "| `"+v.Name+"` |")
 	}
 }
+
+func TestExportSigningAndCallbackRanges(t *testing.T) {
+	c, err := config.Load(config.Worker, env(map[string]string{"MAESTRO_PROJECT": "acme"}))
+	require.NoError(t, err)
+	require.Equal(t, 24*time.Hour, c.SignedURLExpiry)
+	require.Empty(t, c.CallbackAllow, "callbacks reach public addresses only, unless told")
+
+	c, err = config.Load(config.Worker, env(map[string]string{"MAESTRO_PROJECT": "acme",
+		"MAESTRO_SIGNED_URL_SERVICE_ACCOUNT": "signer@acme.iam.gserviceaccount.com", "MAESTRO_SIGNED_URL_KEY": "secretmanager:projects/acme/secrets/signer",
+		"MAESTRO_SIGNED_URL_EXPIRY": "2h", "MAESTRO_CALLBACK_ALLOW_CIDRS": "10.8.0.0/16, 127.0.0.1/32"}))
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, c.SignedURLExpiry)
+	require.Equal(t, "signer@acme.iam.gserviceaccount.com", c.SignerAccount)
+	require.Equal(t, "secretmanager:projects/acme/secrets/signer", c.SignerKeyRef)
+	require.Equal(t, []string{"10.8.0.0/16", "127.0.0.1/32"}, []string{c.CallbackAllow[0].String(), c.CallbackAllow[1].String()})
+
+	_, err = config.Load(config.Worker, env(map[string]string{"MAESTRO_PROJECT": "acme",
+		"MAESTRO_SIGNED_URL_KEY": "env:KEY", "MAESTRO_SIGNED_URL_EXPIRY": "200h", "MAESTRO_CALLBACK_ALLOW_CIDRS": "10.8.0.0/16,everything"}))
+	require.ErrorContains(t, err, "MAESTRO_SIGNED_URL_KEY needs MAESTRO_SIGNED_URL_SERVICE_ACCOUNT")
+	require.ErrorContains(t, err, `MAESTRO_SIGNED_URL_EXPIRY must be at most 168h (Cloud Storage refuses longer signed URLs), not "200h"`)
+	require.ErrorContains(t, err, `MAESTRO_CALLBACK_ALLOW_CIDRS must list address ranges such as 10.8.0.0/16, not "everything"`)
+}

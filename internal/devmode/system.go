@@ -22,6 +22,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/exporter"
 	"github.com/maestro-sql/maestro/internal/external"
 	"github.com/maestro-sql/maestro/internal/importer"
+	"github.com/maestro-sql/maestro/internal/importer/sqlitesource"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/scheduler"
@@ -154,9 +155,13 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		return nil, err
 	}
 	secrets.sources = sources
+	// On one machine a SQLite file is a source too.
+	drivers := importer.ServerDrivers()
+	drivers["sqlite"] = sqlitesource.Open
 	imports := &importer.Importer{
 		Connections: connectionsWith(sys.Store.ConnectionList, sources),
 		Resolve:     secrets.Resolve,
+		Drivers:     drivers,
 		Bucket:      sys.Objects, BucketName: "local",
 		Warehouse:      sys.Warehouse,
 		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,

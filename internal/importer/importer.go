@@ -1,7 +1,7 @@
 // Package importer runs import tables: it reads the table's query from its source database
-// (PostgreSQL, MySQL/MariaDB or SQLite), streams the rows into Parquet files in object storage
-// (internal/extract) and loads them into the warehouse table under the node's job id. It is the
-// worker's executor for Kind "import".
+// (PostgreSQL, MySQL/MariaDB or SQLite, through the drivers it is given), streams the rows into
+// Parquet files in object storage (internal/extract) and loads them into the warehouse table
+// under the node's job id. It is the worker's executor for Kind "import".
 //
 // Incremental imports take their lower bound from the warehouse table itself (the greatest
 // watermark value already loaded), so there is no state to drift from the data: a table that is
@@ -17,14 +17,9 @@ package importer
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
-
-	_ "github.com/go-sql-driver/mysql" // the mysql driver for database/sql
-	"github.com/jackc/pgx/v5"
-	_ "modernc.org/sqlite" // the sqlite driver for database/sql
 
 	"github.com/maestro-sql/maestro/internal/blob"
 	"github.com/maestro-sql/maestro/internal/extract"
@@ -51,7 +46,12 @@ type Importer struct {
 	Connections func(ctx context.Context) ([]spec.Connection, error)
 	// Resolve turns a connection's secret reference into its connection string.
 	Resolve func(ctx context.Context, ref string) (string, error)
-	// Bucket holds the files between extract and load; BucketName names it in gs:// URIs.
+	// Drivers open source databases by a connection's driver name. Only the drivers listed are
+	// linked into the binary: ServerDrivers for the production worker, plus
+	// sqlitesource.Open for maestro dev.
+	Drivers map[string]Opener
+	// Bucket holds the files between extract and load; BucketName names it in gs:// URIs
+	// ("bucket", or "bucket/prefix" when Bucket keeps its objects under a key prefix).
 	Bucket     blob.Bucket
 	BucketName string
 	Warehouse  Warehouse
@@ -75,11 +75,16 @@ func (im *Importer) Execute(ctx context.Context, jobID string, t spec.Table, n *
 	if err != nil {
 		return run.Stats{}, permanent(jobID, "invalid", err.Error())
 	}
+	open, ok := im.Drivers[conn.Driver]
+	if !ok {
+		return run.Stats{}, permanent(jobID, "invalid", fmt.Sprintf("connection %q uses driver %q, which this binary does not support (it supports %s)",
+			conn.Name, conn.Driver, supported(im.Drivers)))
+	}
 	dsn, err := im.Resolve(ctx, conn.SecretRef)
 	if err != nil {
 		return run.Stats{}, permanent(jobID, "accessDenied", err.Error())
 	}
-	src, closeSrc, err := open(ctx, conn.Driver, dsn)
+	src, closeSrc, err := open(ctx, dsn)
 	if err != nil {
 		// Databases restart and networks blip: another attempt may reach it.
 		return run.Stats{}, &warehouse.JobError{JobID: jobID, Reason: "backendError", Retryable: true,
@@ -198,31 +203,4 @@ func (im *Importer) connection(ctx context.Context, name string) (spec.Connectio
 
 func permanent(jobID, reason, msg string) error {
 	return &warehouse.JobError{JobID: jobID, Reason: reason, Message: msg}
-}
-
-// open connects to a source database by driver name.
-func open(ctx context.Context, driver, dsn string) (extract.Source, func(), error) {
-	switch driver {
-	case "postgres":
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return nil, nil, err
-		}
-		return extract.NewPostgres(conn), func() { _ = conn.Close(context.WithoutCancel(ctx)) }, nil
-	case "mysql", "sqlite":
-		db, err := sql.Open(driver, dsn)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := db.PingContext(ctx); err != nil {
-			db.Close()
-			return nil, nil, err
-		}
-		var src extract.Source = extract.NewMySQL(db)
-		if driver == "sqlite" {
-			src = extract.NewSQLite(db)
-		}
-		return src, func() { db.Close() }, nil
-	}
-	return nil, nil, errors.New("unknown driver " + driver + " (postgres, mysql or sqlite)")
 }

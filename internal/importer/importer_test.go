@@ -15,6 +15,7 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/blob/localblob"
 	"github.com/maestro-sql/maestro/internal/importer"
+	"github.com/maestro-sql/maestro/internal/importer/sqlitesource"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/spec"
@@ -23,6 +24,13 @@ import (
 	"github.com/maestro-sql/maestro/internal/warehouse/duckdbwarehouse"
 )
 
+// drivers are maestro dev's: the servers' and SQLite.
+var drivers = func() map[string]importer.Opener {
+	d := importer.ServerDrivers()
+	d["sqlite"] = sqlitesource.Open
+	return d
+}()
+
 type bundle struct {
 	im     *importer.Importer
 	wh     *duckdbwarehouse.Warehouse
@@ -30,6 +38,11 @@ type bundle struct {
 }
 
 func setup(t *testing.T, conns []spec.Connection, env map[string]string) *bundle {
+	t.Helper()
+	return setupWith(t, conns, env, drivers)
+}
+
+func setupWith(t *testing.T, conns []spec.Connection, env map[string]string, drivers map[string]importer.Opener) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -41,6 +54,7 @@ func setup(t *testing.T, conns []spec.Connection, env map[string]string) *bundle
 	return &bundle{wh: wh, bucket: bucket, im: &importer.Importer{
 		Connections: func(context.Context) ([]spec.Connection, error) { return conns, nil },
 		Resolve:     secret.Resolver{Getenv: func(k string) string { return env[k] }}.Resolve,
+		Drivers:     drivers,
 		Bucket:      bucket, BucketName: "local",
 		Warehouse:      wh,
 		DefaultProject: "shop", DefaultDataset: "raw",
@@ -123,6 +137,19 @@ func TestBadSourcesAreClearJobErrors(t *testing.T) {
 	require.Contains(t, je.Message, "the environment variable UNSET is not set")
 }
 
+// TestADriverTheBinaryLacksIsNamed: the production worker links no SQLite driver; a connection
+// that needs one fails at once, for good, naming the connection and what the binary has.
+func TestADriverTheBinaryLacksIsNamed(t *testing.T) {
+	b := setupWith(t, []spec.Connection{{Name: "shopdb", Driver: "sqlite", SecretRef: "env:SHOP_DB"}},
+		map[string]string{"SHOP_DB": "/tmp/never-opened.db"}, importer.ServerDrivers())
+	_, err := b.im.Execute(context.Background(), "j1", spec.Table{Name: "raw.x", Kind: "import", SQL: "SELECT 1",
+		Import: &spec.Import{Connection: "shopdb"}}, &run.Node{})
+	var je *warehouse.JobError
+	require.True(t, errors.As(err, &je), "got %v", err)
+	require.False(t, je.Retryable)
+	require.Equal(t, `connection "shopdb" uses driver "sqlite", which this binary does not support (it supports mysql, postgres)`, je.Message)
+}
+
 func TestImportsFromPostgreSQL(t *testing.T) {
 	ctx := context.Background()
 	dsn := "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -159,4 +186,53 @@ func TestImportsFromPostgreSQL(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 20, stats.Rows, "a timestamp watermark reads only the new rows")
 	require.EqualValues(t, 520, b.rows(t, "events"))
+}
+
+// TestImportsFromMySQL goes through the production worker's MySQL driver: the DSN from the
+// connection's secret, a watermark read back from the warehouse.
+func TestImportsFromMySQL(t *testing.T) {
+	ctx := context.Background()
+	dsn := "root@tcp(127.0.0.1:3306)/test"
+	db, err := sql.Open("mysql", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("MariaDB is required under CI: %v", err)
+		}
+		t.Skip("MariaDB is not reachable:", err)
+	}
+	name := fmt.Sprintf("importer_orders_%d", time.Now().UnixNano())
+	_, err = db.ExecContext(ctx, `CREATE TABLE `+name+` (id BIGINT PRIMARY KEY, customer VARCHAR(20))`)
+	require.NoError(t, err)
+	defer db.ExecContext(context.Background(), `DROP TABLE `+name)
+	_, err = db.ExecContext(ctx, `INSERT INTO `+name+` VALUES (1, 'ana'), (2, 'bo')`)
+	require.NoError(t, err)
+
+	b := setupWith(t, []spec.Connection{{Name: "shop", Driver: "mysql", SecretRef: "env:SHOP_DSN"}},
+		map[string]string{"SHOP_DSN": dsn}, importer.ServerDrivers())
+	table := spec.Table{Name: "raw.orders", Kind: "import", SQL: "SELECT id, customer FROM " + name,
+		Import: &spec.Import{Connection: "shop", Watermark: "id"}}
+	stats, err := b.im.Execute(ctx, "my-1", table, &run.Node{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, stats.Rows)
+
+	_, err = db.ExecContext(ctx, `INSERT INTO `+name+` VALUES (3, 'cy')`)
+	require.NoError(t, err)
+	stats, err = b.im.Execute(ctx, "my-2", table, &run.Node{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.Rows)
+	rows, err := b.wh.Read(ctx, "SELECT id, customer FROM raw.orders ORDER BY id", sqlref.Options{DefaultProject: "shop"}, 10)
+	require.NoError(t, err)
+	require.Equal(t, [][]any{{int64(1), "ana"}, {int64(2), "bo"}, {int64(3), "cy"}}, rows.Values)
+
+	// An unreachable server is worth another attempt.
+	b = setupWith(t, []spec.Connection{{Name: "down", Driver: "mysql", SecretRef: "env:DOWN_DSN"}},
+		map[string]string{"DOWN_DSN": "root@tcp(127.0.0.1:1)/test"}, importer.ServerDrivers())
+	_, err = b.im.Execute(ctx, "my-3", spec.Table{Name: "raw.x", Kind: "import", SQL: "SELECT 1",
+		Import: &spec.Import{Connection: "down"}}, &run.Node{})
+	var je *warehouse.JobError
+	require.True(t, errors.As(err, &je), "got %v", err)
+	require.True(t, je.Retryable)
+	require.Contains(t, je.Message, `error connecting to mysql (connection "down")`)
 }

@@ -102,8 +102,8 @@ const (
 	FormatCSV FileFormat = "csv"
 	// FormatJSON is newline-delimited JSON: one object per line.
 	FormatJSON FileFormat = "json"
-	// FormatParquet is Apache Parquet. BigQuery extracts to it too, but bigquerywarehouse refuses it
-	// for now; duckdbwarehouse loads and extracts it.
+	// FormatParquet is Apache Parquet, loaded and extracted by both warehouses (compressed
+	// page by page: gzip when asked, else the warehouse's usual codec).
 	FormatParquet FileFormat = "parquet"
 )
 
@@ -165,7 +165,7 @@ type ExtractJob struct {
 	// DestinationURI is a gs://bucket/path URI. A * in it lets the warehouse split the table
 	// into several numbered files; without one the table must fit one file (1 GB in BigQuery).
 	DestinationURI string
-	// Format is FormatCSV or FormatJSON.
+	// Format is FormatCSV, FormatJSON or FormatParquet.
 	Format FileFormat
 	// Header writes a header row in CSV files.
 	Header      bool

@@ -179,12 +179,18 @@ func (w *Warehouse) Extract(ctx context.Context, job *warehouse.ExtractJob) (*wa
 		ref.DestinationFormat = bigquery.CSV
 	case warehouse.FormatJSON:
 		ref.DestinationFormat = bigquery.JSON
+	case warehouse.FormatParquet:
+		ref.DestinationFormat = bigquery.Parquet
 	default:
-		return nil, invalid(fmt.Sprintf("format %q cannot be extracted (csv or json)", job.Format))
+		return nil, invalid(fmt.Sprintf("format %q cannot be extracted (csv, json or parquet)", job.Format))
 	}
 	switch job.Compression {
 	case warehouse.CompressionNone:
 		ref.Compression = bigquery.None
+		if job.Format == warehouse.FormatParquet {
+			// Parquet compresses its pages, never the file; Snappy is its usual codec.
+			ref.Compression = bigquery.Snappy
+		}
 	case warehouse.CompressionGzip:
 		ref.Compression = bigquery.Gzip
 	default:

@@ -528,6 +528,15 @@ func TestExtract(t *testing.T) {
 		require.False(t, *e.PrintHeader)
 	})
 
+	t.Run("ParquetCompressesItsPages", func(t *testing.T) {
+		_, err := b.w.Extract(ctx, &warehouse.ExtractJob{JobID: "ext_pq", Source: name("orders"),
+			DestinationURI: "gs://exports/orders-*.parquet", Format: warehouse.FormatParquet})
+		require.NoError(t, err)
+		e := insertedJob(t, b.srv, "ext_pq").Configuration.Extract
+		require.Equal(t, "PARQUET", e.DestinationFormat)
+		require.Equal(t, "SNAPPY", e.Compression)
+	})
+
 	t.Run("DuplicateJobIDAttaches", func(t *testing.T) {
 		job := &warehouse.ExtractJob{JobID: "ext_dup", Source: name("orders"), DestinationURI: "gs://exports/o.csv"}
 		first, err := b.w.Extract(ctx, job)

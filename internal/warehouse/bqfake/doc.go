@@ -8,7 +8,8 @@
 //	client, _ := bigquery.NewClient(ctx, "my-project",
 //		option.WithEndpoint(hs.URL), option.WithoutAuthentication())
 //
-// It answers jobs.insert (query, dry-run query, load, extract; a job id that exists gets the
+// It answers jobs.insert (query, dry-run query, load, extract — which read and write Cloud
+// Storage objects when Options.Storage is given; a job id that exists gets the
 // 409 "duplicate" BigQuery sends), jobs.get, jobs.getQueryResults (long-polling, and failed jobs
 // reported as HTTP errors as BigQuery does), jobs.query and tables.get. Anything else gets 501
 // notImplemented. See README.md for what it does and does not model.

@@ -445,11 +445,14 @@ func anonymousTable(project, jobID string) sqlref.TableName {
 
 func (s *Server) runLoad(j *job) outcome {
 	l := j.config.Load
-	s.markExecuted(j)
 	dest := sqlref.TableName{Project: l.DestinationTable.ProjectId, Dataset: l.DestinationTable.DatasetId, Table: l.DestinationTable.TableId}
 	if dest.Project == "" {
 		dest.Project = j.ref.ProjectId
 	}
+	if s.storage != nil {
+		return s.loadData(j, dest)
+	}
+	s.markExecuted(j)
 	s.noteTableWritten(dest, j, l.WriteDisposition != "WRITE_APPEND")
 	return outcome{stats: &bq.JobStatistics{Load: &bq.JobStatistics3{InputFiles: int64(len(l.SourceUris))}}}
 }
@@ -475,6 +478,12 @@ func (s *Server) runExtract(j *job) outcome {
 	counts := make([]int64, len(uris))
 	for i := range counts {
 		counts[i] = 1
+	}
+	if s.storage != nil {
+		var perr *bq.ErrorProto
+		if counts, perr = s.extractData(j, src, uris); perr != nil {
+			return outcome{err: perr}
+		}
 	}
 	return outcome{stats: &bq.JobStatistics{Extract: &bq.JobStatistics4{DestinationUriFileCounts: counts, InputBytes: tb.Bytes}}}
 }

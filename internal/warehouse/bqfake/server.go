@@ -3,14 +3,17 @@ package bqfake
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"cloud.google.com/go/storage"
 	bq "google.golang.org/api/bigquery/v2"
 
 	"github.com/maestro-sql/maestro/internal/sqlref"
@@ -29,6 +32,12 @@ type Options struct {
 	// MaxWait bounds how long jobs.getQueryResults and jobs.query hold a request open for a job
 	// to finish (BigQuery's timeoutMs, 10 s by default, is capped by it). Defaults to 10 s.
 	MaxWait time.Duration
+	// Storage is the Cloud Storage the gs:// URIs of load and extract jobs name: a client of
+	// fake-gcs-server (fakestorage.Server.Client) or of any server speaking the GCS JSON API.
+	// Load jobs then read their source objects into tables and extract jobs write tables to
+	// objects, staged in the engine's files folder (a given Engine must have one). Nil: load and
+	// extract jobs are validated and recorded but move no data. Close leaves the client open.
+	Storage *storage.Client
 }
 
 // Server answers the BigQuery v2 REST API. It is safe for concurrent use.
@@ -38,6 +47,9 @@ type Server struct {
 	location  string
 	now       func() time.Time
 	maxWait   time.Duration
+	storage   *storage.Client
+	// scratch is the files folder of an engine the server opened itself; Close removes it.
+	scratch string
 
 	// ctx outlives requests: jobs keep running when the client that inserted them goes away, as
 	// in BigQuery. Close cancels it and waits for the jobs (wg).
@@ -87,17 +99,31 @@ func New(ctx context.Context, opts *Options) (*Server, error) {
 		location:   o.Location,
 		now:        o.Now,
 		maxWait:    o.MaxWait,
+		storage:    o.Storage,
 		jobs:       map[jobKey]*job{},
 		requestIDs: map[string]jobKey{},
 		executions: map[string]int{},
 		tables:     map[sqlref.TableName]*tableMeta{},
 	}
 	if s.engine == nil {
-		e, err := duckdbwarehouse.Open(ctx, "", nil)
+		var eo *duckdbwarehouse.Options
+		if s.storage != nil {
+			dir, err := os.MkdirTemp("", "bqfake-files-")
+			if err != nil {
+				return nil, fmt.Errorf("error making the files folder of the fake BigQuery: %w", err)
+			}
+			s.scratch, eo = dir, &duckdbwarehouse.Options{FilesDir: dir}
+		}
+		e, err := duckdbwarehouse.Open(ctx, "", eo)
 		if err != nil {
+			if s.scratch != "" {
+				_ = os.RemoveAll(s.scratch)
+			}
 			return nil, fmt.Errorf("error opening the engine of the fake BigQuery: %w", err)
 		}
 		s.engine, s.ownEngine = e, true
+	} else if s.storage != nil && s.engine.FilesDir() == "" {
+		return nil, errors.New("bqfake: with Options.Storage, Options.Engine needs a files folder (duckdbwarehouse.Options.FilesDir) to stage objects in")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	return s, nil
@@ -107,10 +133,14 @@ func New(ctx context.Context, opts *Options) (*Server, error) {
 func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
-	if s.ownEngine {
-		return s.engine.Close()
+	if !s.ownEngine {
+		return nil
 	}
-	return nil
+	err := s.engine.Close()
+	if s.scratch != "" {
+		err = errors.Join(err, os.RemoveAll(s.scratch))
+	}
+	return err
 }
 
 // Engine returns the warehouse the server runs queries on, for seeding and inspecting tables.

@@ -148,6 +148,9 @@ func (w *Warehouse) setup(ctx context.Context) error {
 	return nil
 }
 
+// FilesDir returns the folder load and extract jobs read and write (Options.FilesDir).
+func (w *Warehouse) FilesDir() string { return w.filesDir }
+
 // Close closes the database.
 func (w *Warehouse) Close() error {
 	if err := w.db.Close(); err != nil {
