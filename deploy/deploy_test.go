@@ -242,7 +242,13 @@ func TestServiceAccountsHaveTheirRoles(t *testing.T) {
 			{"roles/pubsub.viewer", tasksSub},
 			{"roles/iam.serviceAccountTokenCreator", "google_service_account_iam_member:google_service_account.worker.name"},
 		},
-		"maestro-api": {{"roles/storage.objectViewer", bucket}},
+		"maestro-api": {
+			{"roles/storage.objectViewer", bucket},
+			// Uploads of external tables, under external/ only (an IAM condition), by signed URLs
+			// the API signs as itself.
+			{"roles/storage.objectAdmin", bucket},
+			{"roles/iam.serviceAccountTokenCreator", "google_service_account_iam_member:google_service_account.api.name"},
+		},
 	}
 	for account, got := range g {
 		for _, gr := range got {

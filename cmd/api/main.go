@@ -1,13 +1,16 @@
-// Command api is Maestro's HTTP API service for Cloud Run: run triggers and listings, and the
-// project sync that `maestro push` calls, on Firestore and Pub/Sub. Configuration comes from
+// Command api is Maestro's HTTP API service for Cloud Run: run triggers and listings, the
+// project sync that `maestro push` calls, and external tables' signed upload URLs, on Firestore and Pub/Sub. Configuration comes from
 // environment variables (deploy/README.md lists them).
 package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"go.uber.org/zap"
 
+	"github.com/maestro-sql/maestro/internal/blob/gcsblob"
 	"github.com/maestro-sql/maestro/internal/cloud"
 	"github.com/maestro-sql/maestro/internal/config"
 	"github.com/maestro-sql/maestro/internal/engine"
@@ -28,6 +31,21 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	// it itself, so a run starts even while the scheduler service is scaled to zero.
 	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
-	h := service.API(st, sched, log, service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset})
+	// External tables' files go straight to the bucket, through URLs this service signs.
+	var uploads service.ExternalConfig
+	if cfg.Bucket != "" {
+		bucket, err := gcsblob.Open(ctx, cfg.Bucket)
+		if err != nil {
+			return fmt.Errorf("error opening bucket %s: %w", cfg.Bucket, err)
+		}
+		defer bucket.Close()
+		signing, err := cloud.SigningBucket(ctx, cfg, cloud.Secrets(), os.Getenv, bucket)
+		if err != nil {
+			return err
+		}
+		uploads = service.ExternalConfig{Bucket: signing, Signer: signing}
+	}
+	h := service.API(st, sched, log, service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset,
+		External: uploads})
 	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error { <-ctx.Done(); return nil }, log)
 }

@@ -123,6 +123,24 @@ resource "google_storage_bucket_iam_member" "api_object_viewer" {
   member = "serviceAccount:${google_service_account.api.email}"
 }
 
+# External tables: the API signs upload URLs (a signed URL carries its signer's permissions, and a
+# second upload overwrites the first) and marks uploads ready, under external/ only.
+resource "google_storage_bucket_iam_member" "api_external_uploads" {
+  bucket = google_storage_bucket.maestro.name
+  role   = "roles/storage.objectAdmin"
+  member = "serviceAccount:${google_service_account.api.email}"
+  condition {
+    title      = "external-uploads-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.maestro.name}/objects/external/\")"
+  }
+}
+
+resource "google_service_account_iam_member" "api_signs_as_itself" {
+  service_account_id = google_service_account.api.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.api.email}"
+}
+
 # Signed URLs for exports are signed by IAM signBlob as the worker itself (no key to store).
 resource "google_service_account_iam_member" "worker_signs_as_itself" {
   service_account_id = google_service_account.worker.name

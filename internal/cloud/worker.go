@@ -59,7 +59,7 @@ func WorkerExecutors(ctx context.Context, cfg *config.Config, p WorkerParts) (ex
 	if err != nil {
 		return nil, nil, fmt.Errorf("error opening bucket %s: %w", cfg.Bucket, err)
 	}
-	signing, err := signingBucket(ctx, cfg, p, bucket)
+	signing, err := SigningBucket(ctx, cfg, p.Secrets, p.Getenv, bucket)
 	if err != nil {
 		_ = bucket.Close()
 		return nil, nil, err
@@ -108,20 +108,21 @@ func WorkerExecutors(ctx context.Context, cfg *config.Config, p WorkerParts) (ex
 		external.Kind: exports.Wrap(externals)}, bucket.Close, nil
 }
 
-// signingBucket is bucket signing URLs as the configuration says: as the worker's own account
+// SigningBucket is bucket signing URLs as the configuration says: as the service's own account
 // (IAM signBlob on Cloud Run), as MAESTRO_SIGNED_URL_SERVICE_ACCOUNT through IAM, or with that
-// account's key from MAESTRO_SIGNED_URL_KEY. Against an emulator the URLs point at it.
-func signingBucket(ctx context.Context, cfg *config.Config, p WorkerParts, bucket *gcsblob.Bucket) (*gcsblob.Bucket, error) {
+// account's key from MAESTRO_SIGNED_URL_KEY. Against an emulator (STORAGE_EMULATOR_HOST, read
+// with getenv when it is not nil) the URLs point at it.
+func SigningBucket(ctx context.Context, cfg *config.Config, secrets secret.Resolver, getenv func(string) string, bucket *gcsblob.Bucket) (*gcsblob.Bucket, error) {
 	opts := gcsblob.SignOptions{ServiceAccount: cfg.SignerAccount}
 	if cfg.SignerKeyRef != "" {
-		key, err := p.Secrets.Resolve(ctx, cfg.SignerKeyRef)
+		key, err := secrets.Resolve(ctx, cfg.SignerKeyRef)
 		if err != nil {
 			return nil, fmt.Errorf("error reading MAESTRO_SIGNED_URL_KEY: %w", err)
 		}
 		opts.PrivateKey = []byte(key)
 	}
-	if p.Getenv != nil {
-		if host := p.Getenv("STORAGE_EMULATOR_HOST"); host != "" {
+	if getenv != nil {
+		if host := getenv("STORAGE_EMULATOR_HOST"); host != "" {
 			opts.BaseURL = host
 			if !strings.Contains(host, "://") {
 				opts.BaseURL = "http://" + host
@@ -130,7 +131,7 @@ func signingBucket(ctx context.Context, cfg *config.Config, p WorkerParts, bucke
 	}
 	signing, err := bucket.WithSigning(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("error setting up export URL signing: %w", err)
+		return nil, fmt.Errorf("error setting up URL signing: %w", err)
 	}
 	return signing, nil
 }
