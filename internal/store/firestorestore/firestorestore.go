@@ -47,6 +47,7 @@ type Store struct {
 
 	// Collection ids, each with the configured prefix.
 	tablesID, revisionsID, schedulesID, connectionsID, usersID, runsID, runIDsID, nodesID string
+	notifyThreadsID                                                                       string
 
 	downstream downstreamCache
 }
@@ -116,6 +117,7 @@ func Open(ctx context.Context, projectID string, opts ...Option) (*Store, error)
 	s.tablesID, s.revisionsID, s.schedulesID = p+collTables, p+collRevisions, p+collSchedules
 	s.connectionsID, s.usersID = p+collConnections, p+collUsers
 	s.runsID, s.runIDsID, s.nodesID = p+collRuns, p+collRunIDs, p+collNodes
+	s.notifyThreadsID = p + collNotifyThreads
 	return s, nil
 }
 
