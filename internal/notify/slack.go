@@ -255,7 +255,7 @@ func (n *Slack) link(p, label string) string {
 }
 
 func (n *Slack) tableLink(name string) string { return n.link("/tables/"+name, name) }
-func (n *Slack) runLink(id string) string    { return n.link("/runs/"+id, id) }
+func (n *Slack) runLink(id string) string     { return n.link("/runs/"+id, id) }
 
 func mrkdwn(text string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.MarkdownType, text, false, false)
