@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,7 +106,7 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 		return err
 	}
 	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers,
-		ProjectDir: dir, Sources: sources}, log)
+		ProjectDir: dir, Sources: sources, SlackAPIURL: os.Getenv(devmode.SlackAPIURLEnv), UIURL: uiURL(f.addr)}, log)
 	if err != nil {
 		return err
 	}
@@ -341,4 +342,12 @@ func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap
 	}()
 	log.Info("serving status page", zap.String("url", "http://"+ln.Addr().String()+"/"))
 	return srv, nil
+}
+
+// uiURL is the base URL of maestro dev's own pages, for links in notifications.
+func uiURL(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return "http://" + addr
 }

@@ -49,6 +49,10 @@ type Config struct {
 	// Sources points connections, by name, at other databases than their secrets name: a
 	// postgres:// URL, a MySQL DSN or a SQLite file (see DriverOf).
 	Sources map[string]string
+	// SlackAPIURL overrides Slack's Web API URL (tests: a slacktest server). Empty: Slack's.
+	SlackAPIURL string
+	// UIURL is the base URL Slack messages link to (the HTTP server's). Empty: no links.
+	UIURL string
 }
 
 // System is every part of Maestro on embedded backends.
@@ -130,7 +134,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	}
 
 	sys.Scheduler = scheduler.New(sys.Store, sys.Queue.Topic(engine.TasksTopic),
-		scheduler.ProjectGraph(p.DefaultProject, p.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
+		scheduler.ProjectGraph(p.DefaultProject, p.DefaultDataset), notifier(ctx, cfg, sys.Store, log), log,
 		scheduler.Config{
 			GlobalLimit:       cfg.Workers,
 			UndeliveredAfter:  3 * time.Second,

@@ -444,6 +444,9 @@ func (s *Scheduler) finish(ctx context.Context, runID string) error {
 	if err != nil {
 		return fmt.Errorf("error finishing run %q: %w", runID, err)
 	}
+	// The run is finished and this handler alone won the right to tell it: a shutdown now
+	// (maestro dev --once stops as soon as the store says the run is over) must not lose that.
+	ctx = context.WithoutCancel(ctx)
 	r, err := s.store.RunGet(ctx, runID)
 	if err != nil {
 		return fmt.Errorf("error loading finished run %q: %w", runID, err)
