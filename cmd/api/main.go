@@ -5,14 +5,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"go.uber.org/zap"
+	"google.golang.org/api/option"
 
 	"github.com/maestro-sql/maestro/internal/cloud"
 	"github.com/maestro-sql/maestro/internal/config"
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/service"
+	"github.com/maestro-sql/maestro/internal/warehouse/bigquerywarehouse"
 )
 
 func main() { cloud.Main(config.API, run) }
@@ -28,6 +31,20 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	// it itself, so a run starts even while the scheduler service is scaled to zero.
 	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
-	h := service.API(st, sched, log, service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset})
+	acfg := service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset, Pricing: cfg.Pricing}
+	if cfg.Pricing.EstimateWarnUSD > 0 {
+		// Only for dry runs of pushed tables: BigQuery prices them without running anything.
+		var bqOpts []option.ClientOption
+		if cfg.BigQueryEndpoint != "" {
+			bqOpts = append(bqOpts, option.WithEndpoint(cfg.BigQueryEndpoint), option.WithoutAuthentication())
+		}
+		wh, err := bigquerywarehouse.OpenWithOptions(ctx, cfg.BQProject, &bigquerywarehouse.Options{Location: cfg.BQLocation}, bqOpts...)
+		if err != nil {
+			return fmt.Errorf("error opening BigQuery of project %s for estimates: %w", cfg.BQProject, err)
+		}
+		defer wh.Close()
+		acfg.DryRun = wh
+	}
+	h := service.API(st, sched, log, acfg)
 	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error { <-ctx.Done(); return nil }, log)
 }

@@ -6,9 +6,12 @@ import (
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
+	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/notify"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/secret"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/warehouse"
 )
 
 // SlackTokenRefDefault is the bot token's reference when maestro.yaml's notify.slack_token
@@ -42,4 +45,21 @@ func notifier(ctx context.Context, cfg Config, st notify.Store, log *zap.Logger)
 	return notify.NewSlack(slack.New(token, opts...), st, log, notify.Config{
 		Channel: p.Notify.SlackChannel, Routes: p.Notify.Routes, Pricing: p.Pricing, UIURL: cfg.UIURL,
 	})
+}
+
+// warnEstimates logs the synced tables whose dry run costs more than pricing.estimate_warn_usd,
+// when the warehouse can dry-run (BigQuery can; the embedded DuckDB cannot estimate, so then
+// nothing is said).
+func warnEstimates(ctx context.Context, wh any, p *spec.Project, changed []string, log *zap.Logger) {
+	dr, ok := wh.(warehouse.DryRunner)
+	if !ok {
+		return
+	}
+	warnings, err := cost.EstimateWarnings(ctx, dr, p, p.Pricing, changed)
+	if err != nil {
+		log.Warn("estimating the synced tables failed", zap.Error(err))
+	}
+	for _, w := range warnings {
+		log.Warn("costly table", zap.String("node", w.Table), zap.Float64("usd", w.USD), zap.String("estimate", w.Message))
+	}
 }

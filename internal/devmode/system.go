@@ -116,6 +116,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	}
 	log.Info("definitions synced", zap.Int("created", res.Created), zap.Int("updated", res.Updated),
 		zap.Int("deleted", res.Deleted), zap.Int("unchanged", res.Unchanged))
+	warnEstimates(ctx, sys.Warehouse, p, res.Changed, log)
 
 	sys.Queue = memqueue.New(nil)
 	if sys.tasks, err = sys.Queue.CreateSubscription(engine.TasksSubscription, queue.SubscriptionConfig{
