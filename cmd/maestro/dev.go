@@ -59,7 +59,13 @@ While it runs, the HTTP server answers:
   POST /runs                      {"schedule": "daily"} or {"tables": ["ds.t"], "downstream": true}
   POST /runs/{id}/cancel          cancel a running run
   POST /runs/{id}/resume          resume a failed or cancelled run
+  POST /runs/{id}/tables/{table}/upload    where to PUT an external table's file
+  PUT  /runs/{id}/tables/{table}/data      the file (CSV or newline-delimited JSON)
+  POST /runs/{id}/tables/{table}/uploaded  the file is complete: the run loads it
   GET  /dev/callbacks             the export callbacks its own receiver accepted (POST: receive)
+
+An external table waits, in each run, for a file that another system uploads through these
+routes (see internal/project/README.md), up to its timeout; maestro upload does it by hand.
 
 A connection with a seed script (maestro.yaml) reads, unless its secret resolves, a SQLite
 database made in the state folder from that script. --source [NAME=]DSN points a connection
@@ -106,7 +112,8 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 		return err
 	}
 	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers,
-		ProjectDir: dir, Sources: sources, SlackAPIURL: os.Getenv(devmode.SlackAPIURLEnv), UIURL: uiURL(f.addr)}, log)
+		ProjectDir: dir, Sources: sources, SheetsEndpoint: os.Getenv("MAESTRO_SHEETS_ENDPOINT"),
+		SlackAPIURL: os.Getenv(devmode.SlackAPIURLEnv), UIURL: uiURL(f.addr)}, log)
 	if err != nil {
 		return err
 	}
@@ -333,7 +340,9 @@ func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap
 	}
 	mux := http.NewServeMux()
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
-	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", Pricing: sys.Project.Pricing}))
+	// External tables' files are PUT to the API itself, into the object folder.
+	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", External: service.ExternalConfig{Bucket: sys.Objects},
+		Pricing: sys.Project.Pricing}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

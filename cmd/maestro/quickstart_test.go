@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,15 +35,6 @@ func quickstartCopy(t *testing.T, addr string) string {
 	require.Contains(t, string(b), "http://127.0.0.1:8080"+devmode.CallbackPath, "the example calls back maestro dev's own receiver")
 	require.NoError(t, os.WriteFile(sidecar, bytes.ReplaceAll(b, []byte("127.0.0.1:8080"), []byte(addr)), 0o644))
 	return dst
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
 }
 
 // nodeRows returns the ROWS column of each node in a --once summary.

@@ -25,6 +25,9 @@ type Target struct {
 	URL string
 	// Secret keys the signature. Required: every callback is signed.
 	Secret []byte
+	// Recorder, when set, is told about every attempt of this send too, after Config.Recorder:
+	// a caller that knows more about the delivery (where it is kept, for whom) records it.
+	Recorder Recorder
 }
 
 func (t Target) recordName(u *url.URL) string {
@@ -39,9 +42,15 @@ func (t Target) recordName(u *url.URL) string {
 type Attempt struct {
 	DeliveryID string // Payload.ID
 	Target     string // Target.Name, or the URL without its query
-	Number     int    // 1 for the first try
-	Started    time.Time
-	Duration   time.Duration
+	// URL is the target's URL without its query string or fragment, which may carry a
+	// receiver's token.
+	URL      string
+	Event    string // Payload.Event
+	RunID    string // Payload.RunID
+	Table    string // Payload.Table
+	Number   int    // 1 for the first try
+	Started  time.Time
+	Duration time.Duration
 	// StatusCode is the HTTP status answered; 0 when no response arrived (see Err).
 	StatusCode int
 	// Err is why the attempt failed (network error, refused address, non-2xx status); nil on success.
@@ -225,15 +234,23 @@ func (c *Client) Send(ctx context.Context, target Target, p Payload) error {
 	for number := 1; ; number++ {
 		started := c.cfg.Now()
 		status, wait, retry, err := c.attempt(ctx, u, target.Secret, p, body, number)
-		recErr := c.cfg.Recorder.RecordAttempt(ctx, Attempt{
+		a := Attempt{
 			DeliveryID: p.ID,
 			Target:     target.recordName(u),
+			URL:        u.Scheme + "://" + u.Host + u.Path,
+			Event:      p.Event,
+			RunID:      p.RunID,
+			Table:      p.Table,
 			Number:     number,
 			Started:    started,
 			Duration:   c.cfg.Now().Sub(started),
 			StatusCode: status,
 			Err:        err,
-		})
+		}
+		recErr := c.cfg.Recorder.RecordAttempt(ctx, a)
+		if target.Recorder != nil {
+			recErr = errors.Join(recErr, target.Recorder.RecordAttempt(ctx, a))
+		}
 		if recErr != nil {
 			recordErrs = append(recordErrs, fmt.Errorf("error recording callback attempt %d: %w", number, recErr))
 		}
@@ -291,6 +308,12 @@ func (c *Client) attempt(ctx context.Context, u *url.URL, secret []byte, p Paylo
 	req.Header.Set(SignatureHeader, Sign(secret, c.cfg.Now(), body))
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// A *url.Error quotes the whole URL, whose query may hold the receiver's token; errors
+		// end up in attempt records and node errors.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = u.Scheme + "://" + u.Host + u.Path
+		}
 		return 0, 0, !errors.Is(err, ErrRefusedAddress), err
 	}
 	// Drain a little so the connection can be reused; a receiver's chatter beyond that is ignored.

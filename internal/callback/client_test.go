@@ -202,7 +202,8 @@ func TestSend(t *testing.T) {
 
 		require.Len(t, b.rec.list, 1)
 		at := b.rec.list[0]
-		require.Equal(t, callback.Attempt{DeliveryID: "run-42/orders/export-0", Target: "orders", Number: 1, Started: now, StatusCode: 204}, at)
+		require.Equal(t, callback.Attempt{DeliveryID: "run-42/orders/export-0", Target: "orders", URL: r.URL + "/hooks/maestro",
+			Event: callback.EventExportCompleted, RunID: "run-42", Table: "analytics.orders", Number: 1, Started: now, StatusCode: 204}, at)
 	})
 
 	t.Run("RetriesServerErrorsWithBackoff", func(t *testing.T) {
@@ -352,6 +353,43 @@ func TestSend(t *testing.T) {
 		err := callback.New(b.cfg).Send(t.Context(), callback.Target{URL: r.URL, Secret: secret}, testPayload())
 		require.ErrorContains(t, err, "error recording callback attempt 1: store down")
 		require.Len(t, r.got(), 1)
+	})
+
+	t.Run("ANetworkErrorNeverQuotesTheQuery", func(t *testing.T) {
+		t.Parallel()
+		b := setup()
+		b.cfg.MaxAttempts = 1
+		r := newReceiver(t, response{status: 200})
+		addr := r.URL
+		r.Close() // nothing listens there any more
+		err := callback.New(b.cfg).Send(t.Context(), callback.Target{URL: addr + "/hook?token=t0ps3cret", Secret: secret}, testPayload())
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "t0ps3cret")
+		require.Len(t, b.rec.list, 1)
+		require.Error(t, b.rec.list[0].Err)
+		require.Contains(t, b.rec.list[0].Err.Error(), addr+"/hook")
+		require.NotContains(t, b.rec.list[0].Err.Error(), "t0ps3cret")
+	})
+
+	t.Run("TellsTheTargetsRecorderEveryAttemptWithoutTheQuery", func(t *testing.T) {
+		t.Parallel()
+		b := setup()
+		r := newReceiver(t, response{status: 500}, response{status: 200})
+		own := &attempts{}
+		err := callback.New(b.cfg).Send(t.Context(), callback.Target{URL: r.URL + "/hook?token=t0ps3cret", Secret: secret, Recorder: own}, testPayload())
+		require.NoError(t, err)
+		require.Equal(t, []int{500, 200}, own.statuses())
+		require.Equal(t, []int{500, 200}, b.rec.statuses(), "the client's recorder is told too")
+		for i, a := range own.list {
+			require.Equal(t, i+1, a.Number)
+			require.Equal(t, r.URL+"/hook", a.URL, "the query may hold a token")
+			require.Equal(t, "run-42", a.RunID)
+			require.Equal(t, "analytics.orders", a.Table)
+			require.Equal(t, "run-42/orders/export-0", a.DeliveryID)
+			require.Equal(t, callback.EventExportCompleted, a.Event)
+		}
+		require.Error(t, own.list[0].Err)
+		require.NoError(t, own.list[1].Err)
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/exporter"
+	"github.com/maestro-sql/maestro/internal/external"
 	"github.com/maestro-sql/maestro/internal/importer"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
@@ -49,6 +50,12 @@ type Config struct {
 	// Sources points connections, by name, at other databases than their secrets name: a
 	// postgres:// URL, a MySQL DSN or a SQLite file (see DriverOf).
 	Sources map[string]string
+	// ExternalPollEvery is how often a waiting external table looks for its upload. Defaults
+	// to 2s.
+	ExternalPollEvery time.Duration
+	// SheetsEndpoint overrides the Sheets API's address for sheet exports (a local stand-in
+	// such as sheetsfake, which then needs no credentials). Empty: Google's.
+	SheetsEndpoint string
 	// SlackAPIURL overrides Slack's Web API URL (tests: a slacktest server). Empty: Slack's.
 	SlackAPIURL string
 	// UIURL is the base URL Slack messages link to (the HTTP server's). Empty: no links.
@@ -172,10 +179,32 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		Callbacks:      callback.New(callback.Config{Allow: localNetworks}),
 		Resolve:        secrets.Resolve,
 		DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
+		Bucket: sys.Objects,
+		Sheets: exporter.SheetsService(cfg.SheetsEndpoint),
+		RunTime: func(ctx context.Context, runID string) (time.Time, error) {
+			r, err := sys.Store.RunGet(ctx, runID)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return r.CreatedAt, nil
+		},
+		Connections: sys.Store.ConnectionList,
+		Deliveries:  sys.Store,
 	}
 	exec := &worker.QueryExecutor{Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset}
+	if cfg.ExternalPollEvery == 0 {
+		cfg.ExternalPollEvery = 2 * time.Second
+	}
+	// Uploads land in the object folder (through the API: a folder cannot sign URLs), which the
+	// warehouse loads from.
+	externals := &external.Executor{
+		Bucket: sys.Objects, URI: func(key string) string { return "gs://local/" + key },
+		Warehouse: sys.Warehouse, DefaultProject: p.DefaultProject, DefaultDataset: p.DefaultDataset,
+		PollEvery: cfg.ExternalPollEvery, Log: log,
+	}
 	sys.Worker = worker.New(sys.Store, sys.Queue.Topic(engine.CompletionsTopic),
-		map[string]worker.Executor{"query": exports.Wrap(exec), "import": exports.Wrap(imports)}, log,
+		map[string]worker.Executor{"query": exports.Wrap(exec), "import": exports.Wrap(imports),
+			external.Kind: exports.Wrap(externals)}, log,
 		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second, Dispatcher: sys.Scheduler, Concurrency: cfg.Workers})
 	return sys, nil
 }

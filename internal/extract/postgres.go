@@ -227,7 +227,7 @@ func (r *pgRows) value(i int, src []byte, b *Batch) (parquet.Value, error) {
 		if len(src) != 4 {
 			break
 		}
-		return present(parquet.DoubleValue(float64(math.Float32frombits(be.Uint32(src)))), i), nil
+		return present(parquet.DoubleValue(widenFloat32(math.Float32frombits(be.Uint32(src)))), i), nil
 	case oidFloat8:
 		if len(src) != 8 {
 			break
@@ -283,6 +283,20 @@ func (r *pgRows) value(i int, src []byte, b *Batch) (parquet.Value, error) {
 		}
 	}
 	return parquet.Value{}, fmt.Errorf("unexpected %d-byte binary value for %s", len(src), c.SourceType)
+}
+
+// widenFloat32 is the double nearest the decimal PostgreSQL shows for a real (its shortest
+// round-trip text): 0.1 stays 0.1, where a bit-exact widening would read 0.10000000149011612 in
+// the warehouse. MySQL's FLOAT arrives as that text already.
+func widenFloat32(f float32) float64 {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return float64(f)
+	}
+	d, err := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+	if err != nil {
+		return float64(f)
+	}
+	return d
 }
 
 func uuidText(u []byte) []byte {

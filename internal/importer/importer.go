@@ -6,6 +6,13 @@
 // Incremental imports take their lower bound from the warehouse table itself (the greatest
 // watermark value already loaded), so there is no state to drift from the data: a table that is
 // dropped or reloaded in full simply starts over.
+//
+// Before an incremental import appends, the columns it read are compared with the table's: new
+// ones are added by the load (warehouse.LoadJob.AllowFieldAddition); a removed or retyped one is
+// a permanent error naming the table, the column and both types, or, with
+// spec.Import.OnSchemaChange "full_refresh", a full re-import that replaces the table. An
+// incremental import also turns full when it starts at a time spec.Import.FullRefresh allows.
+// The user-facing rules are in internal/project/README.md ("Import tables").
 package importer
 
 import (
@@ -34,6 +41,8 @@ type Warehouse interface {
 	// MaxValue returns the greatest value of column in table; ok is false when the table does
 	// not exist or holds no value yet.
 	MaxValue(ctx context.Context, table sqlref.TableName, column string) (v any, ok bool, err error)
+	// Table returns a table's metadata (its columns, for schema changes) or warehouse.ErrNotFound.
+	Table(ctx context.Context, name sqlref.TableName) (*warehouse.Table, error)
 }
 
 // Importer runs import tables. Its fields are required unless marked.
@@ -48,6 +57,9 @@ type Importer struct {
 	Warehouse  Warehouse
 	// DefaultProject and DefaultDataset resolve the table's name.
 	DefaultProject, DefaultDataset string
+	// Now is the clock that decides whether a full refresh is due (spec.Import.FullRefresh).
+	// Optional: time.Now.
+	Now func() time.Time
 }
 
 // Execute imports table t as job jobID. A failure the source or the files cause (a query error,
@@ -78,31 +90,75 @@ func (im *Importer) Execute(ctx context.Context, jobID string, t spec.Table, n *
 	var after any
 	disposition := spec.DispositionTruncate
 	if wm := t.Import.Watermark; wm != "" {
-		v, ok, err := im.Warehouse.MaxValue(ctx, dest, wm)
-		if err != nil {
-			return run.Stats{}, fmt.Errorf("error reading the watermark of %s: %w", dest, err)
+		now := time.Now
+		if im.Now != nil {
+			now = im.Now
 		}
-		if ok {
-			after, disposition = v, spec.DispositionAppend
+		full, err := fullRefreshDue(t.Import.FullRefresh, now())
+		if err != nil {
+			return run.Stats{}, permanent(jobID, "invalid", err.Error())
+		}
+		if !full {
+			v, ok, err := im.Warehouse.MaxValue(ctx, dest, wm)
+			if err != nil {
+				return run.Stats{}, fmt.Errorf("error reading the watermark of %s: %w", dest, err)
+			}
+			if ok {
+				after, disposition = v, spec.DispositionAppend
+			}
 		}
 	}
 	prefix := "imports/" + jobID + "/"
-	res, err := extract.Run(ctx, src, extract.WrapQuery(src.Dialect(), t.SQL, t.Import.Watermark, after),
-		extract.Sink{Bucket: im.Bucket, Prefix: prefix})
-	if err != nil {
-		if ctx.Err() != nil {
-			return run.Stats{}, ctx.Err()
+	extractAll := func(prefix string, after any) (*extract.Result, error) {
+		res, err := extract.Run(ctx, src, extract.WrapQuery(src.Dialect(), t.SQL, t.Import.Watermark, after),
+			extract.Sink{Bucket: im.Bucket, Prefix: prefix})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, permanent(jobID, "invalidQuery", fmt.Sprintf("error importing from connection %q: %v", conn.Name, err))
 		}
-		return run.Stats{}, permanent(jobID, "invalidQuery", fmt.Sprintf("error importing from connection %q: %v", conn.Name, err))
+		return res, nil
+	}
+	res, err := extractAll(prefix, after)
+	if err != nil {
+		return run.Stats{}, err
+	}
+	addColumns := false
+	if disposition == spec.DispositionAppend {
+		// Checked before loading, so that an incompatible change fails with the column named
+		// (or re-imports in full) rather than as the warehouse's load error.
+		ch, err := im.schemaChange(ctx, dest, res.Columns)
+		if err != nil {
+			return run.Stats{}, err
+		}
+		addColumns = len(ch.Added) > 0
+		if len(ch.Incompatible) > 0 {
+			if t.Import.OnSchemaChange != spec.SchemaChangeFullRefresh {
+				return run.Stats{}, schemaError(jobID, dest, ch)
+			}
+			// The files hold only the new rows: read everything again, into files of their own
+			// (a * in the load's URI matches slashes too, so not under prefix). The partial ones
+			// are never loaded; removing them is a courtesy, so a failure is no reason to stop.
+			for _, key := range res.Keys {
+				_ = im.Bucket.Delete(ctx, key)
+			}
+			prefix = "imports/" + jobID + "-full/"
+			if res, err = extractAll(prefix, nil); err != nil {
+				return run.Stats{}, err
+			}
+			disposition, addColumns = spec.DispositionTruncate, false
+		}
 	}
 	stats, err := im.Warehouse.Load(ctx, &warehouse.LoadJob{
-		JobID:       jobID,
-		SourceURIs:  []string{"gs://" + im.BucketName + "/" + prefix + "*.parquet"},
-		Format:      warehouse.FormatParquet,
-		Destination: dest,
-		Disposition: disposition,
-		PartitionBy: t.PartitionBy,
-		ClusterBy:   t.ClusterBy,
+		JobID:              jobID,
+		SourceURIs:         []string{"gs://" + im.BucketName + "/" + prefix + "*.parquet"},
+		Format:             warehouse.FormatParquet,
+		Destination:        dest,
+		Disposition:        disposition,
+		PartitionBy:        t.PartitionBy,
+		ClusterBy:          t.ClusterBy,
+		AllowFieldAddition: addColumns,
 	})
 	if err != nil {
 		return run.Stats{}, err
@@ -113,6 +169,18 @@ func (im *Importer) Execute(ctx context.Context, jobID string, t spec.Table, n *
 	stats.BytesProcessed = max(stats.BytesProcessed, res.Bytes)
 	stats.DurationMillis = time.Since(started).Milliseconds()
 	return stats, nil
+}
+
+// schemaChange compares an append's columns with the destination's; a missing destination has none.
+func (im *Importer) schemaChange(ctx context.Context, dest sqlref.TableName, cols []extract.Column) (schemaChange, error) {
+	tb, err := im.Warehouse.Table(ctx, dest)
+	if errors.Is(err, warehouse.ErrNotFound) {
+		return schemaChange{}, nil
+	}
+	if err != nil {
+		return schemaChange{}, fmt.Errorf("error reading the columns of %s: %w", dest, err)
+	}
+	return compareSchema(tb.Columns, cols), nil
 }
 
 func (im *Importer) connection(ctx context.Context, name string) (spec.Connection, error) {

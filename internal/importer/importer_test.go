@@ -24,8 +24,9 @@ import (
 )
 
 type bundle struct {
-	im *importer.Importer
-	wh *duckdbwarehouse.Warehouse
+	im     *importer.Importer
+	wh     *duckdbwarehouse.Warehouse
+	bucket *localblob.Bucket
 }
 
 func setup(t *testing.T, conns []spec.Connection, env map[string]string) *bundle {
@@ -37,7 +38,7 @@ func setup(t *testing.T, conns []spec.Connection, env map[string]string) *bundle
 	wh, err := duckdbwarehouse.Open(ctx, filepath.Join(dir, "warehouse"), &duckdbwarehouse.Options{DefaultProject: "shop", FilesDir: bucket.Dir()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = wh.Close() })
-	return &bundle{wh: wh, im: &importer.Importer{
+	return &bundle{wh: wh, bucket: bucket, im: &importer.Importer{
 		Connections: func(context.Context) ([]spec.Connection, error) { return conns, nil },
 		Resolve:     secret.Resolver{Getenv: func(k string) string { return env[k] }}.Resolve,
 		Bucket:      bucket, BucketName: "local",

@@ -192,7 +192,7 @@ exports:
 			`x/dup.yaml:9: export 4: same path as export 1: each export must write its own file`,
 
 			`x/format.yaml:2: export 1: unknown format "xml" (csv, json or parquet)`,
-			`x/format.yaml:4: export 2 needs a format (csv, json or parquet)`,
+			`x/format.yaml:4: export 2 needs a format (csv, json or parquet), or a sheet or postgres destination`,
 			`x/format.yaml:5: export 3: unknown format "CSV" (csv, json or parquet)`,
 
 			`x/hook.yaml:5: export 1: callback url must be an absolute http or https URL`,
@@ -226,5 +226,106 @@ exports:
 		}, errorLines(err))
 		require.NotContains(t, err.Error(), "hunter2", "credentials in a URL are never echoed")
 		require.NotContains(t, err.Error(), "s3cr3t", "a secret is never echoed")
+	})
+}
+
+func TestLoadSheetAndPostgresExports(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("RoundTrip", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml":     importConfig,
+			"sales/orders.sql": "SELECT 1 AS id",
+			"sales/orders.yaml": `exports:
+  - sheet:
+      spreadsheet_id: 1AbCdEfGhIjKlMnOpQrStUvWxYz_0123456789-ab
+      keep_tabs: 5
+      credentials: env:SHEETS_KEY
+    callback: {url: "https://example.com/hook", secret: "env:HOOK"}
+  - sheet: {spreadsheet_id: 1AbCdEfGhIjK}
+  - postgres:
+      connection: crm
+      table: reporting.Daily_Orders
+  - postgres: {connection: crm, table: orders_copy}
+  - format: csv
+    path: out/{run}.csv
+`,
+		})
+		p, err := project.Load(ctx, dir)
+		require.NoError(t, err)
+		require.Equal(t, []spec.Export{
+			{Sheet: &spec.SheetExport{SpreadsheetID: "1AbCdEfGhIjKlMnOpQrStUvWxYz_0123456789-ab", KeepTabs: 5, CredentialsRef: "env:SHEETS_KEY"},
+				Callback: &spec.Callback{URL: "https://example.com/hook", SecretRef: "env:HOOK"}},
+			{Sheet: &spec.SheetExport{SpreadsheetID: "1AbCdEfGhIjK"}},
+			{Postgres: &spec.PostgresExport{Connection: "crm", Table: "reporting.Daily_Orders"}},
+			{Postgres: &spec.PostgresExport{Connection: "crm", Table: "orders_copy"}},
+			{Format: "csv", Path: "out/{run}.csv"},
+		}, p.Tables[0].Exports)
+	})
+
+	t.Run("ValidationErrorsNameFileAndLine", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml": importConfig,
+			"x/sheet.sql":  "SELECT 1",
+			"x/sheet.yaml": `exports:
+  - sheet:
+      keep_tabs: 0
+  - sheet:
+      spreadsheet_id: "https://docs.google.com/spreadsheets/d/abc/edit"
+      keep_tabs: 201
+      credentials: "{\"private_key\": \"-----BEGIN\"}"
+  - sheet: {spreadsheet_id: 1AbCdEfGhIjK}
+    format: csv
+    path: a.csv
+    gzip: true
+  - sheet:
+  - sheet: {spreadsheet_id: 1AbCdEfGhIjK, tab: x}
+`,
+			"x/pg.sql": "SELECT 1",
+			"x/pg.yaml": `exports:
+  - postgres:
+      table: a.b.c
+  - postgres:
+      connection: nope
+      table: ""
+  - postgres:
+      connection: shopdb
+      table: ".t"
+  - postgres: {connection: crm, table: orders}
+    sheet: {spreadsheet_id: 1AbCdEfGhIjK}
+  - postgres: {connection: crm, table: public.t}
+  - postgres: {connection: crm, table: t}
+    header: true
+  - postgres: {connection: crm, table: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}
+`,
+		})
+		_, err := project.Load(ctx, dir)
+		require.Equal(t, []string{
+			`x/pg.yaml:2: export 1: postgres needs a connection: the name of one declared in maestro.yaml`,
+			`x/pg.yaml:3: export 1: postgres table "a.b.c" has more than one dot: write schema.table (names with dots are not supported)`,
+			`x/pg.yaml:5: export 2: unknown connection "nope" (declared: crm, shopdb in maestro.yaml)`,
+			`x/pg.yaml:6: export 2: postgres needs a table: schema.table, or table for the public schema`,
+			`x/pg.yaml:8: export 3: connection "shopdb" is a mysql connection, not postgres`,
+			`x/pg.yaml:9: export 3: postgres table ".t" has an empty name part: write schema.table or table`,
+			`x/pg.yaml:10: export 4 has both sheet and postgres: each export has one destination`,
+			`x/pg.yaml:13: export 6: same PostgreSQL table as export 5: each would replace the other's rows`,
+			`x/pg.yaml:14: export 6: header does not apply to a postgres export, which writes no file`,
+			`x/pg.yaml:15: export 7: postgres table "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is longer than PostgreSQL's 63 bytes`,
+
+			`x/sheet.yaml:2: export 1: sheet needs a spreadsheet_id, the id in the spreadsheet's URL (…/spreadsheets/d/ID/edit)`,
+			`x/sheet.yaml:3: export 1: sheet keep_tabs must be between 1 and 200, not 0`,
+			`x/sheet.yaml:5: export 2: sheet spreadsheet_id "https://docs.google.com/spreadsheets/d/abc/edit" is not a spreadsheet id (letters, digits, '-' and '_', as in …/spreadsheets/d/ID/edit)`,
+			`x/sheet.yaml:6: export 2: sheet keep_tabs must be between 1 and 200, not 201`,
+			`x/sheet.yaml:7: export 2: sheet credentials secret must be a reference (env:NAME, file:PATH or secretmanager:projects/P/secrets/S[/versions/V]), never the secret itself`,
+			`x/sheet.yaml:9: export 3: format does not apply to a sheet export, which writes no file`,
+			`x/sheet.yaml:10: export 3: path does not apply to a sheet export, which writes no file`,
+			`x/sheet.yaml:11: export 3: gzip does not apply to a sheet export, which writes no file`,
+			`x/sheet.yaml:12: export 4: sheet needs a spreadsheet_id, the id in the spreadsheet's URL (…/spreadsheets/d/ID/edit)`,
+			`x/sheet.yaml:13: unknown key "tab"`,
+		}, errorLines(err))
+		require.NotContains(t, err.Error(), "BEGIN", "a key is never echoed")
 	})
 }

@@ -88,12 +88,20 @@ type tableFile struct {
 	Conditions    conditionsFile `yaml:"conditions"`
 	ReadsPrevious []string       `yaml:"reads_previous"`
 	Import        *importFile    `yaml:"import"`
+	External      *externalFile  `yaml:"external"`
 	Exports       []exportFile   `yaml:"exports"`
 }
 
 type importFile struct {
-	Connection string `yaml:"connection"`
-	Watermark  string `yaml:"watermark"`
+	Connection     string           `yaml:"connection"`
+	Watermark      string           `yaml:"watermark"`
+	OnSchemaChange string           `yaml:"on_schema_change"`
+	FullRefresh    *fullRefreshFile `yaml:"full_refresh"`
+}
+
+type fullRefreshFile struct {
+	conditionsFile `yaml:",inline"`
+	TimeZone       string `yaml:"time_zone"`
 }
 
 // Table kinds (spec.Table.Kind).
@@ -163,6 +171,10 @@ func Graph(p *spec.Project) (*dag.Graph, error) {
 		t := &p.Tables[i]
 		if t.Kind == kindImport {
 			results[i] = importResult(p, t)
+			return
+		}
+		if t.Kind == kindExternal {
+			results[i] = externalResult(p, t)
 			return
 		}
 		r, err := xs[w].Extract(t.SQL, opts)
@@ -249,13 +261,16 @@ func load(ctx context.Context, dir string) (*spec.Project, []*sqlref.Result, err
 	}
 	errs = append(errs, ferrs...)
 
-	known := declared{schedules: make(map[string]bool, len(p.Schedules)), connections: make(map[string]bool, len(p.Connections))}
+	known := declared{schedules: make(map[string]bool, len(p.Schedules)), zones: make(map[string]string, len(p.Schedules)),
+		connections: make(map[string]bool, len(p.Connections)), drivers: make(map[string]string, len(p.Connections))}
 	for _, s := range p.Schedules {
 		known.schedules[s.Name] = true
+		known.zones[s.Name] = s.TimeZone
 	}
 	for _, c := range p.Connections {
 		if c.Name != "" && !known.connections[c.Name] {
 			known.connections[c.Name] = true
+			known.drivers[c.Name] = c.Driver
 			known.connectionList = append(known.connectionList, c.Name)
 		}
 	}
@@ -551,8 +566,10 @@ func scan(dir string, seeds map[string]bool) ([]tableEntry, errorList, error) {
 // declared is what maestro.yaml declares that sidecars may name.
 type declared struct {
 	schedules      map[string]bool
+	zones          map[string]string // schedule → its time zone ("" = UTC)
 	connections    map[string]bool
-	connectionList []string // sorted, for error messages
+	connectionList []string          // sorted, for error messages
+	drivers        map[string]string // connection name -> driver
 }
 
 // loadTable reads one table's SQL and sidecar into t and parses the SQL. The sidecar comes first:
@@ -582,6 +599,12 @@ func loadTable(fr *fileReader, x *sqlref.Extractor, e tableEntry, p *spec.Projec
 	}
 	var res *sqlref.Result
 	switch {
+	case t.Kind == kindExternal:
+		if err := checkExternalSQL(e.sqlPath, t.SQL); err != nil {
+			errs = append(errs, err)
+		} else {
+			res = externalResult(p, t)
+		}
 	case strings.TrimSpace(t.SQL) == "":
 		errs.add(e.sqlPath, 0, "the file is empty")
 	case t.Kind == kindImport:
@@ -681,10 +704,12 @@ func applySidecar(file string, data []byte, known *declared, t *spec.Table) erro
 		}
 		t.ReadsPrevious = append(t.ReadsPrevious, strings.ToLower(rp))
 	}
-	if f.Import != nil || ln.has("import") {
+	if f.External != nil || ln.has("external") {
+		errs = append(errs, applyExternal(file, ln, f, t)...)
+	} else if f.Import != nil || ln.has("import") {
 		errs = append(errs, applyImport(file, ln, f, known, t)...)
 	}
-	errs = append(errs, applyExports(file, ln, f.Exports, t)...)
+	errs = append(errs, applyExports(file, ln, f.Exports, known, t)...)
 	return errs
 }
 
@@ -729,6 +754,80 @@ func applyImport(file string, ln *lines, f tableFile, known *declared, t *spec.T
 		errs.add(file, ln.at("reads_previous"), "reads_previous does not apply to an import: it reads the source database, no warehouse table")
 	}
 	t.ReadsPrevious = nil
+	errs = append(errs, applyRefresh(file, ln, imp, known, t)...)
+	return errs
+}
+
+// applyRefresh reads the options that make an incremental import re-import in full: on a schema
+// change (on_schema_change) and periodically (full_refresh).
+func applyRefresh(file string, ln *lines, imp importFile, known *declared, t *spec.Table) errorList {
+	var errs errorList
+	switch imp.OnSchemaChange {
+	case "", spec.SchemaChangeFail, spec.SchemaChangeFullRefresh:
+		t.Import.OnSchemaChange = imp.OnSchemaChange
+	default:
+		errs.add(file, ln.at("import", "on_schema_change"), "import on_schema_change must be %s or %s, not %q",
+			spec.SchemaChangeFail, spec.SchemaChangeFullRefresh, imp.OnSchemaChange)
+	}
+	// A full import replaces the table and its schema on every run already.
+	for _, key := range []string{"on_schema_change", "full_refresh"} {
+		if imp.Watermark == "" && ln.has("import", key) {
+			errs.add(file, ln.keyAt("import", key), "import %s applies only to an incremental import (with a watermark): without one every run re-imports everything", key)
+		}
+	}
+	if !ln.has("import", "full_refresh") {
+		return errs
+	}
+	line := ln.keyAt("import", "full_refresh")
+	fr := imp.FullRefresh
+	if fr == nil {
+		fr = &fullRefreshFile{}
+	}
+	checkRange := func(key string, vals []int, lo, hi int) []int {
+		for i, v := range vals {
+			if v < lo || v > hi {
+				errs.add(file, ln.at("import", "full_refresh", key, i), "import full_refresh.%s: %d is out of range %d-%d", key, v, lo, hi)
+			}
+		}
+		return vals
+	}
+	out := &spec.FullRefresh{Conditions: spec.Conditions{
+		Months:   checkRange("months", fr.Months, 1, 12),
+		Weekdays: checkRange("weekdays", fr.Weekdays, 0, 6),
+		Days:     checkRange("days", fr.Days, 1, 31),
+		Hours:    checkRange("hours", fr.Hours, 0, 23),
+	}}
+	c := out.Conditions
+	if len(c.Months)+len(c.Weekdays)+len(c.Days)+len(c.Hours) == 0 {
+		errs.add(file, line, "import full_refresh needs at least one of months, weekdays, days or hours: with none every run would re-import everything (drop the watermark for that)")
+	}
+	switch {
+	case fr.TimeZone != "":
+		if _, err := time.LoadLocation(fr.TimeZone); err != nil {
+			errs.add(file, ln.at("import", "full_refresh", "time_zone"), "import full_refresh: unknown time zone %q", fr.TimeZone)
+		}
+		out.TimeZone = fr.TimeZone
+	default:
+		// The zone of the table's schedules, so that hours mean what they mean in conditions.
+		zones := map[string][]string{}
+		for _, s := range t.Schedules {
+			z := known.zones[s]
+			zones[z] = append(zones[z], s)
+			out.TimeZone = z
+		}
+		if len(zones) > 1 {
+			var list []string
+			for z, names := range zones {
+				if z == "" {
+					z = "UTC"
+				}
+				list = append(list, strings.Join(names, ", ")+": "+z)
+			}
+			sort.Strings(list)
+			errs.add(file, line, "import full_refresh: the table's schedules run in different time zones (%s); set full_refresh.time_zone", strings.Join(list, "; "))
+		}
+	}
+	t.Import.FullRefresh = out
 	return errs
 }
 

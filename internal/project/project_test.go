@@ -442,6 +442,79 @@ func TestLoadImports(t *testing.T) {
 	})
 }
 
+func TestLoadImportRefreshOptions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const config = importConfig + `schedules:
+  - name: nightly
+    cron: "0 3 * * *"
+    time_zone: Europe/Paris
+  - name: paris_hourly
+    cron: "@hourly"
+    time_zone: Europe/Paris
+  - name: utc_hourly
+    cron: "@hourly"
+`
+
+	t.Run("Parsed", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml": config,
+			"raw/a.sql":    "SELECT 1",
+			"raw/a.yaml": "schedules: [nightly, paris_hourly]\nimport:\n  connection: shopdb\n  watermark: id\n" +
+				"  on_schema_change: full_refresh\n  full_refresh: {weekdays: [0], hours: [3]}\n",
+			"raw/b.sql":  "SELECT 1",
+			"raw/b.yaml": "schedules: [utc_hourly, nightly]\nimport:\n  connection: shopdb\n  watermark: id\n  full_refresh:\n    days: [1]\n    time_zone: America/New_York\n",
+			"raw/c.sql":  "SELECT 1",
+			"raw/c.yaml": "import: {connection: shopdb, watermark: id, on_schema_change: fail, full_refresh: {months: [1]}}\n",
+		})
+		p, err := project.Load(ctx, dir)
+		require.NoError(t, err)
+		byName := map[string]*spec.Import{}
+		for _, tb := range p.Tables {
+			byName[tb.Name] = tb.Import
+		}
+		require.Equal(t, &spec.Import{Connection: "shopdb", Watermark: "id", OnSchemaChange: spec.SchemaChangeFullRefresh,
+			FullRefresh: &spec.FullRefresh{Conditions: spec.Conditions{Weekdays: []int{0}, Hours: []int{3}}, TimeZone: "Europe/Paris"}},
+			byName["raw.a"], "the zone defaults to the one of the table's schedules")
+		require.Equal(t, &spec.FullRefresh{Conditions: spec.Conditions{Days: []int{1}}, TimeZone: "America/New_York"}, byName["raw.b"].FullRefresh)
+		require.Equal(t, &spec.Import{Connection: "shopdb", Watermark: "id", OnSchemaChange: spec.SchemaChangeFail,
+			FullRefresh: &spec.FullRefresh{Conditions: spec.Conditions{Months: []int{1}}}}, byName["raw.c"], "no schedule: UTC")
+	})
+
+	t.Run("ValidationErrorsNameFileAndLine", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml": config,
+			"raw/a.sql":    "SELECT 1",
+			"raw/a.yaml":   "import:\n  connection: shopdb\n  watermark: id\n  on_schema_change: ignore\n",
+			"raw/b.sql":    "SELECT 1",
+			"raw/b.yaml":   "import:\n  connection: shopdb\n  on_schema_change: full_refresh\n  full_refresh: {hours: [3]}\n",
+			"raw/c.sql":    "SELECT 1",
+			"raw/c.yaml":   "import:\n  connection: shopdb\n  watermark: id\n  full_refresh:\n    hours: [24]\n    weekdays: [1, 7]\n    time_zone: Mars/Olympus\n",
+			"raw/d.sql":    "SELECT 1",
+			"raw/d.yaml":   "import:\n  connection: shopdb\n  watermark: id\n  full_refresh: {}\n",
+			"raw/e.sql":    "SELECT 1",
+			"raw/e.yaml":   "schedules: [nightly, utc_hourly]\nimport:\n  connection: shopdb\n  watermark: id\n  full_refresh: {hours: [3]}\n",
+			"raw/f.sql":    "SELECT 1",
+			"raw/f.yaml":   "import:\n  connection: shopdb\n  watermark: id\n  full_refresh: {every: 168h}\n",
+		})
+		_, err := project.Load(ctx, dir)
+		require.Equal(t, []string{
+			`raw/a.yaml:4: import on_schema_change must be fail or full_refresh, not "ignore"`,
+			`raw/b.yaml:3: import on_schema_change applies only to an incremental import (with a watermark): without one every run re-imports everything`,
+			`raw/b.yaml:4: import full_refresh applies only to an incremental import (with a watermark): without one every run re-imports everything`,
+			`raw/c.yaml:5: import full_refresh.hours: 24 is out of range 0-23`,
+			`raw/c.yaml:6: import full_refresh.weekdays: 7 is out of range 0-6`,
+			`raw/c.yaml:7: import full_refresh: unknown time zone "Mars/Olympus"`,
+			`raw/d.yaml:4: import full_refresh needs at least one of months, weekdays, days or hours: with none every run would re-import everything (drop the watermark for that)`,
+			`raw/e.yaml:5: import full_refresh: the table's schedules run in different time zones (nightly: Europe/Paris; utc_hourly: UTC); set full_refresh.time_zone`,
+			`raw/f.yaml:4: unknown key "every"`,
+			`raw/f.yaml:4: import full_refresh needs at least one of months, weekdays, days or hours: with none every run would re-import everything (drop the watermark for that)`,
+		}, errorLines(err))
+	})
+}
+
 func TestLoadSeeds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

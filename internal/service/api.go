@@ -113,6 +113,29 @@ func newRunJSON(rn *run.Run, nodes []*run.Node) runJSON {
 	return out
 }
 
+// deliveryJSON is one callback delivery attempt as the API shows it.
+type deliveryJSON struct {
+	RunID      string    `json:"run_id"`
+	Table      string    `json:"table"`
+	DeliveryID string    `json:"delivery_id"`
+	URL        string    `json:"url"`
+	Event      string    `json:"event,omitempty"`
+	Attempt    int       `json:"attempt"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS int64     `json:"duration_ms"`
+	StatusCode int       `json:"status_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+func newDeliveriesJSON(ds []*store.Delivery) []deliveryJSON {
+	out := make([]deliveryJSON, len(ds))
+	for i, d := range ds {
+		out[i] = deliveryJSON{RunID: d.RunID, Table: d.Table, DeliveryID: d.DeliveryID, URL: d.URL, Event: d.Event,
+			Attempt: d.Attempt, StartedAt: d.Started, DurationMS: d.Duration.Milliseconds(), StatusCode: d.StatusCode, Error: d.Error}
+	}
+	return out
+}
+
 func writeJSONError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -132,6 +155,8 @@ type APIConfig struct {
 	// DefaultProject and DefaultDataset resolve table names of synced projects.
 	DefaultProject string
 	DefaultDataset string
+	// External configures the upload routes of external tables.
+	External ExternalConfig
 	// Pricing prices GET /costs and the estimates of pushed tables. Zero: costs are unknown.
 	Pricing spec.Pricing
 	// DryRun estimates pushed tables (nil: no estimates); a table whose estimate costs more than
@@ -203,6 +228,20 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 		}
 		writeJSON(w, newRunJSON(rn, nodes))
 	})
+	mux.HandleFunc("GET /runs/{id}/deliveries", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if _, err := st.RunGet(r.Context(), id); err != nil {
+			writeRunResult(w, nil, err, log)
+			return
+		}
+		ds, err := st.DeliveryList(r.Context(), id)
+		if err != nil {
+			log.Error("listing deliveries", zap.String("run_id", id), zap.Error(err))
+			writeJSONError(w, http.StatusInternalServerError, "the deliveries could not be listed; see the log")
+			return
+		}
+		writeJSON(w, map[string]any{"deliveries": newDeliveriesJSON(ds)})
+	})
 	mux.HandleFunc("PUT /project", func(w http.ResponseWriter, r *http.Request) {
 		var p spec.Project
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxProjectBytes))
@@ -241,6 +280,7 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 		}
 		writeJSON(w, answer)
 	})
+	registerExternal(mux, st, log, cfg.External)
 	mux.HandleFunc("GET /costs", costs(st, cfg.Pricing, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

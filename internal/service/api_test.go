@@ -3,11 +3,13 @@ package service_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -77,5 +79,52 @@ func TestStatusServer(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, out)
 	require.NotEqual(t, id, out["id"])
 	code, _ = post("/runs/nope/resume", ``)
+	require.Equal(t, http.StatusNotFound, code)
+}
+
+func TestRunDeliveries(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	require.NoError(t, err)
+	defer st.Close()
+	t0 := time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+	require.NoError(t, st.RunCreate(ctx, &run.Run{ID: "r1", State: run.RunRunning, CreatedAt: t0},
+		[]*run.Node{{RunID: "r1", Name: "ds.a", Kind: "query", State: run.NodeReady, Attempt: 1}}))
+	require.NoError(t, st.RunCreate(ctx, &run.Run{ID: "r2", State: run.RunRunning, CreatedAt: t0},
+		[]*run.Node{{RunID: "r2", Name: "ds.a", Kind: "query", State: run.NodeReady, Attempt: 1}}))
+	for _, d := range []*store.Delivery{
+		{RunID: "r1", Table: "ds.a", DeliveryID: "d1", URL: "https://h.example/hook", Event: "export.completed",
+			Attempt: 1, Started: t0, Duration: 1500 * time.Millisecond, StatusCode: 500, Error: "callback answered 500 Internal Server Error"},
+		{RunID: "r1", Table: "ds.a", DeliveryID: "d1", URL: "https://h.example/hook", Event: "export.completed",
+			Attempt: 2, Started: t0.Add(2 * time.Second), Duration: 20 * time.Millisecond, StatusCode: 200},
+	} {
+		require.NoError(t, st.DeliveryRecord(ctx, d))
+	}
+	srv := httptest.NewServer(service.API(st, nil, zap.NewNop(), service.APIConfig{User: "dev"}))
+	defer srv.Close()
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/runs/r1/deliveries")
+	require.Equal(t, http.StatusOK, code, body)
+	require.JSONEq(t, `{"deliveries": [
+		{"run_id": "r1", "table": "ds.a", "delivery_id": "d1", "url": "https://h.example/hook", "event": "export.completed",
+		 "attempt": 1, "started_at": "2026-11-25T06:00:00Z", "duration_ms": 1500, "status_code": 500,
+		 "error": "callback answered 500 Internal Server Error"},
+		{"run_id": "r1", "table": "ds.a", "delivery_id": "d1", "url": "https://h.example/hook", "event": "export.completed",
+		 "attempt": 2, "started_at": "2026-11-25T06:00:02Z", "duration_ms": 20, "status_code": 200}
+	]}`, body)
+
+	code, body = get("/runs/r2/deliveries")
+	require.Equal(t, http.StatusOK, code, body)
+	require.JSONEq(t, `{"deliveries": []}`, body, "a run without callbacks lists none, not null")
+	code, _ = get("/runs/nope/deliveries")
 	require.Equal(t, http.StatusNotFound, code)
 }

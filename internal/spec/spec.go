@@ -21,12 +21,15 @@ type Table struct {
 	Name string `json:"name"`
 	// SQL is the table's SELECT (or script), plain GoogleSQL.
 	SQL string `json:"sql"`
-	// Kind is "query" (SQL is GoogleSQL run in the warehouse) or "import" (SQL is a query in the
-	// source database's own dialect, run there, its rows loaded into the table). Defaults to
-	// "query".
+	// Kind is "query" (SQL is GoogleSQL run in the warehouse), "import" (SQL is a query in the
+	// source database's own dialect, run there, its rows loaded into the table) or "external"
+	// (an outside system uploads the rows during each run; SQL holds at most comments).
+	// Defaults to "query".
 	Kind string `json:"kind"`
 	// Import configures an import table; nil for other kinds.
 	Import *Import `json:"import,omitempty"`
+	// External configures an external table; nil for other kinds.
+	External *External `json:"external,omitempty"`
 	// Exports run, in order, each time the table is built.
 	Exports     []Export `json:"exports,omitempty"`
 	Description string   `json:"description,omitempty"`
@@ -59,10 +62,53 @@ type Import struct {
 	// (an integer or a timestamp, growing) is greater than the greatest one already in the table
 	// are read and appended. Empty: every run re-imports the whole result (truncate).
 	Watermark string `json:"watermark,omitempty"`
+	// OnSchemaChange is what an incremental import does when its result's columns no longer fit
+	// the table (a column removed, or its type changed): SchemaChangeFail (the default) or
+	// SchemaChangeFullRefresh. New columns are always added.
+	OnSchemaChange string `json:"on_schema_change,omitempty"`
+	// FullRefresh, when set, makes an incremental import re-import everything (truncate) when it
+	// starts at a time the conditions allow, in FullRefresh.TimeZone.
+	FullRefresh *FullRefresh `json:"full_refresh,omitempty"`
 }
 
-// Export writes the built table to a file in object storage, and then, optionally, tells
-// another system where it is.
+// What an incremental import does when the source's columns change incompatibly.
+const (
+	// SchemaChangeFail fails the import, naming the table, the column and both types.
+	SchemaChangeFail = "fail"
+	// SchemaChangeFullRefresh re-imports the whole result, replacing the table and its schema.
+	SchemaChangeFullRefresh = "full_refresh"
+)
+
+// FullRefresh is when an incremental import re-imports in full: at the times Conditions allow,
+// in TimeZone (an IANA name; empty means UTC).
+type FullRefresh struct {
+	Conditions
+	TimeZone string `json:"time_zone,omitempty"`
+}
+
+// External says what an outside system uploads for an external table, and how long a run
+// waits for it.
+type External struct {
+	// Format is "csv" or "json" (newline-delimited, one object per line).
+	Format string `json:"format"`
+	// Timeout is how long a run waits for the upload, from when the table first starts waiting
+	// in that run; then the table fails.
+	Timeout time.Duration `json:"timeout"`
+	// Header says the first line of a CSV file names the columns (it is not loaded as data).
+	Header bool `json:"header,omitempty"`
+	// Schema gives the columns and their GoogleSQL types; empty means detect them from the file.
+	Schema []Column `json:"schema,omitempty"`
+}
+
+// Column is a named, typed column (a GoogleSQL type name such as INT64 or STRING).
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// Export writes the built table to a file in object storage, a Google Sheet or a PostgreSQL
+// table, and then, optionally, tells another system where it is. A file export has Format and
+// Path; a sheet or PostgreSQL export has Sheet or Postgres instead, and no Format or Path.
 type Export struct {
 	// Format is "csv", "json" (newline-delimited) or "parquet".
 	Format string `json:"format"`
@@ -73,8 +119,31 @@ type Export struct {
 	Header bool `json:"header,omitempty"`
 	// Gzip compresses the file (csv and json).
 	Gzip bool `json:"gzip,omitempty"`
-	// Callback, when set, is POSTed a signed JSON message naming the file once it is written.
+	// Sheet, when set, writes the table to a new tab of a Google Sheet.
+	Sheet *SheetExport `json:"sheet,omitempty"`
+	// Postgres, when set, replaces a PostgreSQL table with the table's rows.
+	Postgres *PostgresExport `json:"postgres,omitempty"`
+	// Callback, when set, is POSTed a signed JSON message naming the file (or the tab, or the
+	// PostgreSQL table) once it is written.
 	Callback *Callback `json:"callback,omitempty"`
+}
+
+// SheetExport writes each build to a new tab, named by the run's time, of a Google Sheet.
+type SheetExport struct {
+	SpreadsheetID string `json:"spreadsheet_id"`
+	// KeepTabs is how many of this export's tabs survive, the new one included. 0 means 10.
+	KeepTabs int `json:"keep_tabs,omitempty"`
+	// CredentialsRef references (env:NAME, file:PATH, secretmanager:...) a service account's
+	// JSON key; empty means the service's own (default) credentials.
+	CredentialsRef string `json:"credentials_ref,omitempty"`
+}
+
+// PostgresExport replaces a PostgreSQL table with the built table's rows, in one transaction.
+type PostgresExport struct {
+	// Connection names one of the project's connections, of driver postgres.
+	Connection string `json:"connection"`
+	// Table is "schema.table" or "table" (schema public), used exactly as written (case kept).
+	Table string `json:"table"`
 }
 
 // Callback is an HTTP endpoint told when an export is done.

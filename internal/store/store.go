@@ -119,6 +119,13 @@ type Store interface {
 	// NodesStale finds nodes the sweeper must act on (see StaleNodes).
 	NodesStale(ctx context.Context, p *NodesStaleParams) (*StaleNodes, error)
 
+	// DeliveryRecord keeps one callback delivery attempt (see Delivery). Recording the same
+	// attempt again (run, delivery id, attempt number and start time) changes nothing.
+	DeliveryRecord(ctx context.Context, d *Delivery) error
+	// DeliveryList returns a run's delivery attempts ordered by start time, then delivery id,
+	// then attempt number; none (and no error) for a run without any, or an unknown run.
+	DeliveryList(ctx context.Context, runID string) ([]*Delivery, error)
+
 	// Slack threads of failing tables (internal/notify): each failure is told once, and a
 	// table failing again before it succeeds replies in the first failure's thread.
 
@@ -319,4 +326,25 @@ type StaleNodes struct {
 	Unpropagated []*run.Node
 	// Done: running runs whose every node is terminal and propagated (their finish was lost).
 	Done []string
+}
+
+// Delivery is one attempt at delivering a callback, kept so a user can see why a receiver was
+// not told. It never holds the signing secret or the signature.
+type Delivery struct {
+	RunID string
+	// Table is the table whose export the callback announced.
+	Table string
+	// DeliveryID is the callback's id, the same on every attempt of one delivery.
+	DeliveryID string
+	// URL is where it was sent, without the query string (it may hold a receiver's token).
+	URL   string
+	Event string
+	// Attempt is 1 for the first try.
+	Attempt  int
+	Started  time.Time
+	Duration time.Duration
+	// StatusCode is the HTTP status answered; 0 when no response arrived.
+	StatusCode int
+	// Error is why the attempt failed; empty on success.
+	Error string
 }

@@ -135,6 +135,10 @@ type LoadJob struct {
 	PartitionBy     string
 	ClusterBy       []string
 	Labels          map[string]string
+	// AllowFieldAddition, when appending, adds to the destination the columns of the files it
+	// lacks (NULL in the rows already there) instead of failing: BigQuery's ALLOW_FIELD_ADDITION.
+	// Columns are never removed or retyped.
+	AllowFieldAddition bool
 }
 
 // Check returns a *JobError (reason "invalid") naming what makes job unrunnable on any

@@ -47,6 +47,7 @@ type Store struct {
 
 	// Collection ids, each with the configured prefix.
 	tablesID, revisionsID, schedulesID, connectionsID, usersID, runsID, runIDsID, nodesID string
+	deliveriesID                                                                          string
 	notifyThreadsID                                                                       string
 
 	downstream downstreamCache
@@ -117,6 +118,7 @@ func Open(ctx context.Context, projectID string, opts ...Option) (*Store, error)
 	s.tablesID, s.revisionsID, s.schedulesID = p+collTables, p+collRevisions, p+collSchedules
 	s.connectionsID, s.usersID = p+collConnections, p+collUsers
 	s.runsID, s.runIDsID, s.nodesID = p+collRuns, p+collRunIDs, p+collNodes
+	s.deliveriesID = p + collDeliveries
 	s.notifyThreadsID = p + collNotifyThreads
 	return s, nil
 }
@@ -142,6 +144,7 @@ const (
 	collRuns        = "runs"
 	collRunIDs      = "runIds"
 	collNodes       = "nodes"
+	collDeliveries  = "deliveries"
 )
 
 func (s *Store) runRef(id string) *firestore.DocumentRef {

@@ -98,6 +98,10 @@ var (
 	qNodesUndelivered = queryShape{name: "nodesUndelivered", group: collNodes, scope: scopeGroup,
 		filters: []filter{{"state", "=="}, {"dispatchedAt", ">"}, {"dispatchedAt", "<"}},
 		orders:  []order{{field: "dispatchedAt"}}}
+	// runDeliveries lists the callback delivery attempts of one run (a subcollection of its
+	// document) by start time.
+	qRunDeliveries = queryShape{name: "runDeliveries", group: collDeliveries, scope: scopeCollection,
+		orders: []order{{field: "started"}}}
 	qNodesUnpropagated = queryShape{name: "nodesUnpropagated", group: collNodes, scope: scopeGroup,
 		filters: []filter{{"propagated", "=="}, {"state", "in"}, {"finishedAt", "<"}},
 		orders:  []order{{field: "finishedAt"}}}
@@ -108,5 +112,6 @@ var queries = []queryShape{
 	qTablesLive, qTableRevisions, qSchedules, qConnections,
 	qRunsNewest, qRunsInStateNewest,
 	qRunNodes, qRunNodesUnfinished, qRunNodesInStates, qRunNodesTodo, qRunNodesBusy, qNodesBusy,
+	qRunDeliveries,
 	qNodesLeaseExpired, qNodesUndelivered, qNodesUnpropagated,
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("NodeFinish", h.nodeFinish)
 	t.Run("NodesDispatch", h.nodesDispatch)
 	t.Run("NodesStale", h.nodesStale)
+	t.Run("Delivery", h.deliveries)
 	t.Run("NotifyThread", h.notifyThreads)
 }
 

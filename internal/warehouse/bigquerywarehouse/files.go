@@ -101,6 +101,14 @@ func (w *Warehouse) Load(ctx context.Context, job *warehouse.LoadJob) (run.Stats
 	if job.Disposition == spec.DispositionAppend {
 		l.WriteDisposition = bigquery.WriteAppend
 	}
+	if job.AllowFieldAddition {
+		l.SchemaUpdateOptions = []string{"ALLOW_FIELD_ADDITION"}
+	}
+	if job.Format == warehouse.FormatParquet {
+		// Parquet loads default to NUMERIC only, which would fail decimals with more than 9
+		// fractional or 29 integer digits; BigQuery picks NUMERIC first when it fits.
+		l.DecimalTargetTypes = []bigquery.DecimalTargetType{bigquery.NumericTargetType, bigquery.BigNumericTargetType}
+	}
 	tp, rp, err := Partitioning(job.PartitionBy)
 	if err != nil {
 		return run.Stats{}, invalid(err.Error())

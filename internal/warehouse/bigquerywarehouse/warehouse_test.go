@@ -422,6 +422,18 @@ func TestLoad(t *testing.T) {
 		require.Equal(t, &bq.TimePartitioning{Type: "DAY", Field: "created_at"}, l.TimePartitioning)
 		require.Equal(t, &bq.Clustering{Fields: []string{"id"}}, l.Clustering)
 		require.Equal(t, map[string]string{"maestro_table": "shop_orders"}, insertedJob(t, b.srv, "load_1").Configuration.Labels)
+		require.Empty(t, l.SchemaUpdateOptions, "the schema changes only when asked")
+	})
+
+	t.Run("AllowFieldAddition", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.w.Load(ctx, &warehouse.LoadJob{JobID: "load_grow", SourceURIs: []string{"gs://b/a.parquet"},
+			Format: warehouse.FormatParquet, Destination: name("t"), Disposition: spec.DispositionAppend, AllowFieldAddition: true})
+		require.NoError(t, err)
+		l := insertedJob(t, b.srv, "load_grow").Configuration.Load
+		require.Equal(t, []string{"ALLOW_FIELD_ADDITION"}, l.SchemaUpdateOptions)
+		require.Equal(t, []string{"NUMERIC", "BIGNUMERIC"}, l.DecimalTargetTypes, "wide decimals load as BIGNUMERIC")
 	})
 
 	t.Run("CSVWithSchemaAndHeader", func(t *testing.T) {

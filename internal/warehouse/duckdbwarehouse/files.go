@@ -3,6 +3,7 @@ package duckdbwarehouse
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/blob"
 	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/sqlref"
 	"github.com/maestro-sql/maestro/internal/warehouse"
 )
@@ -92,6 +94,11 @@ func (w *Warehouse) load(ctx context.Context, job *warehouse.LoadJob, entry *job
 		return run.Stats{}, fmt.Errorf("error starting job %q: %w", job.JobID, err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	if job.AllowFieldAddition && job.Disposition == spec.DispositionAppend {
+		if err := w.addColumns(ctx, tx, job.JobID, dest, source); err != nil {
+			return run.Stats{}, err
+		}
+	}
 	rows, err := w.writeRows(ctx, tx, job.JobID, dest, job.Disposition, "SELECT * FROM "+source)
 	if err != nil {
 		return run.Stats{}, err
@@ -106,6 +113,59 @@ func (w *Warehouse) load(ctx context.Context, job *warehouse.LoadJob, entry *job
 		return run.Stats{}, w.jobError(ctx, job.JobID, err)
 	}
 	return stats, nil
+}
+
+// addColumns adds to dest, when it exists, the columns of source (a table function call) it
+// lacks, with their types, before an append: BigQuery's ALLOW_FIELD_ADDITION. Names compare
+// case-insensitively, as BigQuery's do.
+func (w *Warehouse) addColumns(ctx context.Context, tx *sql.Tx, jobID string, dest sqlref.TableName, source string) error {
+	exists, err := w.tableExists(ctx, tx, dest)
+	if err != nil || !exists {
+		return err
+	}
+	have := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT column_name FROM duckdb_columns()
+		WHERE lower(schema_name) = lower(?) AND lower(table_name) = lower(?) AND NOT internal`, schemaName(dest), dest.Table)
+	if err != nil {
+		return w.jobError(ctx, jobID, err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return w.jobError(ctx, jobID, err)
+		}
+		have[strings.ToLower(name)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return w.jobError(ctx, jobID, err)
+	}
+	desc, err := tx.QueryContext(ctx, "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "+source+")")
+	if err != nil {
+		return w.jobError(ctx, jobID, err)
+	}
+	var add []column
+	for desc.Next() {
+		var c column
+		if err := desc.Scan(&c.name, &c.duckType); err != nil {
+			desc.Close()
+			return w.jobError(ctx, jobID, err)
+		}
+		if !have[strings.ToLower(c.name)] {
+			add = append(add, c)
+		}
+	}
+	desc.Close()
+	if err := desc.Err(); err != nil {
+		return w.jobError(ctx, jobID, err)
+	}
+	for _, c := range add {
+		if _, err := tx.ExecContext(ctx, "ALTER TABLE "+quotePath(dest)+" ADD COLUMN "+quoteIdent(c.name)+" "+c.duckType); err != nil {
+			return w.jobError(ctx, jobID, err)
+		}
+	}
+	return nil
 }
 
 // reader is the DuckDB table function call that reads files in job's format.

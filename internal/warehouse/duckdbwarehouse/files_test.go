@@ -444,3 +444,32 @@ func TestLoadConcurrentCallsWithOneJobIDLoadOnce(t *testing.T) {
 	require.Equal(t, [][]string{{"1", "a"}, {"2", "b"}}, b.rows(t, `SELECT * FROM "acme-data.shop"."t" ORDER BY id`),
 		"gzipped CSV is read, and loaded once")
 }
+
+func TestLoadAppendAddsNewColumnsOnlyWhenAllowed(t *testing.T) {
+	t.Parallel()
+	b := setupFiles(t)
+	b.put(t, "in/a.json", `{"id": 1}`+"\n")
+	b.put(t, "in/b.json", `{"id": 2, "Note": "new"}`+"\n")
+	load := func(id, key string, allow bool, schema []warehouse.Column) error {
+		_, err := b.w.Load(b.ctx, &warehouse.LoadJob{JobID: id, SourceURIs: []string{"gs://x/" + key},
+			Format: warehouse.FormatJSON, Destination: shopTable("grow"), Disposition: spec.DispositionAppend,
+			Schema: schema, AllowFieldAddition: allow})
+		return err
+	}
+	require.NoError(t, load("a", "in/a.json", true, []warehouse.Column{{Name: "id", Type: "INT64"}}))
+	both := []warehouse.Column{{Name: "id", Type: "INT64"}, {Name: "Note", Type: "STRING"}}
+
+	var je *warehouse.JobError
+	require.ErrorAs(t, load("b1", "in/b.json", false, both), &je, "a new column without the option fails the append")
+
+	require.NoError(t, load("b2", "in/b.json", true, both))
+	tbl, err := b.w.Table(b.ctx, shopTable("grow"))
+	require.NoError(t, err)
+	require.Equal(t, []warehouse.Column{{Name: "id", Type: "INT64"}, {Name: "Note", Type: "STRING"}}, tbl.Columns)
+	require.Equal(t, [][]string{{"1", "NULL"}, {"2", "new"}}, b.rows(t, `SELECT * FROM "acme-data.shop".grow ORDER BY id`))
+
+	// Columns already there (in any case) are not added twice.
+	b.put(t, "in/c.json", `{"id": 3, "note": "again"}`+"\n")
+	require.NoError(t, load("c", "in/c.json", true, []warehouse.Column{{Name: "id", Type: "INT64"}, {Name: "note", Type: "STRING"}}))
+	require.Equal(t, [][]string{{"1", "NULL"}, {"2", "new"}, {"3", "again"}}, b.rows(t, `SELECT * FROM "acme-data.shop".grow ORDER BY id`))
+}

@@ -193,6 +193,17 @@ func (t *translator) token(b *strings.Builder, i, limit int) (int, error) {
 				return n, err
 			}
 		}
+		// TIMESTAMP '...' is an instant in GoogleSQL; DuckDB's literal would be a zoneless TIMESTAMP.
+		if strings.EqualFold(tok.Text, "TIMESTAMP") && i+1 < limit && t.toks[i+1].Kind == sqlref.KindString &&
+			(i == 0 || !t.toks[i-1].Is(".")) {
+			b.WriteString("CAST(")
+			n, err := t.token(b, i+1, limit)
+			if err != nil {
+				return 0, err
+			}
+			b.WriteString(" AS TIMESTAMPTZ)")
+			return n, nil
+		}
 		if i+1 < limit && t.toks[i+1].Is("(") && (i == 0 || !t.toks[i-1].Is(".")) {
 			if n, ok, err := t.function(b, i, limit); ok || err != nil {
 				return n, err

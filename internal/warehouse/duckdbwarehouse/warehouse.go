@@ -575,12 +575,15 @@ func sizeTerm(col, duckType string) string {
 	switch {
 	case t == "BOOLEAN":
 		size = "1"
-	case t == "VARCHAR" || t == "BLOB":
-		size = "2 + octet_length(" + col + "::BLOB)"
+	// strlen counts UTF-8 bytes; a cast of text to BLOB would refuse any non-ASCII character.
+	case t == "VARCHAR":
+		size = "2 + strlen(" + col + ")"
+	case t == "BLOB":
+		size = "2 + octet_length(" + col + ")"
 	case strings.HasPrefix(t, "DECIMAL"):
 		size = "16"
 	case strings.HasSuffix(t, "[]") || strings.HasPrefix(t, "STRUCT") || strings.HasPrefix(t, "MAP") || t == "JSON":
-		size = "2 + octet_length(to_json(" + col + ")::VARCHAR::BLOB)"
+		size = "2 + strlen(to_json(" + col + ")::VARCHAR)"
 	default:
 		size = "8"
 	}
@@ -714,8 +717,11 @@ func googleSQLType(duckType string) string {
 		return "BOOL"
 	case "BLOB":
 		return "BYTES"
-	case "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS":
+	case "TIMESTAMP WITH TIME ZONE":
 		return "TIMESTAMP"
+	case "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS":
+		// A wall clock without zone is BigQuery's DATETIME (a load maps DATETIME to TIMESTAMP).
+		return "DATETIME"
 	}
 	return t // DATE, TIME, INTERVAL, JSON share their names
 }

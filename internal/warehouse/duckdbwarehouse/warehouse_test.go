@@ -224,3 +224,15 @@ func TestWarehouse(t *testing.T) {
 		require.Equal(t, JobFailed, jobs[0].State)
 	})
 }
+
+func TestTableMeasuresTextBytesAndNamesDatetime(t *testing.T) {
+	b := setup(t)
+	b.query(t, "j1", "texts", `SELECT 'héllo ✓' AS s, b'\x00\xff' AS raw, JSON '{"a": "é"}' AS js,
+		DATETIME '2024-02-29 13:45:30' AS wall, TIMESTAMP '2024-02-29 13:45:30+00' AS instant`)
+	tb, err := b.w.Table(b.ctx, sqlref.TableName{Project: "acme-data", Dataset: "shop", Table: "texts"})
+	require.NoError(t, err, "non-ASCII text must not break the size estimate")
+	// 2 + 10 UTF-8 bytes, 2 + 2 bytes, 2 + len(`{"a":"é"}`) = 2 + 10, 8, 8.
+	require.EqualValues(t, 12+4+12+8+8, tb.Bytes)
+	require.Equal(t, []warehouse.Column{{Name: "s", Type: "STRING"}, {Name: "raw", Type: "BYTES"},
+		{Name: "js", Type: "JSON"}, {Name: "wall", Type: "DATETIME"}, {Name: "instant", Type: "TIMESTAMP"}}, tb.Columns)
+}
