@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"go.uber.org/zap"
+	"google.golang.org/api/option"
 
 	"github.com/maestro-sql/maestro/internal/blob/gcsblob"
 	"github.com/maestro-sql/maestro/internal/cloud"
@@ -16,6 +17,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/service"
+	"github.com/maestro-sql/maestro/internal/warehouse/bigquerywarehouse"
 )
 
 func main() { cloud.Main(config.API, run) }
@@ -45,7 +47,21 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		}
 		uploads = service.ExternalConfig{Bucket: signing, Signer: signing}
 	}
-	h := service.API(st, sched, log, service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset,
-		External: uploads})
+	acfg := service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset, Pricing: cfg.Pricing,
+		External: uploads}
+	if cfg.Pricing.EstimateWarnUSD > 0 {
+		// Only for dry runs of pushed tables: BigQuery prices them without running anything.
+		var bqOpts []option.ClientOption
+		if cfg.BigQueryEndpoint != "" {
+			bqOpts = append(bqOpts, option.WithEndpoint(cfg.BigQueryEndpoint), option.WithoutAuthentication())
+		}
+		wh, err := bigquerywarehouse.OpenWithOptions(ctx, cfg.BQProject, &bigquerywarehouse.Options{Location: cfg.BQLocation}, bqOpts...)
+		if err != nil {
+			return fmt.Errorf("error opening BigQuery of project %s for estimates: %w", cfg.BQProject, err)
+		}
+		defer wh.Close()
+		acfg.DryRun = wh
+	}
+	h := service.API(st, sched, log, acfg)
 	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error { <-ctx.Done(); return nil }, log)
 }

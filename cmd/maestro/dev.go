@@ -112,7 +112,8 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 		return err
 	}
 	sys, err := devmode.Open(ctx, devmode.Config{StateDir: f.stateDir, Project: p, Workers: f.workers,
-		ProjectDir: dir, Sources: sources, SheetsEndpoint: os.Getenv("MAESTRO_SHEETS_ENDPOINT")}, log)
+		ProjectDir: dir, Sources: sources, SheetsEndpoint: os.Getenv("MAESTRO_SHEETS_ENDPOINT"),
+		SlackAPIURL: os.Getenv(devmode.SlackAPIURLEnv), UIURL: uiURL(f.addr)}, log)
 	if err != nil {
 		return err
 	}
@@ -340,7 +341,8 @@ func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap
 	mux := http.NewServeMux()
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
 	// External tables' files are PUT to the API itself, into the object folder.
-	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", External: service.ExternalConfig{Bucket: sys.Objects}}))
+	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", External: service.ExternalConfig{Bucket: sys.Objects},
+		Pricing: sys.Project.Pricing}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -349,4 +351,12 @@ func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap
 	}()
 	log.Info("serving status page", zap.String("url", "http://"+ln.Addr().String()+"/"))
 	return srv, nil
+}
+
+// uiURL is the base URL of maestro dev's own pages, for links in notifications.
+func uiURL(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return "http://" + addr
 }

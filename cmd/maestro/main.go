@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 		newRefsCmd(), newPlanCmd(), newGenProjectCmd(),
 		newDevCmd(), newBenchCmd(), newQueryCmd(), newPushCmd(), newUploadCmd(),
 	)
+	root.AddCommand(newCostsCmd())
 	return root
 }
 

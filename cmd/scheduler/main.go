@@ -25,7 +25,11 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	defer b.Close()
 	st, q := b.Store, b.Queue
-	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
+	notifier, err := cloud.Notifier(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), notifier, log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
 	scfg := service.SchedulerConfig{SweepEvery: cfg.SweepEvery}
 	if !cfg.InsecureSkipAuth {

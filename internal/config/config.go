@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/maestro-sql/maestro/internal/spec"
 )
 
 // Service names one of the three production services.
@@ -85,6 +87,24 @@ var Vars = []Var{
 		Description: "Overrides the BigQuery API endpoint (tests and private endpoints); unset in production."},
 	{Name: "MAESTRO_INSECURE_SKIP_AUTH", Services: []Service{Scheduler, Worker},
 		Description: "true turns off the OIDC checks of /tick and push deliveries; only for local tests, refused when K_SERVICE is set (on Cloud Run)."},
+	{Name: "MAESTRO_SLACK_TOKEN", Services: []Service{Scheduler},
+		Description: "Reference to the Slack bot token (`env:NAME` or `file:PATH`: mount the Secret Manager secret into the service), never the token. Unset: failures and run summaries go to the log."},
+	{Name: "MAESTRO_SLACK_CHANNEL", Services: []Service{Scheduler},
+		Description: "Slack channel of failures, run summaries and cost alerts that no route claims."},
+	{Name: "MAESTRO_SLACK_ROUTES", Services: []Service{Scheduler},
+		Description: "JSON list of routes, as maestro.yaml's `notify.routes`: `[{\"tables\": [\"sales.*\"], \"group\": \"\", \"schedule\": \"\", \"slack_channel\": \"#sales\"}]`."},
+	{Name: "MAESTRO_SLACK_API_URL", Services: []Service{Scheduler},
+		Description: "Overrides Slack's Web API URL (tests); unset in production."},
+	{Name: "MAESTRO_UI_URL", Services: []Service{Scheduler},
+		Description: "Base URL of the UI that Slack messages link tables and runs to. Unset: no links."},
+	{Name: "MAESTRO_PRICING", Services: []Service{Scheduler, API},
+		Description: "How costs are computed: `on_demand:USD_PER_TIB` (e.g. `on_demand:6.25`) or `editions:USD_PER_SLOT_HOUR` (e.g. `editions:0.06`). Unset: costs are unknown."},
+	{Name: "MAESTRO_COST_ANOMALY_MULTIPLE", Default: "3", Services: []Service{Scheduler},
+		Description: "Alert in Slack when a table's run costs more than this many times its recent median; 0 turns alerts off."},
+	{Name: "MAESTRO_COST_ANOMALY_RUNS", Default: "10", Services: []Service{Scheduler},
+		Description: "How many recent successful runs of a table the cost median is taken over (at least 3)."},
+	{Name: "MAESTRO_ESTIMATE_WARN_USD", Services: []Service{API},
+		Description: "Warn, in the answer to a project push, about each changed table whose dry-run estimate costs more than this many USD. Unset: no estimates."},
 	{Name: "PORT", Default: "8080", Services: all,
 		Description: "HTTP port (set by Cloud Run)."},
 }
@@ -118,6 +138,13 @@ type Config struct {
 	SignedURLExpiry time.Duration
 	// CallbackAllow are the ranges callbacks may reach beyond public addresses.
 	CallbackAllow []netip.Prefix
+	// Notifications and costs.
+	SlackToken   string // a reference, never the token
+	SlackChannel string
+	SlackRoutes  []spec.NotifyRoute
+	SlackAPIURL  string
+	UIURL        string
+	Pricing      spec.Pricing
 }
 
 // Load reads the variables svc uses through getenv (os.Getenv in the services) and checks them.
@@ -218,6 +245,7 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("MAESTRO_INSECURE_SKIP_AUTH must be true or false, not %q", skip))
 	}
+	errs = append(errs, c.loadNotify(get)...)
 	if c.BQProject == "" {
 		c.BQProject = c.Project
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maestro-sql/maestro/internal/config"
+	"github.com/maestro-sql/maestro/internal/spec"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -85,4 +86,28 @@ func TestExportSigningAndCallbackRanges(t *testing.T) {
 	require.ErrorContains(t, err, "MAESTRO_SIGNED_URL_KEY needs MAESTRO_SIGNED_URL_SERVICE_ACCOUNT")
 	require.ErrorContains(t, err, `MAESTRO_SIGNED_URL_EXPIRY must be at most 168h (Cloud Storage refuses longer signed URLs), not "200h"`)
 	require.ErrorContains(t, err, `MAESTRO_CALLBACK_ALLOW_CIDRS must list address ranges such as 10.8.0.0/16, not "everything"`)
+}
+
+func TestSlackAndPricing(t *testing.T) {
+	c, err := config.Load(config.Scheduler, env(map[string]string{"MAESTRO_PROJECT": "acme", "MAESTRO_INSECURE_SKIP_AUTH": "true",
+		"MAESTRO_SLACK_TOKEN": "env:SLACK_BOT_TOKEN", "MAESTRO_SLACK_CHANNEL": "#data",
+		"MAESTRO_SLACK_ROUTES": `[{"tables": ["sales.*"], "slack_channel": "#sales"}]`,
+		"MAESTRO_PRICING":      "editions:0.06"}))
+	require.NoError(t, err)
+	require.Equal(t, "env:SLACK_BOT_TOKEN", c.SlackToken)
+	require.Equal(t, []spec.NotifyRoute{{Tables: []string{"sales.*"}, SlackChannel: "#sales"}}, c.SlackRoutes)
+	require.Equal(t, spec.Pricing{Model: "editions", USDPerSlotHour: 0.06, AnomalyMultiple: 3, AnomalyRuns: 10}, c.Pricing)
+
+	c, err = config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme"}))
+	require.NoError(t, err)
+	require.Empty(t, c.Pricing.Model, "no pricing: costs unknown")
+
+	_, err = config.Load(config.Scheduler, env(map[string]string{"MAESTRO_PROJECT": "acme", "MAESTRO_INSECURE_SKIP_AUTH": "true",
+		"MAESTRO_SLACK_TOKEN": "xoxb-1234-secret", "MAESTRO_PRICING": "flat:10", "MAESTRO_SLACK_ROUTES": `[{"slack_channel": "#x"}]`,
+		"MAESTRO_COST_ANOMALY_MULTIPLE": "0.5"}))
+	require.ErrorContains(t, err, "MAESTRO_SLACK_TOKEN must be a reference")
+	require.NotContains(t, err.Error(), "xoxb")
+	require.ErrorContains(t, err, `MAESTRO_PRICING: unknown model "flat"`)
+	require.ErrorContains(t, err, "route 1 needs a slack_channel and at least one of tables, group or schedule")
+	require.ErrorContains(t, err, "MAESTRO_COST_ANOMALY_MULTIPLE must be above 1")
 }

@@ -15,6 +15,8 @@ import (
 // SyncResult counts what a sync changed.
 type SyncResult struct {
 	Created, Updated, Deleted, Unchanged int
+	// Changed names the tables created or updated, in the project's order.
+	Changed []string
 }
 
 // Sync makes the store's definitions match a project folder: new and changed tables get a
@@ -47,6 +49,7 @@ func Sync(ctx context.Context, st store.Store, p *spec.Project, user string) (Sy
 		if _, err := st.TablePut(ctx, params); err != nil {
 			return res, fmt.Errorf("error saving table %q: %w", t.Name, err)
 		}
+		res.Changed = append(res.Changed, t.Name)
 	}
 	for name := range stored {
 		if err := st.TableDelete(ctx, name, user); err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -57,6 +57,10 @@ type Config struct {
 	// SheetsEndpoint overrides the Sheets API's address for sheet exports (a local stand-in
 	// such as sheetsfake, which then needs no credentials). Empty: Google's.
 	SheetsEndpoint string
+	// SlackAPIURL overrides Slack's Web API URL (tests: a slacktest server). Empty: Slack's.
+	SlackAPIURL string
+	// UIURL is the base URL Slack messages link to (the HTTP server's). Empty: no links.
+	UIURL string
 }
 
 // System is every part of Maestro on embedded backends.
@@ -120,6 +124,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	}
 	log.Info("definitions synced", zap.Int("created", res.Created), zap.Int("updated", res.Updated),
 		zap.Int("deleted", res.Deleted), zap.Int("unchanged", res.Unchanged))
+	warnEstimates(ctx, sys.Warehouse, p, res.Changed, log)
 
 	sys.Queue = memqueue.New(nil)
 	if sys.tasks, err = sys.Queue.CreateSubscription(engine.TasksSubscription, queue.SubscriptionConfig{
@@ -138,7 +143,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	}
 
 	sys.Scheduler = scheduler.New(sys.Store, sys.Queue.Topic(engine.TasksTopic),
-		scheduler.ProjectGraph(p.DefaultProject, p.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
+		scheduler.ProjectGraph(p.DefaultProject, p.DefaultDataset), notifier(ctx, cfg, sys.Store, log), log,
 		scheduler.Config{
 			GlobalLimit:       cfg.Workers,
 			UndeliveredAfter:  3 * time.Second,

@@ -50,6 +50,7 @@ type configFile struct {
 	Schedules       []scheduleFile   `yaml:"schedules"`
 	Connections     []connectionFile `yaml:"connections"`
 	Notify          notifyFile       `yaml:"notify"`
+	Pricing         *pricingFile     `yaml:"pricing"`
 }
 
 type scheduleFile struct {
@@ -68,8 +69,10 @@ type connectionFile struct {
 }
 
 type notifyFile struct {
-	SlackChannel string   `yaml:"slack_channel"`
-	Webhooks     []string `yaml:"webhooks"`
+	SlackChannel string      `yaml:"slack_channel"`
+	Webhooks     []string    `yaml:"webhooks"`
+	SlackToken   string      `yaml:"slack_token"`
+	Routes       []routeFile `yaml:"routes"`
 }
 
 type tableFile struct {
@@ -398,6 +401,7 @@ func parseConfig(data []byte, p *spec.Project, dir string) errorList {
 	}
 
 	p.Notify = spec.Notify{SlackChannel: c.Notify.SlackChannel, Webhooks: c.Notify.Webhooks}
+	errs = append(errs, parseNotify(c.Notify, c.Pricing, p, ln)...)
 	for i, w := range c.Notify.Webhooks {
 		u, err := url.Parse(w)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

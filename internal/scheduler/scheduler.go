@@ -43,6 +43,13 @@ type Notifier interface {
 	RunFinished(ctx context.Context, r *run.Run, nodes []*run.Node)
 }
 
+// FailureNotifier is a Notifier that is also told about each failed node as soon as its
+// completion arrives, rather than when its run finishes. The same failure may be told more than
+// once (completions are at least once, and RunFinished lists it again): implementations dedupe.
+type FailureNotifier interface {
+	NodeFailed(ctx context.Context, r *run.Run, n *run.Node)
+}
+
 // Config configures a Scheduler.
 type Config struct {
 	// GlobalLimit bounds nodes running (or dispatched) at once across all runs. 0: no bound.
@@ -322,6 +329,9 @@ func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) erro
 		s.log.Error("dropping malformed completion", zap.String("message_id", m.ID), zap.Error(err))
 		return nil
 	}
+	if c.State == run.NodeFailed {
+		s.nodeFailed(ctx, c.RunID, c.Node)
+	}
 	switch {
 	case !c.Propagated:
 		err = s.propagate(ctx, c.RunID, c.Node)
@@ -341,6 +351,26 @@ func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) erro
 		s.RequestDispatch()
 	}
 	return nil
+}
+
+// nodeFailed tells a FailureNotifier about a node whose completion says it failed for good.
+// Failing to tell is logged, never retried through the message: RunFinished tells it again.
+func (s *Scheduler) nodeFailed(ctx context.Context, runID, name string) {
+	fn, ok := s.notify.(FailureNotifier)
+	if !ok {
+		return
+	}
+	r, err := s.store.RunGet(ctx, runID)
+	if err == nil {
+		var n *run.Node
+		if n, err = s.store.NodeGet(ctx, runID, name); err == nil && n.State == run.NodeFailed {
+			fn.NodeFailed(ctx, r, n)
+			return
+		}
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("loading a failed node to notify failed", zap.String("run_id", runID), zap.String("node", name), zap.Error(err))
+	}
 }
 
 // RequestDispatch asks RunDispatcher for a dispatch pass soon. It never blocks.
@@ -414,6 +444,9 @@ func (s *Scheduler) finish(ctx context.Context, runID string) error {
 	if err != nil {
 		return fmt.Errorf("error finishing run %q: %w", runID, err)
 	}
+	// The run is finished and this handler alone won the right to tell it: a shutdown now
+	// (maestro dev --once stops as soon as the store says the run is over) must not lose that.
+	ctx = context.WithoutCancel(ctx)
 	r, err := s.store.RunGet(ctx, runID)
 	if err != nil {
 		return fmt.Errorf("error loading finished run %q: %w", runID, err)

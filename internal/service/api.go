@@ -14,12 +14,14 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
+	"github.com/maestro-sql/maestro/internal/warehouse"
 )
 
 var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
@@ -155,6 +157,11 @@ type APIConfig struct {
 	DefaultDataset string
 	// External configures the upload routes of external tables.
 	External ExternalConfig
+	// Pricing prices GET /costs and the estimates of pushed tables. Zero: costs are unknown.
+	Pricing spec.Pricing
+	// DryRun estimates pushed tables (nil: no estimates); a table whose estimate costs more than
+	// Pricing.EstimateWarnUSD is named in the push's answer.
+	DryRun warehouse.DryRunner
 }
 
 // API serves /healthz, a plain status page of recent runs, run triggers and listings, and
@@ -265,9 +272,16 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 			writeJSONError(w, http.StatusInternalServerError, "the project could not be saved; see the log")
 			return
 		}
-		writeJSON(w, map[string]int{"created": res.Created, "updated": res.Updated, "deleted": res.Deleted, "unchanged": res.Unchanged})
+		answer := map[string]any{"created": res.Created, "updated": res.Updated, "deleted": res.Deleted, "unchanged": res.Unchanged}
+		if warnings, err := cost.EstimateWarnings(r.Context(), cfg.DryRun, &p, cfg.Pricing, res.Changed); err != nil {
+			log.Warn("estimating pushed tables", zap.Error(err))
+		} else if len(warnings) > 0 {
+			answer["warnings"] = warnings
+		}
+		writeJSON(w, answer)
 	})
 	registerExternal(mux, st, log, cfg.External)
+	mux.HandleFunc("GET /costs", costs(st, cfg.Pricing, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -211,6 +211,40 @@ type Connection struct {
 type Notify struct {
 	SlackChannel string   `json:"slack_channel,omitempty"`
 	Webhooks     []string `json:"webhooks,omitempty"`
+	// SlackToken references (env:NAME, file:PATH, secretmanager:...) the Slack bot token, never
+	// the token itself. Empty: env:SLACK_BOT_TOKEN.
+	SlackToken string `json:"slack_token,omitempty"`
+	// Routes send some tables' messages to other channels: the first route that matches a table
+	// wins; a table no route matches goes to SlackChannel.
+	Routes []NotifyRoute `json:"routes,omitempty"`
+}
+
+// NotifyRoute matches tables by name, owner group or schedule (every criterion it sets must
+// match) and names the Slack channel their messages go to.
+type NotifyRoute struct {
+	// Tables are table names or patterns ("sales.*", "*.daily_*").
+	Tables   []string `json:"tables,omitempty"`
+	Group    string   `json:"group,omitempty"`
+	Schedule string   `json:"schedule,omitempty"`
+	// SlackChannel receives the matched tables' failures and cost alerts; a route with only a
+	// schedule also receives that schedule's run summaries.
+	SlackChannel string `json:"slack_channel"`
+}
+
+// Pricing says how warehouse statistics turn into money. Model empty: cost unknown (never
+// guessed).
+type Pricing struct {
+	// Model is "on_demand" (bytes billed) or "editions" (slot time).
+	Model          string  `json:"model,omitempty"`
+	USDPerTiB      float64 `json:"usd_per_tib,omitempty"`
+	USDPerSlotHour float64 `json:"usd_per_slot_hour,omitempty"`
+	// EstimateWarnUSD: a saved table whose dry-run estimate costs more is warned about. 0: never.
+	EstimateWarnUSD float64 `json:"estimate_warn_usd,omitempty"`
+	// AnomalyMultiple: a table whose run costs more than this many times its recent median is
+	// alerted on. 0: no alerts.
+	AnomalyMultiple float64 `json:"anomaly_multiple,omitempty"`
+	// AnomalyRuns is how many recent successful runs the median is taken over.
+	AnomalyRuns int `json:"anomaly_runs,omitempty"`
 }
 
 // Project is a whole project: settings plus every definition.
@@ -227,5 +261,6 @@ type Project struct {
 	Schedules      []Schedule   `json:"schedules"`
 	Connections    []Connection `json:"connections"`
 	Notify         Notify       `json:"notify"`
+	Pricing        Pricing      `json:"pricing,omitzero"`
 	Tables         []Table      `json:"tables"`
 }

@@ -126,8 +126,42 @@ type Store interface {
 	// then attempt number; none (and no error) for a run without any, or an unknown run.
 	DeliveryList(ctx context.Context, runID string) ([]*Delivery, error)
 
+	// Slack threads of failing tables (internal/notify): each failure is told once, and a
+	// table failing again before it succeeds replies in the first failure's thread.
+
+	// NotifyThreadClaim records that the failure of table in runID is being told in channel,
+	// creating the thread record if there is none, and returns the thread as it was (TS empty
+	// if no message started it yet). ErrConflict if that run's failure was claimed already.
+	NotifyThreadClaim(ctx context.Context, p *NotifyThreadClaimParams) (*NotifyThread, error)
+	// NotifyThreadSetTS records the message that starts a thread, if the thread has none yet
+	// (a thread keeps its first message). ErrNotFound if there is no such thread.
+	NotifyThreadSetTS(ctx context.Context, table, channel, ts string) error
+	// NotifyThreadList returns every open thread, ordered by table then channel.
+	NotifyThreadList(ctx context.Context) ([]*NotifyThread, error)
+	// NotifyThreadDelete closes a thread (its table succeeded); closing none is no error.
+	NotifyThreadDelete(ctx context.Context, table, channel string) error
+
 	// Close releases resources.
 	Close() error
+}
+
+// NotifyThread is the Slack thread of a table's consecutive failures in one channel.
+type NotifyThread struct {
+	Table   string
+	Channel string
+	// TS is the Slack timestamp of the thread's first message; empty until it is posted.
+	TS string
+	// RunID is the run whose failure was told last.
+	RunID     string
+	UpdatedAt time.Time
+}
+
+// NotifyThreadClaimParams claims the telling of one failure.
+type NotifyThreadClaimParams struct {
+	Table   string
+	Channel string
+	RunID   string
+	Now     time.Time
 }
 
 // TablePutParams saves a definition.

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("NodesDispatch", h.nodesDispatch)
 	t.Run("NodesStale", h.nodesStale)
 	t.Run("Delivery", h.deliveries)
+	t.Run("NotifyThread", h.notifyThreads)
 }
 
 type harness struct {
