@@ -10,6 +10,7 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/cloud"
 	"github.com/maestro-sql/maestro/internal/config"
+	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/service"
@@ -28,6 +29,8 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	// it itself, so a run starts even while the scheduler service is scaled to zero.
 	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
-	h := service.API(st, sched, log, service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset})
+	// Until the API authenticates its callers it acts as one user, "api": an admin unless the
+	// store registers "api" with a narrower role.
+	h := service.API(st, sched, log, service.APIConfig{User: "api", UserRole: definitions.RoleAdmin, DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset})
 	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error { <-ctx.Done(); return nil }, log)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
@@ -17,9 +18,11 @@ type SyncResult struct {
 	Created, Updated, Deleted, Unchanged int
 }
 
-// Sync makes the store's definitions match a project folder: new and changed tables get a
-// revision by user, tables gone from the folder are deleted, schedules are replaced.
-func Sync(ctx context.Context, st store.Store, p *spec.Project, user string) (SyncResult, error) {
+// Sync makes the store's definitions match a project: new and changed tables get a revision by
+// user, tables gone from the project are deleted, schedules are replaced. Every table change is
+// checked against user's rights first (Check): if any is refused nothing is saved, and the error
+// joins a *PermissionError (errors.Is ErrForbidden) for each refused table.
+func Sync(ctx context.Context, st store.Store, p *spec.Project, user store.User) (SyncResult, error) {
 	var res SyncResult
 	current, err := st.TableList(ctx)
 	if err != nil {
@@ -29,27 +32,64 @@ func Sync(ctx context.Context, st store.Store, p *spec.Project, user string) (Sy
 	for _, rec := range current {
 		stored[rec.Table.Name] = rec
 	}
+	type put struct {
+		params  *store.TablePutParams
+		created bool
+	}
+	var (
+		puts    []put
+		deletes []string
+		refused []error
+	)
 	for _, t := range p.Tables {
 		rec, ok := stored[t.Name]
 		delete(stored, t.Name)
+		var cur *spec.Table
+		if ok {
+			cur = &rec.Table
+		}
+		t = WithGroup(user, cur, t)
 		if ok && sameDefinition(rec.Table, t) {
 			res.Unchanged++
 			continue
 		}
-		params := &store.TablePutParams{Table: t, User: user, Message: "synced from " + t.File}
+		if err := Check(user, t.Name, cur, &t); err != nil {
+			refused = append(refused, err)
+			continue
+		}
+		params := &store.TablePutParams{Table: t, User: user.Email, Message: "synced from " + t.File}
 		if ok {
 			params.IfRevision = rec.Revision
-			res.Updated++
 		} else {
 			params.Create = true
-			res.Created++
 		}
-		if _, err := st.TablePut(ctx, params); err != nil {
-			return res, fmt.Errorf("error saving table %q: %w", t.Name, err)
+		puts = append(puts, put{params, !ok})
+	}
+	for name, rec := range stored {
+		if err := Check(user, name, &rec.Table, nil); err != nil {
+			refused = append(refused, err)
+			continue
+		}
+		deletes = append(deletes, name)
+	}
+	if len(refused) > 0 {
+		sort.Slice(refused, func(i, j int) bool { return refused[i].Error() < refused[j].Error() })
+		return SyncResult{}, fmt.Errorf("the project was not saved (nothing changed):\n%w", errors.Join(refused...))
+	}
+	sort.Strings(deletes)
+
+	for _, u := range puts {
+		if _, err := st.TablePut(ctx, u.params); err != nil {
+			return res, fmt.Errorf("error saving table %q: %w", u.params.Table.Name, err)
+		}
+		if u.created {
+			res.Created++
+		} else {
+			res.Updated++
 		}
 	}
-	for name := range stored {
-		if err := st.TableDelete(ctx, name, user); err != nil && !errors.Is(err, store.ErrNotFound) {
+	for _, name := range deletes {
+		if err := st.TableDelete(ctx, name, user.Email); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return res, fmt.Errorf("error deleting table %q: %w", name, err)
 		}
 		res.Deleted++

@@ -26,6 +26,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 	"github.com/maestro-sql/maestro/internal/warehouse/duckdbwarehouse"
 	"github.com/maestro-sql/maestro/internal/worker"
@@ -105,7 +106,8 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		return nil, fmt.Errorf("error opening the warehouse: %w", err)
 	}
 
-	res, err := definitions.Sync(ctx, sys.Store, p, cfg.User)
+	// maestro dev is one person's own Maestro: they may change every table.
+	res, err := definitions.Sync(ctx, sys.Store, p, store.User{Email: cfg.User, Name: cfg.User, Role: definitions.RoleAdmin})
 	if err != nil {
 		sys.Close()
 		return nil, err

@@ -127,6 +127,10 @@ type APIConfig struct {
 	// User is recorded as who started runs and changed definitions, until the API has
 	// authentication of its own.
 	User string
+	// UserRole and UserGroup are User's role and group (what it may change, see
+	// definitions.Check) when the store has no user of that name; a stored user wins. Empty:
+	// such a user changes no table.
+	UserRole, UserGroup string
 	// DefaultProject and DefaultDataset resolve table names of synced projects.
 	DefaultProject string
 	DefaultDataset string
@@ -220,7 +224,17 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 			writeJSONError(w, http.StatusUnprocessableEntity, err.Error())
 			return
 		}
-		res, err := definitions.Sync(r.Context(), st, &p, cfg.User)
+		actor, err := cfg.actor(r.Context(), st)
+		if err != nil {
+			log.Error("loading the acting user", zap.String("user", cfg.User), zap.Error(err))
+			writeJSONError(w, http.StatusInternalServerError, "the project could not be saved; see the log")
+			return
+		}
+		res, err := definitions.Sync(r.Context(), st, &p, actor)
+		if errors.Is(err, definitions.ErrForbidden) {
+			writeJSONError(w, http.StatusForbidden, err.Error())
+			return
+		}
 		if err != nil {
 			log.Error("syncing the project", zap.Error(err))
 			writeJSONError(w, http.StatusInternalServerError, "the project could not be saved; see the log")
