@@ -56,11 +56,11 @@ func orDevNull(name string) string {
 }
 
 type diffOp struct {
-	kind   byte // ' ', '-', '+'
-	line   string
-	aLine  int // 1-based line in a of ' ' and '-' ops
-	bLine  int // 1-based line in b of ' ' and '+' ops
-	noEOL  bool
+	kind  byte // ' ', '-', '+'
+	line  string
+	aLine int // 1-based line in a of ' ' and '-' ops
+	bLine int // 1-based line in b of ' ' and '+' ops
+	noEOL bool
 }
 
 func writeHunk(out *strings.Builder, ops []diffOp) {
