@@ -72,6 +72,14 @@ var Vars = []Var{
 		Description: "Overrides the BigQuery API endpoint (tests and private endpoints); unset in production."},
 	{Name: "MAESTRO_INSECURE_SKIP_AUTH", Services: []Service{Scheduler, Worker},
 		Description: "true turns off the OIDC checks of /tick and push deliveries; only for local tests, refused when K_SERVICE is set (on Cloud Run)."},
+	{Name: "MAESTRO_HISTORY_REMOTE", Services: []Service{API},
+		Description: "Git repository the history of every table change is pushed to after each sync (https://..., ssh://... or git@host:path): one commit per revision, authored by its user. Empty: no history is kept."},
+	{Name: "MAESTRO_HISTORY_BRANCH", Default: "main", Services: []Service{API},
+		Description: "Branch of MAESTRO_HISTORY_REMOTE the history is committed to."},
+	{Name: "MAESTRO_HISTORY_AUTH", Services: []Service{API},
+		Description: "Secret reference (env:NAME or file:PATH) to the history remote's credential: a token (or USER:TOKEN) for https, a PEM private key for ssh. Never the credential itself: Cloud Run exposes a Secret Manager secret as a variable or a file."},
+	{Name: "MAESTRO_HISTORY_DIR", Default: "/tmp/maestro-history", Services: []Service{API},
+		Description: "Local copy of the history repository; rebuilt from the remote and the store when missing."},
 	{Name: "PORT", Default: "8080", Services: all,
 		Description: "HTTP port (set by Cloud Run)."},
 }
@@ -98,6 +106,10 @@ type Config struct {
 	LogLevel          string
 	BigQueryEndpoint  string
 	InsecureSkipAuth  bool
+	HistoryRemote     string
+	HistoryBranch     string
+	HistoryAuth       string
+	HistoryDir        string
 	Port              int
 }
 
@@ -167,6 +179,10 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 		SweepEvery:        duration("MAESTRO_SWEEP_EVERY"),
 		LogLevel:          oneOf("MAESTRO_LOG_LEVEL", "debug", "info", "warn", "error"),
 		BigQueryEndpoint:  get("MAESTRO_BIGQUERY_ENDPOINT"),
+		HistoryRemote:     get("MAESTRO_HISTORY_REMOTE"),
+		HistoryBranch:     get("MAESTRO_HISTORY_BRANCH"),
+		HistoryAuth:       get("MAESTRO_HISTORY_AUTH"),
+		HistoryDir:        get("MAESTRO_HISTORY_DIR"),
 		Port:              atoi("PORT"),
 	}
 	switch skip := strings.ToLower(get("MAESTRO_INSECURE_SKIP_AUTH")); skip {
@@ -178,6 +194,16 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 		c.InsecureSkipAuth = true
 	default:
 		errs = append(errs, fmt.Errorf("MAESTRO_INSECURE_SKIP_AUTH must be true or false, not %q", skip))
+	}
+	if c.HistoryAuth != "" {
+		kind, _, _ := strings.Cut(c.HistoryAuth, ":")
+		if kind != "env" && kind != "file" {
+			// Never echoed: it may be the credential itself.
+			errs = append(errs, errors.New("MAESTRO_HISTORY_AUTH must be a secret reference (env:NAME or file:PATH; Cloud Run exposes a Secret Manager secret as either), never the credential itself"))
+		}
+		if c.HistoryRemote == "" {
+			errs = append(errs, errors.New("MAESTRO_HISTORY_AUTH is set but MAESTRO_HISTORY_REMOTE is not"))
+		}
 	}
 	if c.BQProject == "" {
 		c.BQProject = c.Project

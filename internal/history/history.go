@@ -190,7 +190,12 @@ func (m *Mirror) Status() Status {
 // configured, trying cfg.Attempts times with backoff. On error the commits made stay in the
 // local repository, and the next Sync pushes them (or, if the remote moved meanwhile, makes them
 // again on top of it).
+//
+// A nil Mirror keeps no history: Sync does nothing.
 func (m *Mirror) Sync(ctx context.Context) (Result, error) {
+	if m == nil {
+		return Result{}, nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var total Result

@@ -134,6 +134,8 @@ type APIConfig struct {
 	// DefaultProject and DefaultDataset resolve table names of synced projects.
 	DefaultProject string
 	DefaultDataset string
+	// History, when set, is synced after each project sync.
+	History HistorySyncer
 }
 
 // API serves /healthz, a plain status page of recent runs, run triggers and listings, and
@@ -240,8 +242,13 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 			writeJSONError(w, http.StatusInternalServerError, "the project could not be saved; see the log")
 			return
 		}
-		writeJSON(w, map[string]int{"created": res.Created, "updated": res.Updated, "deleted": res.Deleted, "unchanged": res.Unchanged})
+		out := map[string]any{"created": res.Created, "updated": res.Updated, "deleted": res.Deleted, "unchanged": res.Unchanged}
+		if msg := syncHistory(r.Context(), cfg.History, log); msg != "" {
+			out["history_error"] = msg
+		}
+		writeJSON(w, out)
 	})
+	mux.HandleFunc("GET /tables/{name}/history", handleTableHistory(st, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
