@@ -12,7 +12,9 @@ import (
 	"github.com/maestro-sql/maestro/internal/config"
 	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/history"
 	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/service"
 )
 
@@ -29,8 +31,24 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	// it itself, so a run starts even while the scheduler service is scaled to zero.
 	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
+	// The history is derived from the store's revisions: an instance starts from an empty
+	// folder, fetches the remote and commits only what it lacks.
+	var mirror *history.Mirror
+	if cfg.HistoryRemote != "" {
+		if mirror, err = history.Open(st, history.Config{Dir: cfg.HistoryDir, Branch: cfg.HistoryBranch,
+			Remote: cfg.HistoryRemote, Auth: cfg.HistoryAuth, Resolve: secret.Resolver{}.Resolve}, log); err != nil {
+			return err
+		}
+	}
 	// Until the API authenticates its callers it acts as one user, "api": an admin unless the
 	// store registers "api" with a narrower role.
-	h := service.API(st, sched, log, service.APIConfig{User: "api", UserRole: definitions.RoleAdmin, DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset})
-	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error { <-ctx.Done(); return nil }, log)
+	h := service.API(st, sched, log, service.APIConfig{User: "api", UserRole: definitions.RoleAdmin,
+		DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset, History: mirror})
+	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error {
+		// Catch up on revisions a previous instance could not push; a failure is logged and
+		// the next project sync retries.
+		_, _ = mirror.Sync(ctx)
+		<-ctx.Done()
+		return nil
+	}, log)
 }

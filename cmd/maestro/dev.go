@@ -332,7 +332,7 @@ func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap
 	}
 	mux := http.NewServeMux()
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
-	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", UserRole: "admin"}))
+	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", UserRole: "admin", History: sys.History}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

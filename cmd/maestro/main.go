@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newRefsCmd(), newPlanCmd(), newGenProjectCmd(),
-		newDevCmd(), newBenchCmd(), newQueryCmd(), newPushCmd(),
+		newDevCmd(), newBenchCmd(), newQueryCmd(), newPushCmd(), newHistoryCmd(),
 	)
 	return root
 }

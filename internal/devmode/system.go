@@ -20,6 +20,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/exporter"
+	"github.com/maestro-sql/maestro/internal/history"
 	"github.com/maestro-sql/maestro/internal/importer"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
@@ -61,6 +62,8 @@ type System struct {
 	Scheduler *scheduler.Scheduler
 	Worker    *worker.Worker
 	Project   *spec.Project
+	// History is the Git history of table changes in the state folder; nil if it cannot be kept.
+	History *history.Mirror
 	// CallbackKey is the key behind CallbackKeyRef when the variable is unset.
 	CallbackKey string
 
@@ -114,6 +117,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	}
 	log.Info("definitions synced", zap.Int("created", res.Created), zap.Int("updated", res.Updated),
 		zap.Int("deleted", res.Deleted), zap.Int("unchanged", res.Unchanged))
+	sys.History = openHistory(ctx, sys.Store, cfg.StateDir, log)
 
 	sys.Queue = memqueue.New(nil)
 	if sys.tasks, err = sys.Queue.CreateSubscription(engine.TasksSubscription, queue.SubscriptionConfig{
