@@ -24,4 +24,3 @@ func openHistory(ctx context.Context, st history.Store, stateDir string, log *za
 	}
 	return m
 }
-
