@@ -20,10 +20,14 @@ import (
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/memory"
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/store"
@@ -398,22 +402,29 @@ func (m *Mirror) commitPending(ctx context.Context, base plumbing.Hash) (plumbin
 	if err != nil {
 		return base, 0, err
 	}
+	if len(todo) == 0 {
+		m.known, m.knownTip = known, base
+		return base, 0, nil
+	}
+	// The new objects gather in memory and go to the repository as one pack: a loose file per
+	// object costs a file creation each, which dominated a first sync of thousands of tables.
+	objs := memory.NewStorage()
 	head := base
 	authors := map[string]object.Signature{}
-	for i, p := range todo {
+	for _, p := range todo {
 		if err := ctx.Err(); err != nil {
-			return head, i, err
+			return base, 0, err
 		}
-		if err := tree.apply(m.repo, p.rec); err != nil {
-			return head, i, err
+		if err := tree.apply(objs, p.rec); err != nil {
+			return base, 0, err
 		}
-		treeHash, err := tree.write(m.repo)
+		treeHash, err := tree.write(objs)
 		if err != nil {
-			return head, i, err
+			return base, 0, err
 		}
 		author, err := m.author(ctx, authors, p.rec.UpdatedBy)
 		if err != nil {
-			return head, i, err
+			return base, 0, err
 		}
 		author.When = p.rec.UpdatedAt
 		c := &object.Commit{
@@ -425,17 +436,50 @@ func (m *Mirror) commitPending(ctx context.Context, base plumbing.Hash) (plumbin
 		if !head.IsZero() {
 			c.ParentHashes = []plumbing.Hash{head}
 		}
-		obj := m.repo.Storer.NewEncodedObject()
+		obj := objs.NewEncodedObject()
 		if err := c.Encode(obj); err != nil {
-			return head, i, fmt.Errorf("error encoding the commit of %s@%d: %w", p.rec.Table.Name, p.rec.Revision, err)
+			return base, 0, fmt.Errorf("error encoding the commit of %s@%d: %w", p.rec.Table.Name, p.rec.Revision, err)
 		}
-		if head, err = m.repo.Storer.SetEncodedObject(obj); err != nil {
-			return head, i, fmt.Errorf("error writing the commit of %s@%d: %w", p.rec.Table.Name, p.rec.Revision, err)
+		if head, err = objs.SetEncodedObject(obj); err != nil {
+			return base, 0, fmt.Errorf("error writing the commit of %s@%d: %w", p.rec.Table.Name, p.rec.Revision, err)
 		}
 		known[p.rec.Table.Name] = p.rec.Revision
 	}
+	if err := writePack(m.repo.Storer, objs); err != nil {
+		return base, 0, err
+	}
 	m.known, m.knownTip = known, head
 	return head, len(todo), nil
+}
+
+// writePack stores every object of objs in the repository's storage as one pack.
+func writePack(dst storage.Storer, objs *memory.Storage) error {
+	var hashes []plumbing.Hash
+	for h := range objs.Objects {
+		hashes = append(hashes, h)
+	}
+	pw, ok := dst.(storer.PackfileWriter)
+	if !ok {
+		for _, h := range hashes {
+			if _, err := dst.SetEncodedObject(objs.Objects[h]); err != nil {
+				return fmt.Errorf("error writing the history's objects: %w", err)
+			}
+		}
+		return nil
+	}
+	w, err := pw.PackfileWriter()
+	if err != nil {
+		return fmt.Errorf("error writing the history's objects: %w", err)
+	}
+	// Window 10: revisions of one file delta-compress against each other, as git gc would.
+	if _, err := packfile.NewEncoder(w, objs, false).Encode(hashes, 10); err != nil {
+		_ = w.Close()
+		return fmt.Errorf("error packing the history's objects: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("error writing the history's objects: %w", err)
+	}
+	return nil
 }
 
 // author is the signature of user id: the store's name and e-mail for it, else the id itself.
@@ -612,7 +656,7 @@ func (f *folder) tables() []string {
 }
 
 // apply writes rec's files into the tree (removes them for a deletion).
-func (f *folder) apply(repo *git.Repository, rec *store.TableRecord) error {
+func (f *folder) apply(objs storer.EncodedObjectStorer, rec *store.TableRecord) error {
 	ds, base, _ := tablePaths(rec.Table.Name)
 	files := f.datasets[ds]
 	if files == nil {
@@ -633,7 +677,7 @@ func (f *folder) apply(repo *git.Repository, rec *store.TableRecord) error {
 		if name == base+".yaml" && len(data) == 0 {
 			continue
 		}
-		h, err := writeBlob(repo, data)
+		h, err := writeBlob(objs, data)
 		if err != nil {
 			return fmt.Errorf("error writing %s/%s to the history: %w", ds, name, err)
 		}
@@ -643,7 +687,7 @@ func (f *folder) apply(repo *git.Repository, rec *store.TableRecord) error {
 }
 
 // write stores the tree's objects and returns the root's hash.
-func (f *folder) write(repo *git.Repository) (plumbing.Hash, error) {
+func (f *folder) write(objs storer.EncodedObjectStorer) (plumbing.Hash, error) {
 	root := &object.Tree{Entries: append([]object.TreeEntry(nil), f.others...)}
 	for ds, files := range f.datasets {
 		h, ok := f.trees[ds]
@@ -653,18 +697,18 @@ func (f *folder) write(repo *git.Repository) (plumbing.Hash, error) {
 				sub.Entries = append(sub.Entries, object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: blob})
 			}
 			var err error
-			if h, err = writeTree(repo, sub); err != nil {
+			if h, err = writeTree(objs, sub); err != nil {
 				return plumbing.ZeroHash, err
 			}
 			f.trees[ds] = h
 		}
 		root.Entries = append(root.Entries, object.TreeEntry{Name: ds, Mode: filemode.Dir, Hash: h})
 	}
-	return writeTree(repo, root)
+	return writeTree(objs, root)
 }
 
-func writeBlob(repo *git.Repository, data []byte) (plumbing.Hash, error) {
-	obj := repo.Storer.NewEncodedObject()
+func writeBlob(objs storer.EncodedObjectStorer, data []byte) (plumbing.Hash, error) {
+	obj := objs.NewEncodedObject()
 	obj.SetType(plumbing.BlobObject)
 	w, err := obj.Writer()
 	if err != nil {
@@ -676,11 +720,11 @@ func writeBlob(repo *git.Repository, data []byte) (plumbing.Hash, error) {
 	if err := w.Close(); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return repo.Storer.SetEncodedObject(obj)
+	return objs.SetEncodedObject(obj)
 }
 
 // writeTree stores t with its entries in Git's order, where a folder sorts as its name and "/".
-func writeTree(repo *git.Repository, t *object.Tree) (plumbing.Hash, error) {
+func writeTree(objs storer.EncodedObjectStorer, t *object.Tree) (plumbing.Hash, error) {
 	sortKey := func(e object.TreeEntry) string {
 		if e.Mode == filemode.Dir {
 			return e.Name + "/"
@@ -688,11 +732,11 @@ func writeTree(repo *git.Repository, t *object.Tree) (plumbing.Hash, error) {
 		return e.Name
 	}
 	sort.Slice(t.Entries, func(i, j int) bool { return sortKey(t.Entries[i]) < sortKey(t.Entries[j]) })
-	obj := repo.Storer.NewEncodedObject()
+	obj := objs.NewEncodedObject()
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("error encoding a tree of the history: %w", err)
 	}
-	h, err := repo.Storer.SetEncodedObject(obj)
+	h, err := objs.SetEncodedObject(obj)
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("error writing a tree of the history: %w", err)
 	}
