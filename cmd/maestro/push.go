@@ -70,9 +70,15 @@ func newPushCmd() *cobra.Command {
 				}
 				return fmt.Errorf("the server refused the project (%s): %s", resp.Status, strings.TrimSpace(string(reply)))
 			}
-			var res struct{ Created, Updated, Deleted, Unchanged int }
+			var res struct {
+				Created, Updated, Deleted, Unchanged int
+				HistoryError                         string `json:"history_error"`
+			}
 			if err := json.Unmarshal(reply, &res); err != nil {
 				return fmt.Errorf("error reading the server's answer %q: %w", reply, err)
+			}
+			if res.HistoryError != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", res.HistoryError)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "pushed %d tables: %d created, %d updated, %d deleted, %d unchanged\n",
 				len(p.Tables), res.Created, res.Updated, res.Deleted, res.Unchanged)

@@ -146,6 +146,11 @@ func Open(st Store, cfg Config, log *zap.Logger) (*Mirror, error) {
 	if err != nil {
 		return nil, fmt.Errorf("error opening the history repository %s: %w", cfg.Dir, err)
 	}
+	// The work tree shows the branch the history goes to, whatever a previous configuration chose.
+	head := plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName(cfg.Branch))
+	if err := repo.Storer.SetReference(head); err != nil {
+		return nil, fmt.Errorf("error opening the history repository %s: %w", cfg.Dir, err)
+	}
 	m := &Mirror{st: st, cfg: cfg, log: log, repo: repo}
 	if cfg.Remote != "" {
 		if err := m.setRemote(); err != nil {
