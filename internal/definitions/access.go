@@ -36,6 +36,8 @@ type PermissionError struct {
 	Action string
 	// Reason completes "may not ACTION TABLE: ".
 	Reason string
+	// what, when Table is empty, names what else was refused.
+	what string
 }
 
 func (e *PermissionError) Error() string {
@@ -43,7 +45,11 @@ func (e *PermissionError) Error() string {
 	if e.User.Group != "" {
 		who += " of group " + e.User.Group
 	}
-	return fmt.Sprintf("%s) may not %s table %s: %s", who, e.Action, e.Table, e.Reason)
+	what := "table " + e.Table
+	if e.Table == "" {
+		what = e.what
+	}
+	return fmt.Sprintf("%s) may not %s %s: %s", who, e.Action, what, e.Reason)
 }
 
 // Is makes errors.Is(err, ErrForbidden) true.

@@ -72,6 +72,18 @@ func Sync(ctx context.Context, st store.Store, p *spec.Project, user store.User)
 		}
 		deletes = append(deletes, name)
 	}
+	schedules, err := st.ScheduleList(ctx)
+	if err != nil {
+		return res, fmt.Errorf("error listing schedules: %w", err)
+	}
+	connections, err := st.ConnectionList(ctx)
+	if err != nil {
+		return res, fmt.Errorf("error listing connections: %w", err)
+	}
+	if settingsChanged(schedules, connections, p) && user.Role != RoleAdmin && user.Role != RoleEditor {
+		refused = append(refused, &PermissionError{User: user, Action: ActionChange, Reason: "only editors and admins change them",
+			Table: "", what: "the project's schedules and connections"})
+	}
 	if len(refused) > 0 {
 		sort.Slice(refused, func(i, j int) bool { return refused[i].Error() < refused[j].Error() })
 		return SyncResult{}, fmt.Errorf("the project was not saved (nothing changed):\n%w", errors.Join(refused...))
@@ -95,10 +107,6 @@ func Sync(ctx context.Context, st store.Store, p *spec.Project, user store.User)
 		res.Deleted++
 	}
 
-	schedules, err := st.ScheduleList(ctx)
-	if err != nil {
-		return res, fmt.Errorf("error listing schedules: %w", err)
-	}
 	keep := map[string]bool{}
 	for _, s := range p.Schedules {
 		keep[s.Name] = true
@@ -119,6 +127,32 @@ func Sync(ctx context.Context, st store.Store, p *spec.Project, user store.User)
 		}
 	}
 	return res, nil
+}
+
+// settingsChanged reports whether syncing p would change the stored schedules or connections.
+func settingsChanged(schedules []*store.ScheduleRecord, connections []spec.Connection, p *spec.Project) bool {
+	if len(schedules) != len(p.Schedules) {
+		return true
+	}
+	stored := make(map[string]spec.Schedule, len(schedules))
+	for _, s := range schedules {
+		stored[s.Schedule.Name] = s.Schedule
+	}
+	for _, s := range p.Schedules {
+		if cur, ok := stored[s.Name]; !ok || cur != s {
+			return true
+		}
+	}
+	conns := make(map[string]spec.Connection, len(connections))
+	for _, c := range connections {
+		conns[c.Name] = c
+	}
+	for _, c := range p.Connections {
+		if cur, ok := conns[c.Name]; !ok || cur != c {
+			return true
+		}
+	}
+	return false
 }
 
 func sameDefinition(a, b spec.Table) bool {

@@ -125,6 +125,19 @@ func TestOwnership(t *testing.T) {
 		res, err := definitions.Sync(ctx, st, project(base...), vera)
 		require.NoError(t, err, "an unchanged project needs no right")
 		require.Equal(t, 3, res.Unchanged)
+
+		withSchedule := project(base...)
+		withSchedule.Schedules = []spec.Schedule{{Name: "daily", Cron: "@daily"}}
+		_, err = definitions.Sync(ctx, st, withSchedule, vera)
+		require.EqualError(t, err, "the project was not saved (nothing changed):\n"+
+			`user "vera@acme.test" (viewer of group finance) may not change the project's schedules and connections: only editors and admins change them`)
+		schedules, err := st.ScheduleList(ctx)
+		require.NoError(t, err)
+		require.Empty(t, schedules)
+		_, err = definitions.Sync(ctx, st, withSchedule, mark)
+		require.NoError(t, err, "editors keep the project's settings")
+		_, err = definitions.Sync(ctx, st, withSchedule, vera)
+		require.NoError(t, err, "unchanged settings need no right")
 	})
 
 	t.Run("AnAdminDoesAnything", func(t *testing.T) {
