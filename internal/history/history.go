@@ -68,7 +68,7 @@ type Config struct {
 type Result struct {
 	// Commits is how many revisions were committed.
 	Commits int
-	// Head is the branch's commit after the sync.
+	// Head is the branch's commit after the sync ("" while the history is empty).
 	Head string
 	// Pushed: the remote's branch is at Head.
 	Pushed bool
@@ -258,7 +258,10 @@ func (m *Mirror) syncOnce(ctx context.Context) (Result, error) {
 	}
 
 	head, n, err := m.commitPending(ctx, base)
-	res.Commits, res.Head = n, head.String()
+	res.Commits = n
+	if !head.IsZero() {
+		res.Head = head.String()
+	}
 	if err != nil {
 		return res, err
 	}
