@@ -19,9 +19,10 @@ type SyncResult struct {
 }
 
 // Sync makes the store's definitions match a project: new and changed tables get a revision by
-// user, tables gone from the project are deleted, schedules are replaced. Every table change is
-// checked against user's rights first (Check): if any is refused nothing is saved, and the error
-// joins a *PermissionError (errors.Is ErrForbidden) for each refused table.
+// user, tables gone from the project are deleted, schedules are replaced. Every change is checked
+// against user's rights first (Check for tables; schedules and connections need an editor or an
+// admin): if any is refused nothing is saved, and the error joins a *PermissionError
+// (errors.Is ErrForbidden) for each refusal.
 func Sync(ctx context.Context, st store.Store, p *spec.Project, user store.User) (SyncResult, error) {
 	var res SyncResult
 	current, err := st.TableList(ctx)
