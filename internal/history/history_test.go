@@ -91,11 +91,11 @@ func TestMirror(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Commits)
 
-	log := gitOut(t, "--git-dir", remote, "log", "--reverse", "--format=%an <%ae>|%cn|%at|%s|%(trailers:key=Maestro-Revision,valueonly,separator=)", "main")
+	log := gitOut(t, "--git-dir", remote, "log", "--reverse", "--format=%an <%ae>|%cn|%at|%ct|%s|%(trailers:key=Maestro-Revision,valueonly,separator=)", "main")
 	require.Equal(t, strings.Join([]string{
-		"Ana Lopez <ana@acme.test>|Maestro|" + unix(created) + "|create sales.orders|sales.orders@1",
-		"Ana Lopez <ana@acme.test>|Maestro|" + unix(byAna) + "|sales.orders: SQL changed; schedules daily → hourly|sales.orders@2",
-		"bob <bob>|Maestro|" + unix(byBob) + "|sales.orders: SQL changed|sales.orders@3",
+		"Ana Lopez <ana@acme.test>|Maestro|" + unix(created) + "|" + unix(created) + "|create sales.orders|sales.orders@1",
+		"Ana Lopez <ana@acme.test>|Maestro|" + unix(byAna) + "|" + unix(byAna) + "|sales.orders: SQL changed; schedules daily → hourly|sales.orders@2",
+		"bob <bob>|Maestro|" + unix(byBob) + "|" + unix(byBob) + "|sales.orders: SQL changed|sales.orders@3",
 	}, "\n")+"\n", log, "one commit per revision, authored by who made it, at its time, pushed")
 
 	// Each commit's diff is the revision's change, SQL as plain lines.
