@@ -14,8 +14,11 @@ import (
 	"github.com/maestro-sql/maestro/internal/blob/gcsblob"
 	"github.com/maestro-sql/maestro/internal/cloud"
 	"github.com/maestro-sql/maestro/internal/config"
+	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/engine"
+	"github.com/maestro-sql/maestro/internal/history"
 	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/warehouse/bigquerywarehouse"
 )
@@ -47,8 +50,20 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		}
 		uploads = service.ExternalConfig{Bucket: signing, Signer: signing}
 	}
-	acfg := service.APIConfig{User: "api", DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset, Pricing: cfg.Pricing,
-		External: uploads}
+	// The history is derived from the store's revisions: an instance starts from an empty
+	// folder, fetches the remote and commits only what it lacks.
+	var mirror *history.Mirror
+	if cfg.HistoryRemote != "" {
+		if mirror, err = history.Open(st, history.Config{Dir: cfg.HistoryDir, Branch: cfg.HistoryBranch,
+			Remote: cfg.HistoryRemote, Auth: cfg.HistoryAuth, Resolve: secret.Resolver{}.Resolve}, log); err != nil {
+			return err
+		}
+	}
+	// Until the API authenticates its callers it acts as one user, "api": an admin unless the
+	// store registers "api" with a narrower role.
+	acfg := service.APIConfig{User: "api", UserRole: definitions.RoleAdmin,
+		DefaultProject: cfg.DefaultProject, DefaultDataset: cfg.DefaultDataset, Pricing: cfg.Pricing,
+		External: uploads, History: mirror}
 	if cfg.Pricing.EstimateWarnUSD > 0 {
 		// Only for dry runs of pushed tables: BigQuery prices them without running anything.
 		var bqOpts []option.ClientOption
@@ -63,5 +78,11 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		acfg.DryRun = wh
 	}
 	h := service.API(st, sched, log, acfg)
-	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error { <-ctx.Done(); return nil }, log)
+	return cloud.Serve(ctx, cfg, h, func(ctx context.Context) error {
+		// Catch up on revisions a previous instance could not push; a failure is logged and
+		// the next project sync retries.
+		_, _ = mirror.Sync(ctx)
+		<-ctx.Done()
+		return nil
+	}, log)
 }

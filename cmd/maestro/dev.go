@@ -342,7 +342,7 @@ func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
 	// External tables' files are PUT to the API itself, into the object folder.
 	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", External: service.ExternalConfig{Bucket: sys.Objects},
-		Pricing: sys.Project.Pricing}))
+		Pricing: sys.Project.Pricing, UserRole: "admin", History: sys.History}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

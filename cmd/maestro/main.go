@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newRefsCmd(), newPlanCmd(), newGenProjectCmd(),
-		newDevCmd(), newBenchCmd(), newQueryCmd(), newPushCmd(), newUploadCmd(),
+		newDevCmd(), newBenchCmd(), newQueryCmd(), newPushCmd(), newUploadCmd(), newHistoryCmd(),
 	)
 	root.AddCommand(newCostsCmd())
 	return root

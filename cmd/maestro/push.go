@@ -73,9 +73,13 @@ func newPushCmd() *cobra.Command {
 			var res struct {
 				Created, Updated, Deleted, Unchanged int
 				Warnings                             []struct{ Message string }
+				HistoryError                         string `json:"history_error"`
 			}
 			if err := json.Unmarshal(reply, &res); err != nil {
 				return fmt.Errorf("error reading the server's answer %q: %w", reply, err)
+			}
+			if res.HistoryError != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", res.HistoryError)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "pushed %d tables: %d created, %d updated, %d deleted, %d unchanged\n",
 				len(p.Tables), res.Created, res.Updated, res.Deleted, res.Unchanged)

@@ -27,7 +27,7 @@ func TestPush(t *testing.T) {
 	sched := scheduler.New(st, q.Topic("tasks"), func(context.Context, []spec.Table) (scheduler.Graph, error) {
 		return maestrotest.Graph{}, nil
 	}, nil, zap.NewNop(), scheduler.Config{})
-	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: "api", DefaultProject: "shop", DefaultDataset: "raw"}))
+	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: "api", UserRole: "admin", DefaultProject: "shop", DefaultDataset: "raw"}))
 	defer srv.Close()
 
 	project := map[string]string{

@@ -105,6 +105,14 @@ var Vars = []Var{
 		Description: "How many recent successful runs of a table the cost median is taken over (at least 3)."},
 	{Name: "MAESTRO_ESTIMATE_WARN_USD", Services: []Service{API},
 		Description: "Warn, in the answer to a project push, about each changed table whose dry-run estimate costs more than this many USD. Unset: no estimates."},
+	{Name: "MAESTRO_HISTORY_REMOTE", Services: []Service{API},
+		Description: "Git repository the history of every table change is pushed to after each sync (https://..., ssh://... or git@host:path): one commit per revision, authored by its user. Empty: no history is kept."},
+	{Name: "MAESTRO_HISTORY_BRANCH", Default: "main", Services: []Service{API},
+		Description: "Branch of MAESTRO_HISTORY_REMOTE the history is committed to."},
+	{Name: "MAESTRO_HISTORY_AUTH", Services: []Service{API},
+		Description: "Secret reference (env:NAME or file:PATH) to the history remote's credential: a token (or USER:TOKEN) for https, a PEM private key for ssh. Never the credential itself: Cloud Run exposes a Secret Manager secret as a variable or a file."},
+	{Name: "MAESTRO_HISTORY_DIR", Default: "/tmp/maestro-history", Services: []Service{API},
+		Description: "Local copy of the history repository; rebuilt from the remote and the store when missing."},
 	{Name: "PORT", Default: "8080", Services: all,
 		Description: "HTTP port (set by Cloud Run)."},
 }
@@ -131,6 +139,10 @@ type Config struct {
 	LogLevel          string
 	BigQueryEndpoint  string
 	InsecureSkipAuth  bool
+	HistoryRemote     string
+	HistoryBranch     string
+	HistoryAuth       string
+	HistoryDir        string
 	Port              int
 	// SignerAccount, SignerKeyRef and SignedURLExpiry say how export URLs are signed.
 	SignerAccount   string
@@ -213,6 +225,10 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 		SweepEvery:        duration("MAESTRO_SWEEP_EVERY"),
 		LogLevel:          oneOf("MAESTRO_LOG_LEVEL", "debug", "info", "warn", "error"),
 		BigQueryEndpoint:  get("MAESTRO_BIGQUERY_ENDPOINT"),
+		HistoryRemote:     get("MAESTRO_HISTORY_REMOTE"),
+		HistoryBranch:     get("MAESTRO_HISTORY_BRANCH"),
+		HistoryAuth:       get("MAESTRO_HISTORY_AUTH"),
+		HistoryDir:        get("MAESTRO_HISTORY_DIR"),
 		Port:              atoi("PORT"),
 		SignerAccount:     get("MAESTRO_SIGNED_URL_SERVICE_ACCOUNT"),
 		SignerKeyRef:      get("MAESTRO_SIGNED_URL_KEY"),
@@ -246,6 +262,16 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("MAESTRO_INSECURE_SKIP_AUTH must be true or false, not %q", skip))
 	}
 	errs = append(errs, c.loadNotify(get)...)
+	if c.HistoryAuth != "" {
+		kind, _, _ := strings.Cut(c.HistoryAuth, ":")
+		if kind != "env" && kind != "file" {
+			// Never echoed: it may be the credential itself.
+			errs = append(errs, errors.New("MAESTRO_HISTORY_AUTH must be a secret reference (env:NAME or file:PATH; Cloud Run exposes a Secret Manager secret as either), never the credential itself"))
+		}
+		if c.HistoryRemote == "" {
+			errs = append(errs, errors.New("MAESTRO_HISTORY_AUTH is set but MAESTRO_HISTORY_REMOTE is not"))
+		}
+	}
 	if c.BQProject == "" {
 		c.BQProject = c.Project
 	}

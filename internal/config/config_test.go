@@ -111,3 +111,17 @@ func TestSlackAndPricing(t *testing.T) {
 	require.ErrorContains(t, err, "route 1 needs a slack_channel and at least one of tables, group or schedule")
 	require.ErrorContains(t, err, "MAESTRO_COST_ANOMALY_MULTIPLE must be above 1")
 }
+
+func TestHistoryCredentialIsAReference(t *testing.T) {
+	vars := map[string]string{"MAESTRO_PROJECT": "acme", "MAESTRO_HISTORY_REMOTE": "https://git.example.test/acme/history.git",
+		"MAESTRO_HISTORY_AUTH": "ghp_s3cr3t"}
+	_, err := config.Load(config.API, env(vars))
+	require.ErrorContains(t, err, "MAESTRO_HISTORY_AUTH must be a secret reference")
+	require.NotContains(t, err.Error(), "ghp_s3cr3t", "the value is never repeated")
+
+	vars["MAESTRO_HISTORY_AUTH"] = "env:HISTORY_TOKEN"
+	c, err := config.Load(config.API, env(vars))
+	require.NoError(t, err)
+	require.Equal(t, "main", c.HistoryBranch)
+	require.Equal(t, "/tmp/maestro-history", c.HistoryDir)
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/engine"
 	"github.com/maestro-sql/maestro/internal/exporter"
 	"github.com/maestro-sql/maestro/internal/external"
+	"github.com/maestro-sql/maestro/internal/history"
 	"github.com/maestro-sql/maestro/internal/importer"
 	"github.com/maestro-sql/maestro/internal/importer/sqlitesource"
 	"github.com/maestro-sql/maestro/internal/queue"
@@ -28,6 +29,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 	"github.com/maestro-sql/maestro/internal/warehouse/duckdbwarehouse"
 	"github.com/maestro-sql/maestro/internal/worker"
@@ -72,6 +74,8 @@ type System struct {
 	Scheduler *scheduler.Scheduler
 	Worker    *worker.Worker
 	Project   *spec.Project
+	// History is the Git history of table changes in the state folder; nil if it cannot be kept.
+	History *history.Mirror
 	// CallbackKey is the key behind CallbackKeyRef when the variable is unset.
 	CallbackKey string
 
@@ -117,7 +121,8 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		return nil, fmt.Errorf("error opening the warehouse: %w", err)
 	}
 
-	res, err := definitions.Sync(ctx, sys.Store, p, cfg.User)
+	// maestro dev is one person's own Maestro: they may change every table.
+	res, err := definitions.Sync(ctx, sys.Store, p, store.User{Email: cfg.User, Name: cfg.User, Role: definitions.RoleAdmin})
 	if err != nil {
 		sys.Close()
 		return nil, err
@@ -125,6 +130,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	log.Info("definitions synced", zap.Int("created", res.Created), zap.Int("updated", res.Updated),
 		zap.Int("deleted", res.Deleted), zap.Int("unchanged", res.Unchanged))
 	warnEstimates(ctx, sys.Warehouse, p, res.Changed, log)
+	sys.History = openHistory(ctx, sys.Store, cfg.StateDir, log)
 
 	sys.Queue = memqueue.New(nil)
 	if sys.tasks, err = sys.Queue.CreateSubscription(engine.TasksSubscription, queue.SubscriptionConfig{

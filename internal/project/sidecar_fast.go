@@ -32,7 +32,8 @@ func decodeSidecarFast(data []byte, f *tableFile) bool {
 		if k <= 0 || line[0] == ' ' || line[0] == '-' {
 			return false
 		}
-		key, val := string(line[:k]), strings.TrimSpace(string(line[k+2:]))
+		// Spaces only: YAML reads a no-break space (which TrimSpace would drop) as content.
+		key, val := string(line[:k]), strings.Trim(string(line[k+2:]), " ")
 		idx := -1
 		for i, name := range sidecarKeys {
 			if key == name {
@@ -101,7 +102,7 @@ func flowList(val string) ([]string, bool) {
 	items := strings.Split(val[1:len(val)-1], ",")
 	list := make([]string, 0, len(items))
 	for _, it := range items {
-		it = strings.TrimSpace(it)
+		it = strings.Trim(it, " ")
 		if !plainString(it) {
 			return nil, false
 		}

@@ -42,6 +42,8 @@ func TestSidecarFastMatchesYAML(t *testing.T) {
 		"---\ndescription: x\n",
 		"import:\n  connection: shopdb\n",
 		"owner: ana\nimport: {connection: shopdb}\n",
+		"description: \u00a0nbsp\n", // YAML keeps the no-break space
+		"cluster_by: [a, \u00a0b]\n",
 	}
 	for _, in := range declined {
 		var f tableFile

@@ -152,6 +152,10 @@ type APIConfig struct {
 	// User is recorded as who started runs and changed definitions, until the API has
 	// authentication of its own.
 	User string
+	// UserRole and UserGroup are User's role and group (what it may change, see
+	// definitions.Check) when the store has no user of that name; a stored user wins. Empty:
+	// such a user changes no table.
+	UserRole, UserGroup string
 	// DefaultProject and DefaultDataset resolve table names of synced projects.
 	DefaultProject string
 	DefaultDataset string
@@ -162,6 +166,8 @@ type APIConfig struct {
 	// DryRun estimates pushed tables (nil: no estimates); a table whose estimate costs more than
 	// Pricing.EstimateWarnUSD is named in the push's answer.
 	DryRun warehouse.DryRunner
+	// History, when set, is synced after each project sync.
+	History HistorySyncer
 }
 
 // API serves /healthz, a plain status page of recent runs, run triggers and listings, and
@@ -266,7 +272,17 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 			writeJSONError(w, http.StatusUnprocessableEntity, err.Error())
 			return
 		}
-		res, err := definitions.Sync(r.Context(), st, &p, cfg.User)
+		actor, err := cfg.actor(r.Context(), st)
+		if err != nil {
+			log.Error("loading the acting user", zap.String("user", cfg.User), zap.Error(err))
+			writeJSONError(w, http.StatusInternalServerError, "the project could not be saved; see the log")
+			return
+		}
+		res, err := definitions.Sync(r.Context(), st, &p, actor)
+		if errors.Is(err, definitions.ErrForbidden) {
+			writeJSONError(w, http.StatusForbidden, err.Error())
+			return
+		}
 		if err != nil {
 			log.Error("syncing the project", zap.Error(err))
 			writeJSONError(w, http.StatusInternalServerError, "the project could not be saved; see the log")
@@ -278,10 +294,14 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 		} else if len(warnings) > 0 {
 			answer["warnings"] = warnings
 		}
+		if msg := syncHistory(r.Context(), cfg.History, log); msg != "" {
+			answer["history_error"] = msg
+		}
 		writeJSON(w, answer)
 	})
 	registerExternal(mux, st, log, cfg.External)
 	mux.HandleFunc("GET /costs", costs(st, cfg.Pricing, log))
+	mux.HandleFunc("GET /tables/{name}/history", handleTableHistory(st, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -133,7 +133,7 @@ func TestPushWarnsAboutCostlyTables(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	sched := scheduler.New(st, nil, func(context.Context, []spec.Table) (scheduler.Graph, error) { return maestrotest.Graph{}, nil }, nil, zap.NewNop(), scheduler.Config{})
-	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: "t", DefaultProject: "shop", DefaultDataset: "raw",
+	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: "t", UserRole: "admin", DefaultProject: "shop", DefaultDataset: "raw",
 		Pricing: spec.Pricing{Model: "on_demand", USDPerTiB: 6.25, EstimateWarnUSD: 5}, DryRun: wh}))
 	t.Cleanup(srv.Close)
 
