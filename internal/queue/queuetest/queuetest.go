@@ -198,7 +198,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		// the usual wait (on the emulator both are 10 s, and waiting only one made this flaky).
 		m := recvWithin(t, got, d+waitFor)
 		require.Equal(t, id, m.ID)
-		require.Equal(t, 2, m.DeliveryAttempt)
+		// At least the second: on a loaded machine a delivery may also go to the stopping
+		// subscriber's stream and be abandoned there, which counts as an attempt too.
+		require.GreaterOrEqual(t, m.DeliveryAttempt, 2)
 		require.Equal(t, []byte("interrupted work"), m.Data)
 	})
 
