@@ -34,7 +34,7 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	st, q := b.Store, b.Queue
 	// Starting a run is assembling it in the store and publishing its first tasks: the API does
 	// it itself, so a run starts even while the scheduler service is scaled to zero.
-	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), scheduler.LogNotifier{Log: log}, log,
+	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), cloud.APINotifier(cfg, st, log), log,
 		scheduler.Config{GlobalLimit: cfg.MaxParallel})
 	// External tables' files go straight to the bucket, through URLs this service signs.
 	var uploads service.ExternalConfig

@@ -81,8 +81,8 @@ var Vars = []Var{
 		Description: "Secret reference (env:NAME, file:PATH or secretmanager:projects/P/secrets/S) to the PEM private key of MAESTRO_SIGNED_URL_SERVICE_ACCOUNT, to sign without calling IAM. Unset: IAM signBlob signs, and no key has to be kept."},
 	{Name: "MAESTRO_SIGNED_URL_EXPIRY", Default: "24h", Services: []Service{Worker},
 		Description: "How long an export's signed URL works after the callback is sent; at most 168h (Cloud Storage's limit)."},
-	{Name: "MAESTRO_CALLBACK_ALLOW_CIDRS", Services: []Service{Worker},
-		Description: "Comma-separated address ranges (10.8.0.0/16, 127.0.0.1/32) export callbacks may reach although they are refused by default: loopback, private, link-local and the metadata server. Unset: only public addresses."},
+	{Name: "MAESTRO_CALLBACK_ALLOW_CIDRS", Services: []Service{Scheduler, Worker, API},
+		Description: "Comma-separated address ranges (10.8.0.0/16, 127.0.0.1/32) export callbacks and webhooks may reach although they are refused by default: loopback, private, link-local and the metadata server. Unset: only public addresses."},
 	{Name: "MAESTRO_BIGQUERY_ENDPOINT", Services: []Service{Worker, API},
 		Description: "Overrides the BigQuery API endpoint (tests and private endpoints); unset in production."},
 	{Name: "MAESTRO_INSECURE_SKIP_AUTH", Services: []Service{Scheduler, Worker},
@@ -93,6 +93,8 @@ var Vars = []Var{
 		Description: "Slack channel of failures, run summaries and cost alerts that no route claims."},
 	{Name: "MAESTRO_SLACK_ROUTES", Services: []Service{Scheduler},
 		Description: "JSON list of routes, as maestro.yaml's `notify.routes`: `[{\"tables\": [\"sales.*\"], \"group\": \"\", \"schedule\": \"\", \"slack_channel\": \"#sales\"}]`."},
+	{Name: "MAESTRO_WEBHOOKS", Services: []Service{Scheduler, API},
+		Description: "JSON list of webhooks told about runs and failed tables, as maestro.yaml's `notify.webhooks`: `[{\"url\": \"https://...\", \"secret\": \"secretmanager:projects/P/secrets/S\", \"events\": [\"run.failed\", \"table.failed\"]}]` (events: run.started, run.finished, run.failed, table.failed; none: all). Messages are signed like export callbacks; deliveries are listed at GET /runs/{id}/deliveries."},
 	{Name: "MAESTRO_SLACK_API_URL", Services: []Service{Scheduler},
 		Description: "Overrides Slack's Web API URL (tests); unset in production."},
 	{Name: "MAESTRO_UI_URL", Services: []Service{Scheduler},
@@ -154,6 +156,7 @@ type Config struct {
 	SlackToken   string // a reference, never the token
 	SlackChannel string
 	SlackRoutes  []spec.NotifyRoute
+	Webhooks     []spec.Webhook
 	SlackAPIURL  string
 	UIURL        string
 	Pricing      spec.Pricing

@@ -125,3 +125,19 @@ func TestHistoryCredentialIsAReference(t *testing.T) {
 	require.Equal(t, "main", c.HistoryBranch)
 	require.Equal(t, "/tmp/maestro-history", c.HistoryDir)
 }
+
+func TestWebhooks(t *testing.T) {
+	c, err := config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme",
+		"MAESTRO_WEBHOOKS": `[{"url": "https://hooks.example.test/m", "secret": "secretmanager:projects/acme/secrets/hook", "events": ["run.started"]}]`}))
+	require.NoError(t, err)
+	require.Equal(t, []spec.Webhook{{URL: "https://hooks.example.test/m", SecretRef: "secretmanager:projects/acme/secrets/hook", Events: []string{"run.started"}}}, c.Webhooks)
+
+	_, err = config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme",
+		"MAESTRO_WEBHOOKS": `[{"url": "ftp://x", "secret": "hunter2", "events": ["run.exploded"]}]`}))
+	require.ErrorContains(t, err, `webhook 1: url "ftp://x" is not an http(s) URL`)
+	require.ErrorContains(t, err, "webhook 1: secret must be a reference")
+	require.ErrorContains(t, err, `webhook 1: unknown event "run.exploded"`)
+	require.NotContains(t, err.Error(), "hunter2")
+	_, err = config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme", "MAESTRO_WEBHOOKS": `{"url": "x"}`}))
+	require.ErrorContains(t, err, "MAESTRO_WEBHOOKS must be a JSON list")
+}

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/maestro-sql/maestro/internal/callback"
+	"github.com/maestro-sql/maestro/internal/spec"
 )
 
 // loadNotify reads the Slack and pricing variables into c.
@@ -29,6 +34,34 @@ func (c *Config) loadNotify(get func(string) string) []error {
 			if r.SlackChannel == "" || len(r.Tables) == 0 && r.Group == "" && r.Schedule == "" {
 				errs = append(errs, fmt.Errorf("MAESTRO_SLACK_ROUTES: route %d needs a slack_channel and at least one of tables, group or schedule", i+1))
 			}
+		}
+	}
+	if hooks := get("MAESTRO_WEBHOOKS"); hooks != "" {
+		dec := json.NewDecoder(bytes.NewReader([]byte(hooks)))
+		dec.DisallowUnknownFields()
+		var list []struct {
+			URL    string   `json:"url"`
+			Secret string   `json:"secret"`
+			Events []string `json:"events"`
+		}
+		if err := dec.Decode(&list); err != nil {
+			errs = append(errs, fmt.Errorf("MAESTRO_WEBHOOKS must be a JSON list of webhooks ({url, secret, events}): %v", err))
+		}
+		for i, h := range list {
+			u, err := url.Parse(h.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("MAESTRO_WEBHOOKS: webhook %d: url %q is not an http(s) URL", i+1, h.URL))
+			}
+			if kind, _, _ := strings.Cut(h.Secret, ":"); kind != "env" && kind != "file" && kind != "secretmanager" {
+				// Never echoed: it may be the key itself.
+				errs = append(errs, fmt.Errorf("MAESTRO_WEBHOOKS: webhook %d: secret must be a reference (env:NAME, file:PATH or secretmanager:...), never the key itself", i+1))
+			}
+			for _, e := range h.Events {
+				if !slices.Contains(callback.WebhookEvents, e) {
+					errs = append(errs, fmt.Errorf("MAESTRO_WEBHOOKS: webhook %d: unknown event %q (%s)", i+1, e, strings.Join(callback.WebhookEvents, ", ")))
+				}
+			}
+			c.Webhooks = append(c.Webhooks, spec.Webhook{URL: h.URL, SecretRef: h.Secret, Events: h.Events})
 		}
 	}
 	if p := get("MAESTRO_PRICING"); p != "" {

@@ -6,11 +6,13 @@ import (
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
+	"github.com/maestro-sql/maestro/internal/callback"
 	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/notify"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 	"github.com/maestro-sql/maestro/internal/warehouse"
 )
 
@@ -21,6 +23,18 @@ const SlackTokenRefDefault = "env:SLACK_BOT_TOKEN"
 // SlackAPIURLEnv names the variable that points maestro dev at another Slack Web API URL
 // (Config.SlackAPIURL): a test server, or a proxy.
 const SlackAPIURLEnv = "MAESTRO_SLACK_API_URL"
+
+// notifiers returns the chat notifier (see notifier) and, when the project lists webhooks, the
+// webhooks beside it, which may reach receivers on this machine or the local network.
+func notifiers(ctx context.Context, cfg Config, st *sqlitestore.Store, resolve func(context.Context, string) (string, error), log *zap.Logger) (scheduler.Notifier, *notify.Webhooks) {
+	chat := notifier(ctx, cfg, st, log)
+	if len(cfg.Project.Notify.Webhooks) == 0 {
+		return chat, nil
+	}
+	hooks := notify.NewWebhooks(callback.New(callback.Config{Allow: localNetworks}), cfg.Project.Notify.Webhooks, st, log,
+		notify.WebhooksConfig{Resolve: resolve})
+	return notify.Notifiers{chat, hooks}, hooks
+}
 
 // notifier returns Slack when the project's bot token resolves, else the log: maestro dev
 // works without a Slack workspace, and says so once.

@@ -179,7 +179,7 @@ type resolver struct {
 	callbackKey string
 }
 
-func (r resolver) Resolve(ctx context.Context, ref string) (string, error) {
+func (r *resolver) Resolve(ctx context.Context, ref string) (string, error) {
 	if name, ok := strings.CutPrefix(ref, sourceRefPrefix); ok {
 		if s, ok := r.sources[name]; ok {
 			return s.dsn, nil

@@ -24,6 +24,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/history"
 	"github.com/maestro-sql/maestro/internal/importer"
 	"github.com/maestro-sql/maestro/internal/importer/sqlitesource"
+	"github.com/maestro-sql/maestro/internal/notify"
 	"github.com/maestro-sql/maestro/internal/queue"
 	"github.com/maestro-sql/maestro/internal/queue/memqueue"
 	"github.com/maestro-sql/maestro/internal/scheduler"
@@ -79,6 +80,7 @@ type System struct {
 	// CallbackKey is the key behind CallbackKeyRef when the variable is unset.
 	CallbackKey string
 
+	webhooks    *notify.Webhooks // nil without webhooks
 	tasks       queue.Subscription
 	completions queue.Subscription
 	log         *zap.Logger
@@ -148,18 +150,20 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 		return nil, fmt.Errorf("error creating the completion subscription: %w", err)
 	}
 
+	if sys.CallbackKey, err = callbackKey(cfg.StateDir); err != nil {
+		sys.Close()
+		return nil, err
+	}
+	secrets := &resolver{next: secret.Resolver{}.Resolve, callbackKey: sys.CallbackKey}
+	chat, hooks := notifiers(ctx, cfg, sys.Store, secrets.Resolve, log)
+	sys.webhooks = hooks
 	sys.Scheduler = scheduler.New(sys.Store, sys.Queue.Topic(engine.TasksTopic),
-		scheduler.ProjectGraph(p.DefaultProject, p.DefaultDataset), notifier(ctx, cfg, sys.Store, log), log,
+		scheduler.ProjectGraph(p.DefaultProject, p.DefaultDataset), chat, log,
 		scheduler.Config{
 			GlobalLimit:       cfg.Workers,
 			UndeliveredAfter:  3 * time.Second,
 			UnpropagatedAfter: 2 * time.Second,
 		})
-	if sys.CallbackKey, err = callbackKey(cfg.StateDir); err != nil {
-		sys.Close()
-		return nil, err
-	}
-	secrets := resolver{next: secret.Resolver{}.Resolve, callbackKey: sys.CallbackKey}
 	sources, err := prepareSources(ctx, cfg, secrets.Resolve, log)
 	if err != nil {
 		sys.Close()
@@ -236,8 +240,17 @@ func (s *System) Run(ctx context.Context, loops engine.SchedulerLoops) error {
 	return errors.Join(<-errc, <-errc)
 }
 
-// Close releases everything opened.
+// Close releases everything opened. Webhooks still being delivered get up to half a minute.
 func (s *System) Close() error {
+	if s.webhooks != nil {
+		done := make(chan struct{})
+		go func() { s.webhooks.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			s.log.Warn("webhooks still being delivered were given up")
+		}
+	}
 	var errs []error
 	if s.Queue != nil {
 		errs = append(errs, s.Queue.Close())

@@ -254,15 +254,7 @@ func (e *Exporter) deliveryRecorder() callback.Recorder {
 	if e.Deliveries == nil {
 		return nil
 	}
-	return callback.RecorderFunc(func(ctx context.Context, a callback.Attempt) error {
-		d := &store.Delivery{RunID: a.RunID, Table: a.Table, DeliveryID: a.DeliveryID, URL: a.URL, Event: a.Event,
-			Attempt: a.Number, Started: a.Started, Duration: a.Duration, StatusCode: a.StatusCode}
-		if a.Err != nil {
-			d.Error = a.Err.Error()
-		}
-		// Recorded even when the send is being cancelled: the attempt happened.
-		return e.Deliveries.DeliveryRecord(context.WithoutCancel(ctx), d)
-	})
+	return store.AttemptRecorder(e.Deliveries)
 }
 
 func (e *Exporter) now() time.Time {

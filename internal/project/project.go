@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/maestro-sql/maestro/internal/callback"
 	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/schedule"
 	"github.com/maestro-sql/maestro/internal/spec"
@@ -69,10 +71,26 @@ type connectionFile struct {
 }
 
 type notifyFile struct {
-	SlackChannel string      `yaml:"slack_channel"`
-	Webhooks     []string    `yaml:"webhooks"`
-	SlackToken   string      `yaml:"slack_token"`
-	Routes       []routeFile `yaml:"routes"`
+	SlackChannel string        `yaml:"slack_channel"`
+	Webhooks     []webhookFile `yaml:"webhooks"`
+	SlackToken   string        `yaml:"slack_token"`
+	Routes       []routeFile   `yaml:"routes"`
+}
+
+type webhookFile struct {
+	URL    string   `yaml:"url"`
+	Secret string   `yaml:"secret"`
+	Events []string `yaml:"events"`
+}
+
+// UnmarshalYAML reads a webhook; a bare URL (the format before webhooks were signed) is refused
+// with the form to write instead.
+func (w *webhookFile) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return fmt.Errorf("webhook %q needs a key to sign its messages: write {url: %s, secret: env:NAME}", n.Value, n.Value)
+	}
+	type plain webhookFile
+	return n.Decode((*plain)(w))
 }
 
 type tableFile struct {
@@ -400,13 +418,21 @@ func parseConfig(data []byte, p *spec.Project, dir string) errorList {
 		p.Connections = append(p.Connections, spec.Connection{Name: cn.Name, Driver: cn.Driver, SecretRef: cn.Secret, Seed: cn.Seed})
 	}
 
-	p.Notify = spec.Notify{SlackChannel: c.Notify.SlackChannel, Webhooks: c.Notify.Webhooks}
+	p.Notify = spec.Notify{SlackChannel: c.Notify.SlackChannel}
 	errs = append(errs, parseNotify(c.Notify, c.Pricing, p, ln)...)
 	for i, w := range c.Notify.Webhooks {
-		u, err := url.Parse(w)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs.add(file, ln.at("notify", "webhooks", i), "webhook %d is not an http(s) URL", i+1)
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.add(file, ln.at("notify", "webhooks", i, "url"), "webhook %d: url %q is not an http(s) URL", i+1, w.URL)
 		}
+		if msg := checkSecretRef(w.Secret); msg != "" {
+			errs.add(file, ln.at("notify", "webhooks", i, "secret"), "webhook %d: %s", i+1, msg)
+		}
+		for j, e := range w.Events {
+			if !slices.Contains(callback.WebhookEvents, e) {
+				errs.add(file, ln.at("notify", "webhooks", i, "events", j), "webhook %d: unknown event %q (%s)", i+1, e, strings.Join(callback.WebhookEvents, ", "))
+			}
+		}
+		p.Notify.Webhooks = append(p.Notify.Webhooks, spec.Webhook{URL: w.URL, SecretRef: w.Secret, Events: w.Events})
 	}
 	return errs
 }

@@ -37,7 +37,10 @@ connections:
     secret: secretmanager:projects/acme/secrets/crm/versions/latest
 notify:
   slack_channel: "#data"
-  webhooks: [https://example.test/hook]
+  webhooks:
+    - url: https://example.test/hook
+      secret: env:HOOK_KEY
+      events: [run.failed, table.failed]
 `
 
 func errorLines(err error) []string {
@@ -89,7 +92,9 @@ reads_previous: [sales.daily]
 			{Name: "shop", Driver: "postgres", SecretRef: "env:SHOP_DSN"},
 			{Name: "crm", Driver: "mysql", SecretRef: "secretmanager:projects/acme/secrets/crm/versions/latest"},
 		}, p.Connections)
-		require.Equal(t, spec.Notify{SlackChannel: "#data", Webhooks: []string{"https://example.test/hook"}}, p.Notify)
+		require.Equal(t, spec.Notify{SlackChannel: "#data", Webhooks: []spec.Webhook{
+			{URL: "https://example.test/hook", SecretRef: "env:HOOK_KEY", Events: []string{"run.failed", "table.failed"}},
+		}}, p.Notify)
 
 		require.Len(t, p.Tables, 3)
 		byName := map[string]spec.Table{}
@@ -574,5 +579,36 @@ connections:
 			`maestro.yaml:22: connection "d": seed "sources/shop.txt" must be a .sql file`,
 			`sources/stray.sql: folder sources holds seed scripts (connections in maestro.yaml), not tables: move this table to a dataset folder`,
 		}, errorLines(err))
+	})
+}
+
+func TestLoadWebhooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("BareURLIsRefusedWithTheFormToWrite", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml": "notify:\n  webhooks: [https://example.test/hook]\n",
+		})
+		_, err := project.Load(ctx, dir)
+		require.ErrorContains(t, err, `webhook "https://example.test/hook" needs a key to sign its messages: write {url: https://example.test/hook, secret: env:NAME}`)
+	})
+	t.Run("EveryProblemNamesItsLine", func(t *testing.T) {
+		t.Parallel()
+		dir := maestrotest.WriteTree(t, map[string]string{
+			"maestro.yaml": `notify:
+  webhooks:
+    - url: ftp://example.test/hook
+      secret: hunter2
+      events: [run.started, run.exploded]
+`,
+		})
+		_, err := project.Load(ctx, dir)
+		require.Equal(t, []string{
+			`maestro.yaml:3: webhook 1: url "ftp://example.test/hook" is not an http(s) URL`,
+			`maestro.yaml:4: webhook 1: secret must be a reference (env:NAME, file:PATH or secretmanager:projects/P/secrets/S[/versions/V]), never the secret itself`,
+			`maestro.yaml:5: webhook 1: unknown event "run.exploded" (run.started, run.finished, run.failed, table.failed)`,
+		}, errorLines(err))
+		require.NotContains(t, err.Error(), "hunter2")
 	})
 }

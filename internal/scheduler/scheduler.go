@@ -43,6 +43,12 @@ type Notifier interface {
 	RunFinished(ctx context.Context, r *run.Run, nodes []*run.Node)
 }
 
+// StartNotifier is a Notifier that is also told when a run starts (a schedule's, a manual one, or
+// a resume), after it is saved.
+type StartNotifier interface {
+	RunStarted(ctx context.Context, r *run.Run)
+}
+
 // FailureNotifier is a Notifier that is also told about each failed node as soon as its
 // completion arrives, rather than when its run finishes. The same failure may be told more than
 // once (completions are at least once, and RunFinished lists it again): implementations dedupe.
@@ -207,6 +213,7 @@ func (s *Scheduler) Start(ctx context.Context, p StartParams) (*run.Run, error) 
 	}
 	s.log.Info("run started", zap.String("run_id", r.ID), zap.String("schedule", r.Schedule),
 		zap.String("trigger", string(r.Trigger)), zap.Int("nodes", len(nodes)))
+	s.runStarted(ctx, r)
 	if err := s.Dispatch(ctx); err != nil {
 		// The sweeper dispatches later; the run exists.
 		s.log.Warn("dispatch after run start failed", zap.String("run_id", r.ID), zap.Error(err))
@@ -351,6 +358,13 @@ func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) erro
 		s.RequestDispatch()
 	}
 	return nil
+}
+
+// runStarted tells a StartNotifier about a run just saved.
+func (s *Scheduler) runStarted(ctx context.Context, r *run.Run) {
+	if sn, ok := s.notify.(StartNotifier); ok {
+		sn.RunStarted(ctx, r)
+	}
 }
 
 // nodeFailed tells a FailureNotifier about a node whose completion says it failed for good.
@@ -525,6 +539,7 @@ func (s *Scheduler) Resume(ctx context.Context, runID, user string) (*run.Run, e
 		return nil, fmt.Errorf("error creating resume run of %q: %w", runID, err)
 	}
 	s.log.Info("run resumed", zap.String("run_id", r.ID), zap.String("resumed_from", runID))
+	s.runStarted(ctx, r)
 	if err := s.Dispatch(ctx); err != nil {
 		s.log.Warn("dispatch after resume failed", zap.String("run_id", r.ID), zap.Error(err))
 	}

@@ -209,14 +209,26 @@ type Connection struct {
 
 // Notify lists where failures and run summaries go.
 type Notify struct {
-	SlackChannel string   `json:"slack_channel,omitempty"`
-	Webhooks     []string `json:"webhooks,omitempty"`
+	SlackChannel string    `json:"slack_channel,omitempty"`
+	Webhooks     []Webhook `json:"webhooks,omitempty"`
 	// SlackToken references (env:NAME, file:PATH, secretmanager:...) the Slack bot token, never
 	// the token itself. Empty: env:SLACK_BOT_TOKEN.
 	SlackToken string `json:"slack_token,omitempty"`
 	// Routes send some tables' messages to other channels: the first route that matches a table
 	// wins; a table no route matches goes to SlackChannel.
 	Routes []NotifyRoute `json:"routes,omitempty"`
+}
+
+// Webhook is an HTTP endpoint told about runs and failed tables, in messages signed like export
+// callbacks.
+type Webhook struct {
+	URL string `json:"url"`
+	// SecretRef references (env:NAME, file:PATH, secretmanager:...) the key that signs the
+	// messages, never the key itself.
+	SecretRef string `json:"secret_ref"`
+	// Events are the events it receives (run.started, run.finished, run.failed, table.failed);
+	// empty means all.
+	Events []string `json:"events,omitempty"`
 }
 
 // NotifyRoute matches tables by name, owner group or schedule (every criterion it sets must

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/maestro-sql/maestro/internal/callback"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/spec"
 )
@@ -347,4 +348,23 @@ type Delivery struct {
 	StatusCode int
 	// Error is why the attempt failed; empty on success.
 	Error string
+}
+
+// DeliveryRecorder is the part of a Store that keeps callback delivery attempts.
+type DeliveryRecorder interface {
+	DeliveryRecord(ctx context.Context, d *Delivery) error
+}
+
+// AttemptRecorder records each attempt a callback client makes as a Delivery in st: how export
+// callbacks and webhooks leave a trace a user can read.
+func AttemptRecorder(st DeliveryRecorder) callback.Recorder {
+	return callback.RecorderFunc(func(ctx context.Context, a callback.Attempt) error {
+		d := &Delivery{RunID: a.RunID, Table: a.Table, DeliveryID: a.DeliveryID, URL: a.URL, Event: a.Event,
+			Attempt: a.Number, Started: a.Started, Duration: a.Duration, StatusCode: a.StatusCode}
+		if a.Err != nil {
+			d.Error = a.Err.Error()
+		}
+		// Recorded even when the send is being cancelled: the attempt happened.
+		return st.DeliveryRecord(context.WithoutCancel(ctx), d)
+	})
 }
