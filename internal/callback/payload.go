@@ -12,10 +12,12 @@ const (
 	EventRunFinished = "run.finished" // every node succeeded
 	EventRunFailed   = "run.failed"   // a node failed, or the run was cancelled
 	EventTableFailed = "table.failed" // a table failed for good (its retries spent)
+	// EventTableCostJump: a table's run cost more than a multiple of its recent median.
+	EventTableCostJump = "table.cost_jump"
 )
 
 // WebhookEvents are the events a webhook may subscribe to.
-var WebhookEvents = []string{EventRunStarted, EventRunFinished, EventRunFailed, EventTableFailed}
+var WebhookEvents = []string{EventRunStarted, EventRunFinished, EventRunFailed, EventTableFailed, EventTableCostJump}
 
 // Payload is the JSON body of a callback.
 type Payload struct {
@@ -40,6 +42,16 @@ type Payload struct {
 	Run *RunInfo `json:"run,omitempty"`
 	// Node describes the failed table of a table.failed event.
 	Node *NodeInfo `json:"node,omitempty"`
+	// Cost describes the jump of a table.cost_jump event.
+	Cost *CostInfo `json:"cost,omitempty"`
+}
+
+// CostInfo is a table's cost in a run against its recent median, in USD.
+type CostInfo struct {
+	USD       float64 `json:"usd"`
+	MedianUSD float64 `json:"median_usd"`
+	// Runs is how many earlier successful runs the median is over.
+	Runs int `json:"runs"`
 }
 
 // RunInfo is a run as webhooks describe it.

@@ -9,7 +9,9 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/callback"
 	"github.com/maestro-sql/maestro/internal/config"
+	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/notify"
+	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/store"
@@ -45,7 +47,11 @@ func withWebhooks(n scheduler.Notifier, cfg *config.Config, st NotifierStore, lo
 	}
 	// Refused by default: loopback, private ranges, link-local and the metadata server.
 	client := callback.New(callback.Config{Allow: cfg.CallbackAllow})
-	return notify.Notifiers{n, notify.NewWebhooks(client, cfg.Webhooks, st, log, notify.WebhooksConfig{Resolve: Secrets().Resolve})}
+	pricing := cfg.Pricing
+	return notify.Notifiers{n, notify.NewWebhooks(client, cfg.Webhooks, st, log, notify.WebhooksConfig{Resolve: Secrets().Resolve,
+		CostJumps: func(ctx context.Context, r *run.Run, nodes []*run.Node) ([]cost.Anomaly, error) {
+			return cost.Anomalies(ctx, st, pricing, r, nodes)
+		}})}
 }
 
 func chatNotifier(ctx context.Context, cfg *config.Config, st notify.Store, log *zap.Logger) (scheduler.Notifier, error) {

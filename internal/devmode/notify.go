@@ -9,6 +9,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/callback"
 	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/notify"
+	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/spec"
@@ -31,8 +32,11 @@ func notifiers(ctx context.Context, cfg Config, st *sqlitestore.Store, resolve f
 	if len(cfg.Project.Notify.Webhooks) == 0 {
 		return chat, nil
 	}
+	pricing := cfg.Project.Pricing
 	hooks := notify.NewWebhooks(callback.New(callback.Config{Allow: localNetworks}), cfg.Project.Notify.Webhooks, st, log,
-		notify.WebhooksConfig{Resolve: resolve})
+		notify.WebhooksConfig{Resolve: resolve, CostJumps: func(ctx context.Context, r *run.Run, nodes []*run.Node) ([]cost.Anomaly, error) {
+			return cost.Anomalies(ctx, st, pricing, r, nodes)
+		}})
 	return notify.Notifiers{chat, hooks}, hooks
 }
 

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/callback"
+	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
@@ -40,6 +41,7 @@ type Webhooks struct {
 	log     *zap.Logger
 	timeout time.Duration
 	now     func() time.Time
+	jumps   func(ctx context.Context, r *run.Run, nodes []*run.Node) ([]cost.Anomaly, error)
 
 	wg sync.WaitGroup
 }
@@ -52,6 +54,9 @@ type WebhooksConfig struct {
 	Timeout time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// CostJumps finds a finished run's tables whose cost jumped (cost.Anomalies); nil: no
+	// table.cost_jump events.
+	CostJumps func(ctx context.Context, r *run.Run, nodes []*run.Node) ([]cost.Anomaly, error)
 }
 
 // NewWebhooks returns webhooks posting to targets through client.
@@ -62,7 +67,8 @@ func NewWebhooks(client *callback.Client, targets []spec.Webhook, st WebhookStor
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Webhooks{client: client, targets: targets, resolve: cfg.Resolve, st: st, log: log, timeout: cfg.Timeout, now: cfg.Now}
+	return &Webhooks{client: client, targets: targets, resolve: cfg.Resolve, st: st, log: log, timeout: cfg.Timeout, now: cfg.Now,
+		jumps: cfg.CostJumps}
 }
 
 // Wait waits for the deliveries in flight (tests, and a clean shutdown).
@@ -85,6 +91,22 @@ func (w *Webhooks) RunFinished(ctx context.Context, r *run.Run, nodes []*run.Nod
 		at = w.now()
 	}
 	w.post(ctx, callback.Payload{ID: deliveryID(r.ID, "", 0, event), Event: event, RunID: r.ID, Run: runInfo(r, nodes), Time: at})
+	if w.jumps == nil || !w.wants(callback.EventTableCostJump) {
+		return
+	}
+	jumps, err := w.jumps(ctx, r, nodes)
+	if err != nil {
+		w.log.Warn("checking costs for jumps failed", zap.String("run_id", r.ID), zap.Error(err))
+	}
+	for _, j := range jumps {
+		w.post(ctx, callback.Payload{ID: deliveryID(r.ID, j.Table, 0, callback.EventTableCostJump), Event: callback.EventTableCostJump,
+			RunID: r.ID, Table: j.Table, Run: runInfo(r, nil), Cost: &callback.CostInfo{USD: j.USD, MedianUSD: j.MedianUSD, Runs: j.Runs}, Time: at})
+	}
+}
+
+// wants reports whether a target takes event.
+func (w *Webhooks) wants(event string) bool {
+	return slices.ContainsFunc(w.targets, func(t spec.Webhook) bool { return len(t.Events) == 0 || slices.Contains(t.Events, event) })
 }
 
 // NodeFailed posts table.failed for a table that failed for good.
@@ -133,7 +155,10 @@ func (w *Webhooks) post(ctx context.Context, p callback.Payload) {
 func deliveryID(runID, table string, attempt int, event string) string {
 	id := "maestro_" + runID
 	if table != "" {
-		id += "_" + strings.ReplaceAll(table, ".", "-") + fmt.Sprintf("_a%d", attempt)
+		id += "_" + strings.ReplaceAll(table, ".", "-")
+	}
+	if attempt > 0 {
+		id += fmt.Sprintf("_a%d", attempt)
 	}
 	return id + "_" + event
 }

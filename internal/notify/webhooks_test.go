@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/callback"
+	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/notify"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/secret"
@@ -90,7 +91,11 @@ func TestWebhooksPostSignedEventsAndRecordEveryAttempt(t *testing.T) {
 		{URL: allSrv.URL + "/all", SecretRef: "env:ALL_KEY"},
 		{URL: failSrv.URL + "/failures?token=t0p", SecretRef: "env:FAILURES_KEY", Events: []string{callback.EventTableFailed}},
 		{URL: allSrv.URL + "/unkeyed", SecretRef: "env:MISSING_KEY"},
-	}, st, zap.NewNop(), notify.WebhooksConfig{Resolve: secret.Resolver{Getenv: func(k string) string { return env[k] }}.Resolve})
+	}, st, zap.NewNop(), notify.WebhooksConfig{Resolve: secret.Resolver{Getenv: func(k string) string { return env[k] }}.Resolve,
+		// cost.Anomalies is tested in internal/cost; here, what a jump becomes.
+		CostJumps: func(_ context.Context, r *run.Run, _ []*run.Node) ([]cost.Anomaly, error) {
+			return []cost.Anomaly{{Table: "sales.daily", USD: 12.5, MedianUSD: 2.5, Runs: 4}}, nil
+		}})
 
 	created := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
 	r := &run.Run{ID: "r1", Schedule: "daily", Trigger: run.TriggerSchedule, State: run.RunRunning, CreatedAt: created}
@@ -104,12 +109,14 @@ func TestWebhooksPostSignedEventsAndRecordEveryAttempt(t *testing.T) {
 	hooks.RunFinished(ctx, r, []*run.Node{failed, {Name: "sales.daily", State: run.NodeSkipped}})
 	hooks.Wait()
 
-	require.Equal(t, []string{"run.failed", "run.started", "table.failed", "table.failed"}, all.events(),
+	require.Equal(t, []string{"run.failed", "run.started", "table.cost_jump", "table.failed", "table.failed"}, all.events(),
 		"the keyless target sent nothing; the repeat carries the same id for the receiver to drop")
 	require.Equal(t, []string{"table.failed", "table.failed"}, failures.events(), "a target gets only its events")
-	var tableFailed, runFailed callback.Payload
+	var tableFailed, runFailed, jump callback.Payload
 	for _, p := range all.got {
 		switch p.Event {
+		case callback.EventTableCostJump:
+			jump = p
 		case callback.EventTableFailed:
 			tableFailed = p
 		case callback.EventRunFailed:
@@ -123,6 +130,10 @@ func TestWebhooksPostSignedEventsAndRecordEveryAttempt(t *testing.T) {
 	require.Equal(t, &callback.RunInfo{State: "failed", Schedule: "daily", Trigger: "schedule", CreatedAt: created,
 		FinishedAt: created.Add(2 * time.Minute), Counts: map[string]int{"failed": 1, "skipped": 2}, Failed: []string{"sales.orders"}}, runFailed.Run)
 
+	require.Equal(t, "maestro_r1_sales-daily_table.cost_jump", jump.ID)
+	require.Equal(t, "sales.daily", jump.Table)
+	require.Equal(t, &callback.CostInfo{USD: 12.5, MedianUSD: 2.5, Runs: 4}, jump.Cost)
+
 	deliveries, err := st.DeliveryList(ctx, "r1")
 	require.NoError(t, err)
 	var toFailures []*store.Delivery
@@ -132,7 +143,7 @@ func TestWebhooksPostSignedEventsAndRecordEveryAttempt(t *testing.T) {
 			toFailures = append(toFailures, d)
 		}
 	}
-	require.Len(t, deliveries, 4+3, "every attempt to both receivers is recorded")
+	require.Len(t, deliveries, 5+3, "every attempt to both receivers is recorded")
 	var attempts []string
 	for _, d := range toFailures {
 		attempts = append(attempts, fmt.Sprintf("attempt %d: %d", d.Attempt, d.StatusCode))
