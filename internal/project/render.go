@@ -20,6 +20,10 @@ type SidecarDefaults struct {
 	Retries int
 	// Schedule is the project's default_schedule ("" when it has none).
 	Schedule string
+	// Zones maps the project's schedules to their time zones ("" = UTC): an import's
+	// full_refresh.time_zone defaults to its schedules' zone. Nil (zones unknown) spells out
+	// every zone but UTC.
+	Zones map[string]string
 }
 
 // DefaultsOf returns p's sidecar defaults; for a nil p, those of a project without maestro.yaml.
@@ -27,7 +31,14 @@ func DefaultsOf(p *spec.Project) SidecarDefaults {
 	if p == nil {
 		return SidecarDefaults{Retries: DefaultRetriesDefault}
 	}
-	return SidecarDefaults{Retries: p.DefaultRetries, Schedule: p.DefaultSchedule}
+	d := SidecarDefaults{Retries: p.DefaultRetries, Schedule: p.DefaultSchedule}
+	if len(p.Schedules) > 0 {
+		d.Zones = make(map[string]string, len(p.Schedules))
+		for _, s := range p.Schedules {
+			d.Zones[s.Name] = s.TimeZone
+		}
+	}
+	return d
 }
 
 // sidecarField is one top-level key of TABLE.yaml, in the order RenderSidecar writes them. A
@@ -71,19 +82,15 @@ var sidecarFields = []sidecarField{
 		}
 		return str(t.RetryBackoff.String())
 	}},
-	{"conditions", func(t *spec.Table, _ SidecarDefaults) *yaml.Node {
-		c := t.Conditions
-		return mapping(
-			"months", flow(c.Months, false), "weekdays", flow(c.Weekdays, false),
-			"days", flow(c.Days, false), "hours", flow(c.Hours, false))
-	}},
+	{"conditions", func(t *spec.Table, _ SidecarDefaults) *yaml.Node { return conditions(t.Conditions) }},
 	{"reads_previous", func(t *spec.Table, _ SidecarDefaults) *yaml.Node {
-		if isImport(t) {
+		// Import and external tables read no warehouse table; the sidecar may not say one does.
+		if isImport(t) || isExternal(t) {
 			return nil
 		}
 		return flow(t.ReadsPrevious, false)
 	}},
-	{"import", func(t *spec.Table, _ SidecarDefaults) *yaml.Node {
+	{"import", func(t *spec.Table, d SidecarDefaults) *yaml.Node {
 		if !isImport(t) {
 			return nil
 		}
@@ -91,8 +98,44 @@ var sidecarFields = []sidecarField{
 		if t.Import != nil {
 			imp = *t.Import
 		}
+		var fr *yaml.Node
+		if imp.FullRefresh != nil {
+			c := imp.FullRefresh.Conditions
+			fr = orEmpty(mapping(
+				"months", flow(c.Months, false), "weekdays", flow(c.Weekdays, false),
+				"days", flow(c.Days, false), "hours", flow(c.Hours, false),
+				"time_zone", str(refreshZone(imp.FullRefresh.TimeZone, t.Schedules, d))))
+		}
 		// The connection is always written: "import:" alone would read as an import without one.
-		return mapping("connection", encode(imp.Connection), "watermark", str(imp.Watermark))
+		return mapping("connection", encode(imp.Connection), "watermark", str(imp.Watermark),
+			"on_schema_change", str(imp.OnSchemaChange), "full_refresh", fr)
+	}},
+	{"external", func(t *spec.Table, _ SidecarDefaults) *yaml.Node {
+		if !isExternal(t) {
+			return nil
+		}
+		var ex spec.External
+		if t.External != nil {
+			ex = *t.External
+		}
+		var timeout, header, schema *yaml.Node
+		if ex.Timeout != 0 && ex.Timeout != ExternalTimeoutDefault {
+			timeout = str(ex.Timeout.String())
+		}
+		// A CSV file's first line names its columns unless the sidecar says otherwise.
+		if ex.Header != (ex.Format == formatCSV) {
+			header = encode(ex.Header)
+		}
+		if len(ex.Schema) > 0 {
+			schema = &yaml.Node{Kind: yaml.SequenceNode}
+			for _, c := range ex.Schema {
+				col := mapping("name", encode(c.Name), "type", encode(c.Type))
+				col.Style = yaml.FlowStyle
+				schema.Content = append(schema.Content, col)
+			}
+		}
+		// The format is always written: "external:" alone would read as a table without one.
+		return mapping("format", encode(ex.Format), "timeout", timeout, "header", header, "schema", schema)
 	}},
 	{"exports", func(t *spec.Table, _ SidecarDefaults) *yaml.Node {
 		if len(t.Exports) == 0 {
@@ -100,19 +143,74 @@ var sidecarFields = []sidecarField{
 		}
 		seq := &yaml.Node{Kind: yaml.SequenceNode}
 		for _, ex := range t.Exports {
-			var cb *yaml.Node
+			var sheet, pg, cb *yaml.Node
+			if ex.Sheet != nil {
+				var keep *yaml.Node
+				if ex.Sheet.KeepTabs != 0 {
+					keep = encode(ex.Sheet.KeepTabs)
+				}
+				sheet = mapping("spreadsheet_id", encode(ex.Sheet.SpreadsheetID), "keep_tabs", keep,
+					"credentials", str(ex.Sheet.CredentialsRef))
+			}
+			if ex.Postgres != nil {
+				pg = mapping("connection", encode(ex.Postgres.Connection), "table", encode(ex.Postgres.Table))
+			}
 			if ex.Callback != nil {
 				cb = mapping("url", encode(ex.Callback.URL), "secret", encode(ex.Callback.SecretRef))
 			}
+			// A file export always says its format (an export of nothing else would vanish); a
+			// sheet or PostgreSQL export has none, and saying one would be refused.
+			format := str(ex.Format)
+			if format == nil && sheet == nil && pg == nil {
+				format = encode(ex.Format)
+			}
 			seq.Content = append(seq.Content, mapping(
-				"format", encode(ex.Format), "path", encode(ex.Path),
-				"header", boolean(ex.Header), "gzip", boolean(ex.Gzip), "callback", cb))
+				"format", format, "path", str(ex.Path),
+				"header", boolean(ex.Header), "gzip", boolean(ex.Gzip),
+				"sheet", sheet, "postgres", pg, "callback", cb))
 		}
 		return seq
 	}},
 }
 
 func isImport(t *spec.Table) bool { return t.Kind == kindImport || t.Import != nil }
+
+func isExternal(t *spec.Table) bool { return t.Kind == kindExternal || t.External != nil }
+
+func conditions(c spec.Conditions) *yaml.Node {
+	return mapping(
+		"months", flow(c.Months, false), "weekdays", flow(c.Weekdays, false),
+		"days", flow(c.Days, false), "hours", flow(c.Hours, false))
+}
+
+// refreshZone is the full_refresh.time_zone to write for zone, "" when it is the default: the
+// zone of the table's schedules. A table whose schedules run in different zones has no default.
+// UTC spelled "" cannot be said under schedules in another zone: it is written "UTC".
+func refreshZone(zone string, schedules []string, d SidecarDefaults) string {
+	implied, mixed := "", false
+	for i, s := range schedules {
+		z := d.Zones[s]
+		if i > 0 && z != implied {
+			mixed = true
+		}
+		implied = z
+	}
+	switch {
+	case zone != "" && (mixed || zone != implied):
+		return zone
+	case zone == "" && (mixed || implied != ""):
+		return "UTC"
+	}
+	return ""
+}
+
+// orEmpty is n, or an empty mapping ({}) for nil: a block whose presence alone means something.
+func orEmpty(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+	}
+	return n
+}
 
 // RenderSidecar writes t's options as the TABLE.yaml that Load reads back into t (in a project
 // with defaults d), leaving out every key that has its default, keys in a fixed order. It returns
@@ -172,7 +270,7 @@ func marshalExact(doc *yaml.Node) []byte {
 
 // SidecarChanges says which sidecar keys differ from a to b, in sidecar order: "KEY OLD → NEW"
 // for a one-line value ("schedules daily → hourly", "retries default → 5"), "KEY added",
-// "KEY removed" or "KEY changed" for a block (import, exports, conditions).
+// "KEY removed" or "KEY changed" for a block (import, external, exports, conditions).
 func SidecarChanges(a, b *spec.Table, d SidecarDefaults) []string {
 	var out []string
 	for _, f := range sidecarFields {
