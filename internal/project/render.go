@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -80,7 +81,7 @@ var sidecarFields = []sidecarField{
 		if t.RetryBackoff == 0 || t.RetryBackoff == RetryBackoffDefault {
 			return nil
 		}
-		return str(t.RetryBackoff.String())
+		return str(duration(t.RetryBackoff))
 	}},
 	{"conditions", func(t *spec.Table, _ SidecarDefaults) *yaml.Node { return conditions(t.Conditions) }},
 	{"reads_previous", func(t *spec.Table, _ SidecarDefaults) *yaml.Node {
@@ -120,7 +121,7 @@ var sidecarFields = []sidecarField{
 		}
 		var timeout, header, schema *yaml.Node
 		if ex.Timeout != 0 && ex.Timeout != ExternalTimeoutDefault {
-			timeout = str(ex.Timeout.String())
+			timeout = str(duration(ex.Timeout))
 		}
 		// A CSV file's first line names its columns unless the sidecar says otherwise.
 		if ex.Header != (ex.Format == formatCSV) {
@@ -202,6 +203,19 @@ func refreshZone(zone string, schedules []string, d SidecarDefaults) string {
 		return "UTC"
 	}
 	return ""
+}
+
+// duration is d as a person writes it: 2h and 30m rather than Go's 2h0m0s and 30m0s (1m30s and
+// 1.5s stay). time.ParseDuration reads either back.
+func duration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // orEmpty is n, or an empty mapping ({}) for nil: a block whose presence alone means something.
