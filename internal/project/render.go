@@ -23,7 +23,7 @@ type SidecarDefaults struct {
 	Schedule string
 	// Zones maps the project's schedules to their time zones ("" = UTC): an import's
 	// full_refresh.time_zone defaults to its schedules' zone. Nil (zones unknown) spells out
-	// every zone but UTC.
+	// every non-empty zone.
 	Zones map[string]string
 }
 
