@@ -1,6 +1,9 @@
 package project
 
-import "reflect"
+import (
+	"reflect"
+	"strings"
+)
 
 // SidecarKeyPaths lists every key the sidecar parser reads, as paths of the TABLE.yaml
 // ("import.full_refresh.months", "exports[].sheet.keep_tabs"), from the yaml tags of tableFile:
@@ -10,7 +13,7 @@ func SidecarKeyPaths() []string {
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
 		for f := range t.Fields() {
-			name, opts, _ := cut(f.Tag.Get("yaml"), ',')
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 			if opts == "inline" {
 				walk(f.Type, prefix)
 				continue
@@ -34,13 +37,4 @@ func SidecarKeyPaths() []string {
 	}
 	walk(reflect.TypeFor[tableFile](), "")
 	return out
-}
-
-func cut(s string, sep byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
