@@ -607,7 +607,7 @@ func TestLoadWebhooks(t *testing.T) {
 		require.Equal(t, []string{
 			`maestro.yaml:3: webhook 1: url "ftp://example.test/hook" is not an http(s) URL`,
 			`maestro.yaml:4: webhook 1: secret must be a reference (env:NAME, file:PATH or secretmanager:projects/P/secrets/S[/versions/V]), never the secret itself`,
-			`maestro.yaml:5: webhook 1: unknown event "run.exploded" (run.started, run.finished, run.failed, table.failed)`,
+			`maestro.yaml:5: webhook 1: unknown event "run.exploded" (run.started, run.finished, run.failed, table.failed, table.cost_jump)`,
 		}, errorLines(err))
 		require.NotContains(t, err.Error(), "hunter2")
 	})
