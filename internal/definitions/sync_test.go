@@ -57,7 +57,7 @@ func TestOwnership(t *testing.T) {
 		changed := table("fin.ledger", "SELECT 10", "")
 		res, err := definitions.Sync(ctx, st, project(changed, base[1]), ana)
 		require.NoError(t, err)
-		require.Equal(t, definitions.SyncResult{Updated: 1, Unchanged: 1}, res)
+		require.Equal(t, definitions.SyncResult{Updated: 1, Unchanged: 1, Changed: []string{"fin.ledger"}}, res)
 		rec, err := st.TableGet(ctx, "fin.ledger")
 		require.NoError(t, err)
 		require.Equal(t, "finance", rec.Table.Group, "a definition naming no group keeps the table's")
@@ -143,7 +143,7 @@ func TestOwnership(t *testing.T) {
 	t.Run("AnAdminDoesAnything", func(t *testing.T) {
 		res, err := definitions.Sync(ctx, st, project(table("fin.ledger", "SELECT 12", "marketing")), admin)
 		require.NoError(t, err)
-		require.Equal(t, definitions.SyncResult{Updated: 1, Deleted: 2}, res)
+		require.Equal(t, definitions.SyncResult{Updated: 1, Deleted: 2, Changed: []string{"fin.ledger"}}, res)
 		rec, err := st.TableGet(ctx, "fin.ledger")
 		require.NoError(t, err)
 		require.Equal(t, "marketing", rec.Table.Group)
