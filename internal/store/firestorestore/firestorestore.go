@@ -48,6 +48,7 @@ type Store struct {
 	// Collection ids, each with the configured prefix.
 	tablesID, revisionsID, schedulesID, connectionsID, usersID, runsID, runIDsID, nodesID string
 	deliveriesID                                                                          string
+	tokensID                                                                              string
 
 	downstream downstreamCache
 }
@@ -118,6 +119,7 @@ func Open(ctx context.Context, projectID string, opts ...Option) (*Store, error)
 	s.connectionsID, s.usersID = p+collConnections, p+collUsers
 	s.runsID, s.runIDsID, s.nodesID = p+collRuns, p+collRunIDs, p+collNodes
 	s.deliveriesID = p + collDeliveries
+	s.tokensID = p + collTokens
 	return s, nil
 }
 
@@ -143,6 +145,7 @@ const (
 	collRunIDs      = "runIds"
 	collNodes       = "nodes"
 	collDeliveries  = "deliveries"
+	collTokens      = "tokens"
 )
 
 func (s *Store) runRef(id string) *firestore.DocumentRef {
