@@ -119,7 +119,6 @@ type runView struct {
 	Nodes []*run.Node
 }
 
-
 // APIConfig configures the API handler.
 type APIConfig struct {
 	// DefaultProject and DefaultDataset resolve table names of synced projects and of tables

@@ -47,7 +47,9 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-func emailParam(r *http.Request) string { return strings.ToLower(strings.TrimSpace(r.PathValue("email"))) }
+func emailParam(r *http.Request) string {
+	return strings.ToLower(strings.TrimSpace(r.PathValue("email")))
+}
 
 func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
 	email := emailParam(r)
