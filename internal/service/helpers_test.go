@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -19,4 +20,19 @@ func userToken(t testing.TB, st store.Store, email, role, group string) string {
 	raw, _, err := service.NewToken(ctx, st, email, "test", time.Now())
 	require.NoError(t, err)
 	return raw
+}
+
+func stringOf(c byte, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c
+	}
+	return string(b)
+}
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
 }
