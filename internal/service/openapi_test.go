@@ -24,9 +24,9 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var doc struct {
-		OpenAPI string                                `json:"openapi"`
-		Servers []struct{ URL string }                `json:"servers"`
-		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+		OpenAPI    string                                `json:"openapi"`
+		Servers    []struct{ URL string }                `json:"servers"`
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Schemas map[string]json.RawMessage `json:"schemas"`
 		} `json:"components"`
