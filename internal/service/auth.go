@@ -238,3 +238,10 @@ func (a *authenticator) touch(ctx context.Context, tk *store.Token) {
 		}
 	}
 }
+
+// TokenValid reports whether raw is a stored, unrevoked token whose user exists.
+func TokenValid(ctx context.Context, st store.Store, raw string) bool {
+	a := &authenticator{st: st, now: time.Now, used: map[string]time.Time{}}
+	p, err := a.token(ctx, raw)
+	return err == nil && p != nil
+}
