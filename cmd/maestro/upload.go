@@ -84,4 +84,3 @@ func newUploadCmd() *cobra.Command {
 	af.register(cmd)
 	return cmd
 }
-
