@@ -72,6 +72,14 @@ var Vars = []Var{
 		Description: "Overrides the BigQuery API endpoint (tests and private endpoints); unset in production."},
 	{Name: "MAESTRO_INSECURE_SKIP_AUTH", Services: []Service{Scheduler, Worker},
 		Description: "true turns off the OIDC checks of /tick and push deliveries; only for local tests, refused when K_SERVICE is set (on Cloud Run)."},
+	{Name: "MAESTRO_IAP_AUDIENCE", Services: []Service{API},
+		Description: "Audience of Identity-Aware Proxy's signed header (/projects/NUMBER/global/backendServices/ID). Empty: IAP identities are not accepted, only API tokens."},
+	{Name: "MAESTRO_IAP_JWKS_URL", Default: "https://www.gstatic.com/iap/verify/public_key-jwk", Services: []Service{API},
+		Description: "Where IAP's public keys are published."},
+	{Name: "MAESTRO_IAP_DEFAULT_ROLE", Services: []Service{API},
+		Description: "Role (viewer or editor) of a person IAP lets in whom Maestro does not know yet. Empty: they are refused until an admin adds them."},
+	{Name: "MAESTRO_ADMINS", Services: []Service{API},
+		Description: "Comma-separated e-mails made admins when the api service starts (the first admin; others are added through the API)."},
 	{Name: "PORT", Default: "8080", Services: all,
 		Description: "HTTP port (set by Cloud Run)."},
 }
@@ -99,6 +107,10 @@ type Config struct {
 	BigQueryEndpoint  string
 	InsecureSkipAuth  bool
 	Port              int
+	IAPAudience       string
+	IAPJWKSURL        string
+	IAPDefaultRole    string
+	Admins            []string
 }
 
 // Load reads the variables svc uses through getenv (os.Getenv in the services) and checks them.
@@ -168,6 +180,22 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 		LogLevel:          oneOf("MAESTRO_LOG_LEVEL", "debug", "info", "warn", "error"),
 		BigQueryEndpoint:  get("MAESTRO_BIGQUERY_ENDPOINT"),
 		Port:              atoi("PORT"),
+		IAPAudience:       get("MAESTRO_IAP_AUDIENCE"),
+		IAPJWKSURL:        get("MAESTRO_IAP_JWKS_URL"),
+		IAPDefaultRole:    strings.ToLower(get("MAESTRO_IAP_DEFAULT_ROLE")),
+	}
+	switch c.IAPDefaultRole {
+	case "", "viewer", "editor":
+	default:
+		errs = append(errs, fmt.Errorf("MAESTRO_IAP_DEFAULT_ROLE must be viewer or editor (or empty), not %q: admins are named by MAESTRO_ADMINS", c.IAPDefaultRole))
+	}
+	for _, a := range strings.Split(get("MAESTRO_ADMINS"), ",") {
+		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
+			if !strings.Contains(a, "@") {
+				errs = append(errs, fmt.Errorf("MAESTRO_ADMINS must list e-mail addresses, not %q", a))
+			}
+			c.Admins = append(c.Admins, a)
+		}
 	}
 	switch skip := strings.ToLower(get("MAESTRO_INSECURE_SKIP_AUTH")); skip {
 	case "", "false", "0":

@@ -185,7 +185,14 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 		statusRole = access.None
 	}
 	mux.Handle("GET /{$}", a.guard(&Route{Role: statusRole, handler: a.statusPage}))
-	return mux
+	// Behind IAP a browser's cookie is an ambient credential: a page elsewhere must not make it
+	// POST here. Browsers say where a request comes from (Sec-Fetch-Site, Origin); the CLI and
+	// other programs send neither and pass.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusForbidden, "a cross-origin browser request may not change anything here")
+	}))
+	return csrf.Handler(mux)
 }
 
 // RouteTable is every route of the JSON API, for documentation and tests; its handlers are
@@ -246,7 +253,7 @@ func (a *api) routeTable() []Route {
 		{Method: "GET", Path: "/tokens", Tag: "tokens", Summary: "The caller's API tokens (an admin: ?owner=EMAIL, or ?all=true)", Role: viewer, Status: 200, Response: tokenListJSON{},
 			Query: []Param{{Name: "owner", Type: "string", Description: "admins: this user's tokens"}, {Name: "all", Type: "boolean", Description: "admins: everyone's tokens"}}, handler: a.listTokens},
 		{Method: "POST", Path: "/tokens", Tag: "tokens", Summary: "Create an API token, shown once (an admin may name another owner)", Role: viewer, Status: 201, Request: tokenRequest{}, Response: newTokenJSON{}, handler: a.createToken},
-		{Method: "DELETE", Path: "/tokens/{id}", Tag: "tokens", Summary: "Revoke a token (one's own; an admin's: anyone's)", Role: viewer, Status: 204, handler: a.revokeToken},
+		{Method: "DELETE", Path: "/tokens/{id}", Tag: "tokens", Summary: "Revoke a token (one's own; an admin, anyone's)", Role: viewer, Status: 204, handler: a.revokeToken},
 	}
 }
 

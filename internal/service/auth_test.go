@@ -206,3 +206,21 @@ func TestIdentityAwareProxy(t *testing.T) {
 		"X-Goog-Iap-Jwt-Assertion", signIAP(t, e.key, "iap-1", claims("ana@example.com")))
 	require.Equal(t, http.StatusUnauthorized, code)
 }
+
+// A page on another site cannot make a browser (whose IAP cookie would authenticate it) change
+// anything; the same request from a program, or from the API's own origin, goes through.
+func TestCrossSiteBrowserRequestsAreRefused(t *testing.T) {
+	st := openStore(t)
+	srv := httptest.NewServer(service.API(st, nil, zap.NewNop(), service.APIConfig{}))
+	t.Cleanup(srv.Close)
+	c := client{t: t, base: srv.URL + service.APIPrefix, token: userToken(t, st, "ana@example.com", "viewer", "")}
+	code, _, out := c.do("POST", "/tokens", map[string]any{"name": "x"}, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+	require.Equal(t, http.StatusForbidden, code)
+	require.Contains(t, out["detail"], "cross-origin")
+	code, _, _ = c.do("GET", "/me", nil, "Sec-Fetch-Site", "cross-site")
+	require.Equal(t, http.StatusOK, code, "reading is safe")
+	code, _, _ = c.do("POST", "/tokens", map[string]any{"name": "x"}, "Sec-Fetch-Site", "same-origin")
+	require.Equal(t, http.StatusCreated, code)
+	code, _, _ = c.do("POST", "/tokens", map[string]any{"name": "y"})
+	require.Equal(t, http.StatusCreated, code)
+}

@@ -3,6 +3,7 @@ package service_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -87,4 +88,10 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 	require.Contains(t, table.Properties, "revision", "embedded definitions are flattened as encoding/json does")
 	require.Contains(t, table.Required, "name")
 	require.NotContains(t, table.Required, "description", "omitempty fields are optional")
+}
+
+func TestReadmeListsEveryRoute(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	require.Contains(t, string(data), service.RoutesMarkdown(), "internal/service/README.md's route table is service.RoutesMarkdown()'s output; paste it again")
 }

@@ -164,3 +164,20 @@ func canWriteTable(w http.ResponseWriter, r *http.Request, table string, groups 
 	}
 	return true
 }
+
+// RoutesMarkdown renders the route table as the Markdown table of internal/service/README.md.
+func RoutesMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| method | path | least role | summary |\n|---|---|---|---|\n")
+	for _, rt := range RouteTable() {
+		role := rt.Role.String()
+		if rt.Role == access.None {
+			role = "public"
+		}
+		if rt.TableWrite {
+			role += ", of the table's group"
+		}
+		b.WriteString("| " + rt.Method + " | `" + APIPrefix + rt.Path + "` | " + role + " | " + rt.Summary + " |\n")
+	}
+	return b.String()
+}

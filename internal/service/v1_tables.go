@@ -472,6 +472,9 @@ func validateTable(t *spec.Table, schedules []*store.ScheduleRecord, conns []spe
 			if e.Sheet.SpreadsheetID == "" {
 				add(f+".sheet.spreadsheet_id", "required")
 			}
+			if ref := e.Sheet.CredentialsRef; ref != "" && !hasAnyPrefix(ref, secretRefPrefixes) {
+				add(f+".sheet.credentials_ref", "must reference the key (env:, file: or secretmanager:), never hold it")
+			}
 		}
 		if e.Postgres != nil {
 			kinds++
@@ -489,8 +492,8 @@ func validateTable(t *spec.Table, schedules []*store.ScheduleRecord, conns []spe
 			if !strings.HasPrefix(e.Callback.URL, "https://") && !strings.HasPrefix(e.Callback.URL, "http://") {
 				add(f+".callback.url", "must be an http(s) URL")
 			}
-			if e.Callback.SecretRef == "" {
-				add(f+".callback.secret_ref", "required: a reference to the signing key, never the key")
+			if !hasAnyPrefix(e.Callback.SecretRef, secretRefPrefixes) {
+				add(f+".callback.secret_ref", "must reference the signing key (env:, file: or secretmanager:), never hold it")
 			}
 		}
 	}
