@@ -9,6 +9,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -135,6 +136,8 @@ type APIConfig struct {
 	// PublicStatusPage lets anyone see the status page at / (maestro dev, on loopback);
 	// otherwise it needs a viewer.
 	PublicStatusPage bool
+	// RequestTimeout bounds a request of a route without its own timeout; defaults to 30 s.
+	RequestTimeout time.Duration
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }
@@ -157,6 +160,9 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultTimeout
+	}
 	iapDefault := access.None
 	if cfg.IAPDefaultRole != "" {
 		if r, err := access.ParseRole(cfg.IAPDefaultRole); err == nil {
@@ -172,9 +178,26 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 	a.openapi = openAPIDocument(routes)
 
 	mux := http.NewServeMux()
+	methods := map[string][]string{}
+	var paths []string
 	for i := range routes {
 		rt := &routes[i]
 		mux.Handle(rt.Method+" "+APIPrefix+rt.Path, a.guard(rt))
+		if methods[rt.Path] == nil {
+			paths = append(paths, rt.Path)
+		}
+		methods[rt.Path] = append(methods[rt.Path], rt.Method)
+		if rt.Method == http.MethodGet {
+			methods[rt.Path] = append(methods[rt.Path], http.MethodHead)
+		}
+	}
+	// A known path with another method: 405 as a problem, with Allow (the mux's own is text).
+	for _, path := range paths {
+		allow := strings.Join(methods[path], ", ")
+		mux.HandleFunc(APIPrefix+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not a method of "+r.URL.Path+"; it takes "+allow)
+		})
 	}
 	mux.HandleFunc(APIPrefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+": "+APIPrefix+"/openapi.json lists them")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -37,6 +38,7 @@ var problemTypes = map[int]string{
 	http.StatusForbidden:             "forbidden",
 	http.StatusNotFound:              "not-found",
 	http.StatusMethodNotAllowed:      "method-not-allowed",
+	http.StatusRequestTimeout:        "timeout",
 	http.StatusConflict:              "conflict",
 	http.StatusPreconditionFailed:    "precondition-failed",
 	http.StatusRequestEntityTooLarge: "too-large",
@@ -90,6 +92,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		writeProblem(w, http.StatusRequestEntityTooLarge, "the body is larger than this route's limit of "+byteSize(limit))
+		return false
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		writeProblem(w, http.StatusRequestTimeout, "the body did not arrive in time")
 		return false
 	}
 	var typeErr *json.UnmarshalTypeError

@@ -44,7 +44,8 @@ type Route struct {
 	ETag bool
 	// MaxBody bounds the request body; 0 means defaultMaxBody.
 	MaxBody int64
-	// Timeout bounds the request's reading, handling and writing; 0 means defaultTimeout.
+	// Timeout bounds the request's reading, handling and writing; 0 means
+	// APIConfig.RequestTimeout.
 	Timeout time.Duration
 	// RawBody describes a body that is not JSON (an uploaded file): its media type.
 	RawBody string
@@ -87,7 +88,7 @@ func userName(ctx context.Context) string {
 func (a *api) guard(rt *Route) http.Handler {
 	timeout := rt.Timeout
 	if timeout == 0 {
-		timeout = defaultTimeout
+		timeout = a.cfg.RequestTimeout
 	}
 	maxBody := rt.MaxBody
 	if maxBody == 0 {
