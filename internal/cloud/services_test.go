@@ -26,9 +26,9 @@ import (
 	"github.com/maestro-sql/maestro/internal/gcpemu"
 	"github.com/maestro-sql/maestro/internal/queue/pubsubqueue"
 	"github.com/maestro-sql/maestro/internal/run"
+	maestroservice "github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/sqlref"
-	maestroservice "github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/store/firestorestore"
 	"github.com/maestro-sql/maestro/internal/warehouse/bqfake"
 )
