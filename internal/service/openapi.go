@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/spec"
 )
 
 // openAPI builds the OpenAPI 3.1 document of a route table. Schemas come from the Go types of
@@ -25,7 +26,7 @@ var pathParamRE = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)
 // openAPIDocument renders the document (JSON) of routes.
 func openAPIDocument(routes []Route) []byte {
 	o := &openAPI{schemas: map[string]any{}, owners: map[string]reflect.Type{}}
-	o.schemas["Problem"] = o.schema(reflect.TypeFor[Problem]())
+	o.schema(reflect.TypeFor[Problem]()) // registered under components/schemas/Problem
 	paths := map[string]map[string]any{}
 	for _, rt := range routes {
 		path := pathParamRE.ReplaceAllString(rt.Path, "{$1}")
@@ -208,7 +209,9 @@ func (o *openAPI) schema(t reflect.Type) map[string]any {
 		props, required := map[string]any{}, []string{}
 		o.fields(t, props, &required)
 		s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-		if len(required) > 0 {
+		// Definitions (package spec) are what clients send: a field left out takes its zero
+		// value, so none is required. Answers always carry their fields without omitempty.
+		if len(required) > 0 && t.PkgPath() != specPkg {
 			s["required"] = required
 		}
 		o.schemas[name] = s
@@ -246,8 +249,19 @@ func (o *openAPI) fields(t reflect.Type, props map[string]any, required *[]strin
 	}
 }
 
+var specPkg = reflect.TypeFor[spec.Table]().PkgPath()
+
+// schemaNames name the answer types whose plain name is a definition's.
+var schemaNames = map[reflect.Type]string{
+	reflect.TypeFor[tableJSON]():    "TableRecord",
+	reflect.TypeFor[scheduleJSON](): "ScheduleRecord",
+}
+
 // schemaName is a type's name without the "JSON" suffix of the API's answer types, capitalised.
 func schemaName(t reflect.Type) string {
+	if n, ok := schemaNames[t]; ok {
+		return n
+	}
 	n := strings.TrimSuffix(t.Name(), "JSON")
 	if n == "" {
 		return "Object"

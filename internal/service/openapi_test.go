@@ -79,19 +79,44 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 	for _, m := range regexp.MustCompile(`#/components/schemas/([A-Za-z_]+)`).FindAllStringSubmatch(string(raw), -1) {
 		require.Contains(t, doc.Components.Schemas, m[1])
 	}
-	var table struct {
+	var table, def struct {
 		Properties map[string]any `json:"properties"`
 		Required   []string       `json:"required"`
 	}
-	require.NoError(t, json.Unmarshal(doc.Components.Schemas["Table"], &table))
+	require.NoError(t, json.Unmarshal(doc.Components.Schemas["TableRecord"], &table))
 	require.Contains(t, table.Properties, "sql", "schemas come from the Go types' json tags")
 	require.Contains(t, table.Properties, "revision", "embedded definitions are flattened as encoding/json does")
 	require.Contains(t, table.Required, "name")
+	require.Contains(t, table.Required, "revision")
 	require.NotContains(t, table.Required, "description", "omitempty fields are optional")
+	require.NoError(t, json.Unmarshal(doc.Components.Schemas["Table"], &def))
+	require.Contains(t, def.Properties, "sql")
+	require.NotContains(t, def.Properties, "revision")
+	require.Empty(t, def.Required, "a definition sent may leave any field out")
 }
 
 func TestReadmeListsEveryRoute(t *testing.T) {
 	data, err := os.ReadFile("README.md")
 	require.NoError(t, err)
 	require.Contains(t, string(data), service.RoutesMarkdown(), "internal/service/README.md's route table is service.RoutesMarkdown()'s output; paste it again")
+}
+
+func TestOpenAPIProblemSchema(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+				Required   []string       `json:"required"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	e := newMatrixEnv(t)
+	resp, err := http.Get(e.srv.URL + service.APIPrefix + "/openapi.json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	p := doc.Components.Schemas["Problem"]
+	require.ElementsMatch(t, []string{"type", "title", "status"}, p.Required)
+	require.Contains(t, p.Properties, "errors")
+	require.Contains(t, doc.Components.Schemas, "FieldError")
 }

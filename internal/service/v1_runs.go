@@ -74,6 +74,10 @@ func (a *api) startRun(w http.ResponseWriter, r *http.Request) {
 			FieldError{Field: "schedule", Reason: "exactly one of schedule or tables"}, FieldError{Field: "tables", Reason: "exactly one of schedule or tables"})
 		return
 	}
+	if a.sched == nil {
+		writeProblem(w, http.StatusServiceUnavailable, "this server starts no runs")
+		return
+	}
 	if req.Downstream && len(req.Tables) == 0 {
 		writeProblem(w, http.StatusUnprocessableEntity, "downstream applies to tables", FieldError{Field: "downstream", Reason: "only with tables"})
 		return
@@ -119,6 +123,10 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) cancelRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if a.sched == nil {
+		writeProblem(w, http.StatusServiceUnavailable, "this server starts no runs")
+		return
+	}
 	if err := a.sched.Cancel(r.Context(), id); err != nil {
 		a.runFailed(w, r, err, id)
 		return
@@ -129,6 +137,10 @@ func (a *api) cancelRun(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) resumeRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if a.sched == nil {
+		writeProblem(w, http.StatusServiceUnavailable, "this server starts no runs")
+		return
+	}
 	rn, err := a.sched.Resume(r.Context(), id, userName(r.Context()))
 	if err != nil {
 		a.runFailed(w, r, err, id)
