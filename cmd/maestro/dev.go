@@ -352,9 +352,11 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 	mux := http.NewServeMux()
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
 	// External tables' files are PUT to the API itself, into the object folder. The status
-	// page is open: dev listens on loopback unless told otherwise, and the page shows no secret.
+	// page (it shows no secret) is open on loopback, where dev listens unless told otherwise;
+	// on another address it needs a token like the API.
+	tcp, _ := ln.Addr().(*net.TCPAddr)
 	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{
-		PublicStatusPage: true, External: service.ExternalConfig{Bucket: sys.Objects}}))
+		PublicStatusPage: tcp != nil && tcp.IP.IsLoopback(), External: service.ExternalConfig{Bucket: sys.Objects}}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: devReadHeaderTimeout, IdleTimeout: devIdleTimeout}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
