@@ -152,6 +152,8 @@ type api struct {
 	ext   *externalAPI
 	// openapi is the OpenAPI document, rendered once.
 	openapi []byte
+	// tables caches the stored tables for listings.
+	tables tableCache
 }
 
 // API serves the JSON API under /api/v1 (see RouteTable), GET /healthz (open) and a status

@@ -27,6 +27,30 @@ func BenchmarkListTables(b *testing.B) {
 	srv := httptest.NewServer(service.API(st, nil, zap.NewNop(), service.APIConfig{}))
 	b.Cleanup(srv.Close)
 	token := userToken(b, st, "v@example.com", "viewer", "")
+	// Many clients at once: what a load test sees (the cache shared between requests).
+	b.Run("limit=100/parallel", func(b *testing.B) {
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			req, err := http.NewRequest("GET", srv.URL+"/api/v1/tables?limit=100&dataset=ds", nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+			for pb.Next() {
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	})
 	for _, limit := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
 			req, err := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/tables?limit=%d", srv.URL, limit), nil)

@@ -3,13 +3,16 @@ package service_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store"
 )
 
 func newTablesEnv(t *testing.T) (fin, mkt, admin client) {
@@ -176,4 +179,40 @@ func TestRequestLimitsAndConnectionSecrets(t *testing.T) {
 	code, _, out = admin.do("GET", "/connections", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, []any{map[string]any{"name": "pg", "driver": "postgres", "secret_ref": "secretmanager:projects/p/secrets/pg/versions/1"}}, out["connections"])
+}
+
+// Listings may lag changes made elsewhere by at most a second; changes made through the API
+// show at once.
+func TestTableListFreshness(t *testing.T) {
+	st := openStore(t)
+	now := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := httptest.NewServer(service.API(st, nil, zap.NewNop(), service.APIConfig{Now: clock}))
+	t.Cleanup(srv.Close)
+	c := client{t: t, base: srv.URL + service.APIPrefix, token: userToken(t, st, "admin@example.com", "admin", "")}
+	count := func() int {
+		t.Helper()
+		code, _, out := c.do("GET", "/tables", nil)
+		require.Equal(t, http.StatusOK, code, out)
+		return len(out["tables"].([]any))
+	}
+	require.Equal(t, 0, count())
+	code, _, out := c.do("POST", "/tables", spec.Table{Name: "ds.a", SQL: "SELECT 1"})
+	require.Equal(t, http.StatusCreated, code, out)
+	require.Equal(t, 1, count(), "a table created through the API is listed at once")
+
+	_, err := st.TablePut(t.Context(), &store.TablePutParams{Table: spec.Table{Name: "ds.b", SQL: "SELECT 1"}, User: "sync", Create: true})
+	require.NoError(t, err)
+	require.Equal(t, 1, count(), "a change made elsewhere may take up to a second")
+	code, _, _ = c.do("GET", "/tables/ds.b", nil)
+	require.Equal(t, http.StatusOK, code, "a single table is always read fresh")
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	require.Equal(t, 2, count())
+
+	code, _, _ = c.do("DELETE", "/tables/ds.b", nil, "If-Match", `"1"`)
+	require.Equal(t, http.StatusNoContent, code)
+	require.Equal(t, 1, count(), "a deletion through the API shows at once")
 }

@@ -359,6 +359,7 @@ func (a *api) putProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := definitions.Sync(r.Context(), a.st, &p, userName(r.Context()))
+	a.tablesChanged()
 	if err != nil {
 		a.storeFailed(w, r, err, "syncing the project", "")
 		return

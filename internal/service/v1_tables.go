@@ -92,7 +92,7 @@ func (a *api) listTables(w http.ResponseWriter, r *http.Request) {
 		}
 		after = string(b)
 	}
-	recs, err := a.st.TableList(r.Context())
+	recs, err := a.tablesForList(r.Context())
 	if err != nil {
 		a.storeFailed(w, r, err, "listing tables", "")
 		return
@@ -280,6 +280,7 @@ func (a *api) saveTable(w http.ResponseWriter, r *http.Request, t *spec.Table, c
 		params.IfRevision = cur.Revision
 	}
 	rec, err := a.st.TablePut(ctx, params)
+	a.tablesChanged()
 	switch {
 	case errors.Is(err, store.ErrConflict) && cur != nil:
 		writeProblem(w, http.StatusPreconditionFailed, "table "+t.Name+" changed while this change was checked; read it again and redo your change")
@@ -526,7 +527,9 @@ func (a *api) deleteTable(w http.ResponseWriter, r *http.Request) {
 	}
 	// The revision was checked above; a change that lands between that check and this delete
 	// is the one race left (the store's delete takes no revision).
-	if err := a.st.TableDelete(ctx, name, userName(ctx)); err != nil {
+	err = a.st.TableDelete(ctx, name, userName(ctx))
+	a.tablesChanged()
+	if err != nil {
 		a.storeFailed(w, r, err, "deleting table "+name, "no table "+name)
 		return
 	}
