@@ -274,6 +274,7 @@ func (a *api) routeTable() []Route {
 		{Method: "GET", Path: "/users", Tag: "users", Summary: "List users", Role: admin, Status: 200, Response: userListJSON{}, handler: a.listUsers},
 		{Method: "GET", Path: "/users/{email}", Tag: "users", Summary: "A user", Role: admin, Status: 200, Response: userJSON{}, handler: a.getUser},
 		{Method: "PUT", Path: "/users/{email}", Tag: "users", Summary: "Create or replace a user", Role: admin, Status: 200, Request: userJSON{}, Response: userJSON{}, handler: a.putUser},
+		{Method: "DELETE", Path: "/users/{email}", Tag: "users", Summary: "Remove a user (their tokens stop working)", Role: admin, Status: 204, handler: a.deleteUser},
 
 		{Method: "GET", Path: "/tokens", Tag: "tokens", Summary: "The caller's API tokens (an admin: ?owner=EMAIL, or ?all=true)", Role: viewer, Status: 200, Response: tokenListJSON{},
 			Query: []Param{{Name: "owner", Type: "string", Description: "admins: this user's tokens"}, {Name: "all", Type: "boolean", Description: "admins: everyone's tokens"}}, handler: a.listTokens},

@@ -105,6 +105,15 @@ func TestTokens(t *testing.T) {
 	require.Equal(t, "group", out["errors"].([]any)[0].(map[string]any)["field"], "an editor needs a group")
 	code, _, _ = admin.do("PUT", "/users/admin@example.com", map[string]any{"role": "viewer"})
 	require.Equal(t, http.StatusConflict, code, "an admin cannot demote themselves")
+
+	// A removed user's tokens stop working.
+	code, _, _ = admin.do("DELETE", "/users/ana@example.com", nil)
+	require.Equal(t, http.StatusNoContent, code)
+	code, _, out = ana.do("GET", "/me", nil)
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Contains(t, out["detail"], "no longer exists")
+	code, _, _ = admin.do("DELETE", "/users/admin@example.com", nil)
+	require.Equal(t, http.StatusConflict, code, "nor remove themselves")
 }
 
 // iapEnv is an API behind a fake IAP: a JWKS server with a key the test signs assertions with.

@@ -143,9 +143,10 @@ var matrixCases = map[string]matrixCase{
 	"PUT /project": {body: spec.Project{Schedules: []spec.Schedule{{Name: "daily", Cron: "0 6 * * *"}},
 		Tables: []spec.Table{{Name: "fin.base", Kind: "query", SQL: "SELECT 1 AS x", Group: "finance"}}}},
 
-	"GET /users":         {},
-	"GET /users/{email}": {path: "/users/viewer@example.com"},
-	"PUT /users/{email}": {path: "/users/new@example.com", body: map[string]any{"role": "editor", "group": "finance"}},
+	"GET /users":            {},
+	"GET /users/{email}":    {path: "/users/viewer@example.com"},
+	"PUT /users/{email}":    {path: "/users/new@example.com", body: map[string]any{"role": "editor", "group": "finance"}},
+	"DELETE /users/{email}": {path: "/users/viewer@example.com"},
 
 	"GET /tokens":         {},
 	"POST /tokens":        {body: map[string]any{"name": "ci"}},

@@ -98,7 +98,8 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 func TestReadmeListsEveryRoute(t *testing.T) {
 	data, err := os.ReadFile("README.md")
 	require.NoError(t, err)
-	require.Contains(t, string(data), service.RoutesMarkdown(), "internal/service/README.md's route table is service.RoutesMarkdown()'s output; paste it again")
+	require.True(t, strings.Contains(string(data), service.RoutesMarkdown()),
+		"internal/service/README.md's route table is not service.RoutesMarkdown()'s output; paste it again:\n%s", service.RoutesMarkdown())
 }
 
 func TestOpenAPIProblemSchema(t *testing.T) {

@@ -100,6 +100,21 @@ func (a *api) putUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, newUserJSON(&u))
 }
 
+func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) {
+	email := emailParam(r)
+	me := principalOf(r.Context())
+	if me.User.Email == email {
+		writeProblem(w, http.StatusConflict, "you cannot remove yourself: ask another admin")
+		return
+	}
+	if err := a.st.UserDelete(r.Context(), email); err != nil {
+		a.storeFailed(w, r, err, "removing user "+email, "no user "+email)
+		return
+	}
+	a.log.Info("user removed", zap.String("email", email), zap.String("by", me.User.Email))
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // tokenJSON is a token as listed: never its secret, which nobody can see again.
 type tokenJSON struct {
 	ID         string     `json:"id"`

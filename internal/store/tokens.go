@@ -9,6 +9,9 @@ import (
 type AccessStore interface {
 	// UserList returns every user, ordered by email.
 	UserList(ctx context.Context) ([]*User, error)
+	// UserDelete removes a user; ErrNotFound if there is none. Their tokens stay stored but
+	// stop working, since a token acts as its (existing) owner.
+	UserDelete(ctx context.Context, email string) error
 	// ConnectionDelete removes a connection; ErrNotFound if it does not exist.
 	ConnectionDelete(ctx context.Context, name string) error
 

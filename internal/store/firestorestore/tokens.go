@@ -27,6 +27,12 @@ func (s *Store) UserList(ctx context.Context) ([]*store.User, error) {
 	}, "error listing users")
 }
 
+// UserDelete removes a user; ErrNotFound if there is none.
+func (s *Store) UserDelete(ctx context.Context, email string) error {
+	_, err := s.client.Collection(s.usersID).Doc(docID(email)).Delete(ctx, firestore.Exists)
+	return wrap(ctx, err, "error deleting user %q", email)
+}
+
 // ConnectionDelete removes a connection; ErrNotFound if it does not exist.
 func (s *Store) ConnectionDelete(ctx context.Context, name string) error {
 	_, err := s.client.Collection(s.connectionsID).Doc(docID(name)).Delete(ctx, firestore.Exists)

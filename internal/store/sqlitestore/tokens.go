@@ -28,6 +28,18 @@ func (s *Store) UserList(ctx context.Context) ([]*store.User, error) {
 	return out, wrap(ctx, rows.Err(), "error listing users")
 }
 
+// UserDelete removes a user; ErrNotFound if there is none.
+func (s *Store) UserDelete(ctx context.Context, email string) error {
+	err := s.tx(ctx, func(t *tx) error {
+		n, err := t.exec(`DELETE FROM users WHERE email = ?`, email)
+		if err == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+		return err
+	})
+	return wrap(ctx, err, "error deleting user %q", email)
+}
+
 // ConnectionDelete removes a connection; ErrNotFound if it does not exist.
 func (s *Store) ConnectionDelete(ctx context.Context, name string) error {
 	err := s.tx(ctx, func(t *tx) error {

@@ -24,6 +24,15 @@ func (h *harness) access(t *testing.T) {
 		got, err = s.UserList(ctx)
 		require.NoError(t, err)
 		require.Equal(t, []*store.User{&ana, &bo}, got)
+
+		require.NoError(t, s.UserDelete(ctx, "bo@example.com"))
+		_, err = s.UserGet(ctx, "bo@example.com")
+		require.True(t, errors.Is(err, store.ErrNotFound), "got %v", err)
+		got, err = s.UserList(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []*store.User{&ana}, got)
+		err = s.UserDelete(ctx, "bo@example.com")
+		require.True(t, errors.Is(err, store.ErrNotFound), "got %v", err)
 	})
 	h.test(t, "ConnectionDelete", func(t *testing.T, ctx context.Context, s store.Store) {
 		pg := spec.Connection{Name: "pg", Driver: "postgres", SecretRef: "env:PG"}
