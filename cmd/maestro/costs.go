@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,36 +19,24 @@ for the api service). Without pricing the USD column says "unknown": costs are n
 age (7d, 36h); it defaults to 30 days.`
 
 func newCostsCmd() *cobra.Command {
-	var apiURL, token, by, since string
+	var f apiFlags
+	var by, since string
 	cmd := &cobra.Command{
 		Use:     "costs",
 		Short:   "Show what tables cost, by table, owner, day or run",
 		Long:    costsLong,
-		Example: "  maestro costs --api http://127.0.0.1:8080 --by owner --since 7d",
+		Example: "  maestro costs --by owner --since 7d",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if apiURL == "" {
-				return errors.New("--api is required: the URL of the api service (or of maestro dev)")
+			c, err := f.client(&http.Client{Timeout: 2 * time.Minute})
+			if err != nil {
+				return err
 			}
 			q := url.Values{"by": {by}}
 			if since != "" {
 				q.Set("since", since)
 			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, strings.TrimRight(apiURL, "/")+"/costs?"+q.Encode(), nil)
-			if err != nil {
-				return fmt.Errorf("error building the request to %s: %w", apiURL, err)
-			}
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
-			if err != nil {
-				return fmt.Errorf("error asking %s for costs: %w", apiURL, err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 			var out struct {
-				Error   string    `json:"error"`
 				By      string    `json:"by"`
 				Since   time.Time `json:"since"`
 				Pricing *struct {
@@ -67,11 +52,8 @@ func newCostsCmd() *cobra.Command {
 				} `json:"rows"`
 				TotalUSD *float64 `json:"total_usd"`
 			}
-			if err := json.Unmarshal(body, &out); err != nil {
-				return fmt.Errorf("error reading the answer of %s (%s): %q", apiURL, resp.Status, strings.TrimSpace(string(body)))
-			}
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("the server refused (%s): %s", resp.Status, out.Error)
+			if err := c.call(cmd.Context(), http.MethodGet, "/costs?"+q.Encode(), nil, &out); err != nil {
+				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(w, "%s\tRUNS\tNODES\tTIB BILLED\tSLOT HOURS\tUSD\t\n", strings.ToUpper(out.By))
@@ -91,8 +73,7 @@ func newCostsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", "", "URL of the api service (or of maestro dev's HTTP server)")
-	cmd.Flags().StringVar(&token, "token", "", "bearer token sent to the api service")
+	f.register(cmd)
 	cmd.Flags().StringVar(&by, "by", "table", "group by table, owner, day or run")
 	cmd.Flags().StringVar(&since, "since", "", "a date, an RFC 3339 time or an age such as 7d (default: 30 days)")
 	return cmd

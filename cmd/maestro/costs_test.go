@@ -35,8 +35,12 @@ func TestCosts(t *testing.T) {
 	require.NoError(t, st.RunCreate(ctx, &run.Run{ID: "r1", State: run.RunRunning, CreatedAt: at}, nodes))
 	require.NoError(t, st.RunFinish(ctx, &store.RunFinishParams{ID: "r1", State: run.RunSucceeded, FinishedAt: at}))
 
+	require.NoError(t, st.UserPut(ctx, store.User{Email: "viewer@example.com", Role: "viewer"}))
+	token, _, err := service.NewToken(ctx, st, "viewer@example.com", "test", time.Now())
+	require.NoError(t, err)
+	t.Setenv("MAESTRO_TOKEN", token)
 	serve := func(p spec.Pricing) string {
-		srv := httptest.NewServer(service.API(st, nil, zap.NewNop(), service.APIConfig{User: "t", Pricing: p}))
+		srv := httptest.NewServer(service.API(st, nil, zap.NewNop(), service.APIConfig{Pricing: p}))
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}

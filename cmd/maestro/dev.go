@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,13 +57,14 @@ them); --resume RUN re-runs the failed and skipped nodes of a failed run.
 
 While it runs, the HTTP server answers:
   GET  /healthz, GET /            health and a status page
-  POST /runs                      {"schedule": "daily"} or {"tables": ["ds.t"], "downstream": true}
-  POST /runs/{id}/cancel          cancel a running run
-  POST /runs/{id}/resume          resume a failed or cancelled run
-  POST /runs/{id}/tables/{table}/upload    where to PUT an external table's file
-  PUT  /runs/{id}/tables/{table}/data      the file (CSV or newline-delimited JSON)
-  POST /runs/{id}/tables/{table}/uploaded  the file is complete: the run loads it
+  /api/v1/...                     the JSON API (GET /api/v1/openapi.json describes it): tables,
+                                  schedules, connections, runs, uploads of external tables,
+                                  users and tokens
   GET  /dev/callbacks             the export callbacks its own receiver accepted (POST: receive)
+
+The API wants a token (Authorization: Bearer). On first start dev makes an admin user
+(dev@localhost) and a token of theirs, prints it once and keeps it in the state folder
+(api-token), where maestro push, maestro upload and the other client commands find it.
 
 An external table waits, in each run, for a file that another system uploads through these
 routes (see internal/project/README.md), up to its timeout; maestro upload does it by hand.
@@ -127,7 +129,7 @@ func runDev(ctx context.Context, dir string, f devFlags, stdout, stderr io.Write
 	}()
 
 	if f.addr != "" {
-		srv, err := serveStatus(ctx, f.addr, sys, log)
+		srv, err := serveStatus(ctx, f.addr, f.stateDir, sys, log, stderr)
 		if err != nil {
 			return err
 		}
@@ -333,23 +335,37 @@ func firstLine(s string) string {
 	return s
 }
 
-func serveStatus(ctx context.Context, addr string, sys *devmode.System, log *zap.Logger) (*http.Server, error) {
+// Timeouts of maestro dev's HTTP server; the API sets tighter (or, for uploads, looser)
+// deadlines per route.
+const (
+	devReadHeaderTimeout = 5 * time.Second
+	devIdleTimeout       = 2 * time.Minute
+)
+
+func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System, log *zap.Logger, stderr io.Writer) (*http.Server, error) {
+	if _, err := ensureDevToken(ctx, sys.Store, stateDir, stderr); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("error listening on %s (use --addr to pick another, or --addr '' for none): %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
-	// External tables' files are PUT to the API itself, into the object folder.
-	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{User: "dev", External: service.ExternalConfig{Bucket: sys.Objects},
-		Pricing: sys.Project.Pricing, UserRole: "admin", History: sys.History}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// External tables' files are PUT to the API itself, into the object folder. The status
+	// page (it shows no secret) is open on loopback, where dev listens unless told otherwise;
+	// on another address it needs a token like the API.
+	tcp, _ := ln.Addr().(*net.TCPAddr)
+	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{
+		PublicStatusPage: tcp != nil && tcp.IP.IsLoopback(), External: service.ExternalConfig{Bucket: sys.Objects},
+		Pricing: sys.Project.Pricing, History: sys.History}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: devReadHeaderTimeout, IdleTimeout: devIdleTimeout}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", zap.Error(err))
 		}
 	}()
-	log.Info("serving status page", zap.String("url", "http://"+ln.Addr().String()+"/"))
+	log.Info("serving status page and API", zap.String("url", "http://"+ln.Addr().String()+"/"))
 	return srv, nil
 }
 
@@ -359,4 +375,37 @@ func uiURL(addr string) string {
 		return ""
 	}
 	return "http://" + addr
+}
+
+// devUser is the admin maestro dev's token acts as.
+const devUser = "dev@localhost"
+
+// ensureDevToken returns the admin token dev keeps in its state folder, making the user and
+// the token on first start (or when the store no longer accepts the kept one) and printing it
+// then, once.
+func ensureDevToken(ctx context.Context, st store.Store, stateDir string, stderr io.Writer) (string, error) {
+	path := filepath.Join(stateDir, devTokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if raw := strings.TrimSpace(string(b)); service.TokenValid(ctx, st, raw) {
+			return raw, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("error reading the API token: %w", err)
+	}
+	if _, err := st.UserGet(ctx, devUser); errors.Is(err, store.ErrNotFound) {
+		if err := st.UserPut(ctx, store.User{Email: devUser, Name: "maestro dev", Role: "admin"}); err != nil {
+			return "", err
+		}
+	} else if err != nil {
+		return "", err
+	}
+	raw, _, err := service.NewToken(ctx, st, devUser, "maestro dev", time.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(raw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("error keeping the API token: %w", err)
+	}
+	fmt.Fprintf(stderr, "API token (admin %s), shown once and kept in %s:\n  %s\n", devUser, path, raw)
+	return raw, nil
 }

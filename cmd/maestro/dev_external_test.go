@@ -30,10 +30,25 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func call(t *testing.T, ctx context.Context, method, url, contentType string, body io.Reader) (int, map[string]any) {
+// devToken reads the admin token maestro dev keeps in its state folder, once it made it.
+func devToken(t *testing.T, state string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(state, devTokenFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return ""
+	}
+	require.NoError(t, err)
+	return strings.TrimSpace(string(b))
+}
+
+// call sends a request with token (when not empty) and decodes the JSON answer.
+func call(t *testing.T, ctx context.Context, token, method, url, contentType string, body io.Reader) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -49,8 +64,9 @@ func call(t *testing.T, ctx context.Context, method, url, contentType string, bo
 	return resp.StatusCode, out
 }
 
-// waitingRun polls the API until a run's node is running, and returns the run's id.
-func waitingRun(t *testing.T, ctx context.Context, base, node string) string {
+// waitingRun polls the API (at base, /api/v1) of a maestro dev keeping its state in state until
+// a run's node is running, and returns the run's id and dev's API token.
+func waitingRun(t *testing.T, ctx context.Context, base, state, node string) (string, string) {
 	t.Helper()
 	for {
 		select {
@@ -58,8 +74,13 @@ func waitingRun(t *testing.T, ctx context.Context, base, node string) string {
 			t.Fatalf("no run with %s running: %v", node, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
+		token := devToken(t, state)
+		if token == "" {
+			continue // dev has not made it yet
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/runs?state=running", nil)
 		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			continue // the server is not listening yet
@@ -73,12 +94,12 @@ func waitingRun(t *testing.T, ctx context.Context, base, node string) string {
 		resp.Body.Close()
 		require.NoError(t, err)
 		for _, r := range list.Runs {
-			code, out := call(t, ctx, http.MethodGet, base+"/runs/"+r.ID, "", nil)
+			code, out := call(t, ctx, token, http.MethodGet, base+"/runs/"+r.ID, "", nil)
 			require.Equal(t, http.StatusOK, code)
 			for _, n := range out["nodes"].([]any) {
 				n := n.(map[string]any)
 				if n["name"] == node && n["state"] == "running" {
-					return r.ID
+					return r.ID, token
 				}
 			}
 		}
@@ -109,13 +130,13 @@ func TestDevWaitsForAnExternalUpload(t *testing.T) {
 		done <- runDev(ctx, project, devFlags{once: true, stateDir: state, logFormat: "json", addr: addr}, &out, &logs)
 	}()
 
-	id := waitingRun(t, ctx, base, "ext.partner")
-	tables := base + "/runs/" + id + "/tables/"
-	code, up := call(t, ctx, http.MethodPost, tables+"ext.partner/upload", "", nil)
+	id, token := waitingRun(t, ctx, base+"/api/v1", state, "ext.partner")
+	tables := base + "/api/v1/runs/" + id + "/tables/"
+	code, up := call(t, ctx, token, http.MethodPost, tables+"ext.partner/upload", "", nil)
 	require.Equal(t, http.StatusOK, code, up)
 	require.Equal(t, "PUT", up["method"])
 	// The downstream table has not run: it waits for the upload.
-	code, rn := call(t, ctx, http.MethodGet, base+"/runs/"+id, "", nil)
+	code, rn := call(t, ctx, token, http.MethodGet, base+"/api/v1/runs/"+id, "", nil)
 	require.Equal(t, http.StatusOK, code)
 	for _, n := range rn["nodes"].([]any) {
 		if n := n.(map[string]any); n["name"] == "marts.totals" {
@@ -124,10 +145,14 @@ func TestDevWaitsForAnExternalUpload(t *testing.T) {
 	}
 
 	headers := up["headers"].(map[string]any)
-	code, _ = call(t, ctx, http.MethodPut, up["upload_url"].(string), headers["Content-Type"].(string),
+	// maestro dev's upload URL is the API's own: the uploader sends its API token there too.
+	require.True(t, strings.HasPrefix(up["upload_url"].(string), base+"/api/v1/"), up["upload_url"])
+	code, refused := call(t, ctx, "", http.MethodPut, up["upload_url"].(string), "text/csv", strings.NewReader("id,amount\n9,9\n"))
+	require.Equal(t, http.StatusUnauthorized, code, refused)
+	code, _ = call(t, ctx, token, http.MethodPut, up["upload_url"].(string), headers["Content-Type"].(string),
 		strings.NewReader("id,amount\n1,10.50\n2,4.25\n3,5.25\n"))
 	require.Equal(t, http.StatusNoContent, code)
-	code, res := call(t, ctx, http.MethodPost, tables+"ext.partner/uploaded", "", nil)
+	code, res := call(t, ctx, token, http.MethodPost, tables+"ext.partner/uploaded", "", nil)
 	require.Equal(t, http.StatusOK, code, res)
 
 	require.NoError(t, <-done, logs.String())
@@ -181,15 +206,16 @@ func TestUploadCommand(t *testing.T) {
 	go func() {
 		done <- runDev(ctx, project, devFlags{once: true, stateDir: state, logFormat: "json", addr: addr}, &out, &logs)
 	}()
-	id := waitingRun(t, ctx, base, "ext.events")
+	// The upload command finds dev's token in the state folder, and defaults to its address.
+	id, _ := waitingRun(t, ctx, base+"/api/v1", state, "ext.events")
 
 	file := filepath.Join(t.TempDir(), "events.json")
 	require.NoError(t, os.WriteFile(file, []byte(`{"kind": "click"}`+"\n"+`{"kind": "view"}`+"\n"+`{"kind": "click"}`+"\n"), 0o644))
-	_, errOut, code := execForTest(t, newUploadCmd(), "", "--api", base, id, "marts.kinds", file)
+	_, errOut, code := execForTest(t, newUploadCmd(), "", "--api", base, "--state", state, id, "marts.kinds", file)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, `marts.kinds is a table of kind "query": only external tables take uploads`)
 
-	stdout, errOut, code := execForTest(t, newUploadCmd(), "", "--api", base, id, "ext.events", file)
+	stdout, errOut, code := execForTest(t, newUploadCmd(), "", "--api", base, "--state", state, id, "ext.events", file)
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, stdout, "for ext.events in run "+id)
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,58 +17,33 @@ const historyLong = `Print every revision of a table, newest first, as a running
 service) keeps them: who changed it, when, what changed, and the unified diff of its SQL and its
 sidecar (TABLE.yaml) from the revision before.
 
---api is the api service's URL; --token, when set, is sent as a bearer token.`
+--api is the api service's URL (default $MAESTRO_API, else maestro dev's); --token is an API token
+(default $MAESTRO_TOKEN, else the one maestro dev keeps).`
 
 func newHistoryCmd() *cobra.Command {
-	var apiURL, token string
+	var f apiFlags
 	cmd := &cobra.Command{
 		Use:   "history TABLE",
 		Short: "Show who changed a table, when, and how",
 		Long:  historyLong,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if apiURL == "" {
-				return errors.New("--api is required: the URL of the api service")
+			c, err := f.client(&http.Client{Timeout: time.Minute})
+			if err != nil {
+				return err
 			}
 			table := strings.ToLower(args[0])
-			u := strings.TrimRight(apiURL, "/") + "/tables/" + url.PathEscape(table) + "/history"
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u, nil)
-			if err != nil {
-				return fmt.Errorf("error building the request to %s: %w", apiURL, err)
-			}
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
-			if err != nil {
-				return fmt.Errorf("error asking %s for the history of %s: %w", apiURL, table, err)
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-			if err != nil {
-				return fmt.Errorf("error reading the history of %s: %w", table, err)
-			}
-			if resp.StatusCode != http.StatusOK {
-				var e struct {
-					Error string `json:"error"`
-				}
-				if json.Unmarshal(body, &e) == nil && e.Error != "" {
-					return fmt.Errorf("the server answered %s: %s", resp.Status, e.Error)
-				}
-				return fmt.Errorf("the server answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
-			}
 			var h struct {
 				Revisions []history.Entry `json:"revisions"`
 			}
-			if err := json.Unmarshal(body, &h); err != nil {
-				return fmt.Errorf("error reading the history of %s: %w", table, err)
+			if err := c.call(cmd.Context(), http.MethodGet, "/tables/"+url.PathEscape(table)+"/history", nil, &h); err != nil {
+				return err
 			}
 			printHistory(cmd.OutOrStdout(), table, h.Revisions)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", "", "URL of the api service")
-	cmd.Flags().StringVar(&token, "token", "", "bearer token sent to the api service")
+	f.register(cmd)
 	return cmd
 }
 

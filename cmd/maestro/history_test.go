@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -33,7 +34,10 @@ func TestHistoryCommand(t *testing.T) {
 	sched := scheduler.New(st, q.Topic("tasks"), func(context.Context, []spec.Table) (scheduler.Graph, error) {
 		return maestrotest.Graph{}, nil
 	}, nil, zap.NewNop(), scheduler.Config{})
-	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: "ana@acme.test", DefaultProject: "shop", DefaultDataset: "raw"}))
+	token, _, err := service.NewToken(ctx, st, "ana@acme.test", "test", time.Now())
+	require.NoError(t, err)
+	t.Setenv("MAESTRO_TOKEN", token)
+	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{DefaultProject: "shop", DefaultDataset: "raw"}))
 	defer srv.Close()
 
 	dir := maestrotest.WriteTree(t, map[string]string{

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,66 +13,41 @@ import (
 
 const pushLong = `Send a project folder's definitions to a running Maestro (the api service): tables
 new in the folder are created, changed ones get a new revision, tables gone from the folder are
-deleted, schedules and connections are replaced.
+deleted, schedules and connections are replaced. It needs an admin's API token.
 
 The folder is checked here first (SQL that does not parse, a cycle, an unknown schedule: nothing
 is sent) and again by the server, which keeps every stored definition as it was if anything is
 wrong. The project's default_project and default_dataset must match the server's.
 
---api is the api service's URL; --token, when set, is sent as a bearer token (on Cloud Run:
-$(gcloud auth print-identity-token)).`
+--api is the api service's URL ($MAESTRO_API; by default maestro dev's, http://127.0.0.1:8080);
+--token the API token ($MAESTRO_TOKEN; by default the admin token maestro dev keeps in its
+--state folder).`
 
 func newPushCmd() *cobra.Command {
-	var apiURL, token string
+	var f apiFlags
 	cmd := &cobra.Command{
 		Use:   "push DIR",
 		Short: "Send a project folder's definitions to a running Maestro",
 		Long:  pushLong,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if apiURL == "" {
-				return errors.New("--api is required: the URL of the api service")
-			}
 			// A cycle is an error here: the server would refuse it anyway.
 			p, _, err := project.LoadGraph(cmd.Context(), args[0])
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return exitError{code: 1}
 			}
-			body, err := json.Marshal(p)
+			c, err := f.client(&http.Client{Timeout: 5 * time.Minute})
 			if err != nil {
-				return fmt.Errorf("error encoding the project: %w", err)
-			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPut, strings.TrimRight(apiURL, "/")+"/project", bytes.NewReader(body))
-			if err != nil {
-				return fmt.Errorf("error building the request to %s: %w", apiURL, err)
-			}
-			req.Header.Set("Content-Type", "application/json")
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
-			if err != nil {
-				return fmt.Errorf("error sending the project to %s: %w", apiURL, err)
-			}
-			defer resp.Body.Close()
-			reply, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			if resp.StatusCode != http.StatusOK {
-				var e struct {
-					Error string `json:"error"`
-				}
-				if json.Unmarshal(reply, &e) == nil && e.Error != "" {
-					return fmt.Errorf("the server refused the project (%s): %s", resp.Status, e.Error)
-				}
-				return fmt.Errorf("the server refused the project (%s): %s", resp.Status, strings.TrimSpace(string(reply)))
+				return err
 			}
 			var res struct {
 				Created, Updated, Deleted, Unchanged int
 				Warnings                             []struct{ Message string }
 				HistoryError                         string `json:"history_error"`
 			}
-			if err := json.Unmarshal(reply, &res); err != nil {
-				return fmt.Errorf("error reading the server's answer %q: %w", reply, err)
+			if err := c.call(cmd.Context(), http.MethodPut, "/project", p, &res); err != nil {
+				return errors.New("the server refused the project: " + err.Error())
 			}
 			if res.HistoryError != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", res.HistoryError)
@@ -89,7 +60,6 @@ func newPushCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", "", "URL of the api service")
-	cmd.Flags().StringVar(&token, "token", "", "bearer token sent to the api service")
+	f.register(cmd)
 	return cmd
 }

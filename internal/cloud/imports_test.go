@@ -36,8 +36,10 @@ import (
 	"github.com/maestro-sql/maestro/internal/cloud"
 	"github.com/maestro-sql/maestro/internal/queue/pubsubqueue"
 	"github.com/maestro-sql/maestro/internal/run"
+	maestroservice "github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/sqlref"
+	"github.com/maestro-sql/maestro/internal/store/firestorestore"
 	"github.com/maestro-sql/maestro/internal/warehouse/bqfake"
 )
 
@@ -248,6 +250,7 @@ func TestWorkerImportsAndExportsEndToEnd(t *testing.T) {
 		"MAESTRO_E2E_SHOP_DSN=" + pg.Config().ConnString(),
 		"MAESTRO_E2E_CALLBACK_KEY=" + string(cb.secret),
 		"K_SERVICE=",
+		"MAESTRO_ADMINS=ops@example.com",
 	}
 	q, err := pubsubqueue.Open(ctx, gcpProject)
 	require.NoError(t, err)
@@ -270,15 +273,22 @@ func TestWorkerImportsAndExportsEndToEnd(t *testing.T) {
 					Callback: &spec.Callback{URL: cbServer.URL + "/hooks/busy", SecretRef: "env:MAESTRO_E2E_CALLBACK_KEY"}}}},
 		},
 	}
-	require.Equal(t, http.StatusOK, do(t, http.MethodPut, api.url+"/project", p, nil))
+	// MAESTRO_ADMINS made the admin when the api started; their token is made as POST /tokens
+	// would, straight in Firestore.
+	st, err := firestorestore.Open(ctx, gcpProject)
+	require.NoError(t, err)
+	defer st.Close()
+	token, _, err := maestroservice.NewToken(ctx, st, "ops@example.com", "test", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, do(t, token, http.MethodPut, api.url+"/api/v1/project", p, nil))
 
 	runOnce := func() runReply {
 		t.Helper()
 		var started, got runReply
-		require.Equal(t, http.StatusOK, do(t, http.MethodPost, api.url+"/runs", map[string]string{"schedule": "daily"}, &started))
+		require.Equal(t, http.StatusCreated, do(t, token, http.MethodPost, api.url+"/api/v1/runs", map[string]string{"schedule": "daily"}, &started))
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
-			require.Equal(t, http.StatusOK, do(t, http.MethodGet, api.url+"/runs/"+started.ID, nil, &got))
+			require.Equal(t, http.StatusOK, do(t, token, http.MethodGet, api.url+"/api/v1/runs/"+started.ID, nil, &got))
 			if got.State.Terminal() {
 				break
 			}

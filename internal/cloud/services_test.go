@@ -26,6 +26,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/gcpemu"
 	"github.com/maestro-sql/maestro/internal/queue/pubsubqueue"
 	"github.com/maestro-sql/maestro/internal/run"
+	maestroservice "github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/sqlref"
 	"github.com/maestro-sql/maestro/internal/store/firestorestore"
@@ -195,7 +196,8 @@ func pipeline(n, layers int) *spec.Project {
 	return p
 }
 
-func do(t testing.TB, method, url string, body any, out any) int {
+// do calls the API with token (when not empty) as the bearer token.
+func do(t testing.TB, token, method, url string, body any, out any) int {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -206,6 +208,9 @@ func do(t testing.TB, method, url string, body any, out any) int {
 	req, err := http.NewRequest(method, url, r)
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -292,6 +297,7 @@ func TestServicesRunAPipelineEndToEnd(t *testing.T) {
 		"MAESTRO_BIGQUERY_ENDPOINT=" + bqServer.URL,
 		"MAESTRO_DEFAULT_DATASET=l0",
 		"MAESTRO_INSECURE_SKIP_AUTH=true",
+		"MAESTRO_ADMINS=ops@example.com",
 		"MAESTRO_WORKERS=8",
 		"MAESTRO_SWEEP_EVERY=1s",
 		"MAESTRO_LEASE=20s",
@@ -306,17 +312,26 @@ func TestServicesRunAPipelineEndToEnd(t *testing.T) {
 	worker, _ := start(t, bin, "worker", env)
 	api, _ := start(t, bin, "api", env)
 
+	// MAESTRO_ADMINS made the admin when the api started; their token is made as POST /tokens
+	// would, straight in Firestore.
+	st, err := firestorestore.Open(ctx, gcpProject)
+	require.NoError(t, err)
+	defer st.Close()
+	token, _, err := maestroservice.NewToken(ctx, st, "ops@example.com", "test", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, do(t, "", http.MethodGet, api.url+"/api/v1/runs", nil, nil))
+
 	p := pipeline(60, 6)
 	var synced map[string]int
-	require.Equal(t, http.StatusOK, do(t, http.MethodPut, api.url+"/project", p, &synced))
+	require.Equal(t, http.StatusOK, do(t, token, http.MethodPut, api.url+"/api/v1/project", p, &synced))
 	require.Equal(t, 60, synced["created"])
 
 	var started runReply
-	require.Equal(t, http.StatusOK, do(t, http.MethodPost, api.url+"/runs", map[string]string{"schedule": "daily"}, &started))
+	require.Equal(t, http.StatusCreated, do(t, token, http.MethodPost, api.url+"/api/v1/runs", map[string]string{"schedule": "daily"}, &started))
 	var got runReply
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		require.Equal(t, http.StatusOK, do(t, http.MethodGet, api.url+"/runs/"+started.ID, nil, &got))
+		require.Equal(t, http.StatusOK, do(t, token, http.MethodGet, api.url+"/api/v1/runs/"+started.ID, nil, &got))
 		if got.State.Terminal() {
 			break
 		}
@@ -343,9 +358,6 @@ func TestServicesRunAPipelineEndToEnd(t *testing.T) {
 	require.EqualValues(t, 60*scriptedBytes, got.Stats.BytesBilled, "the run sums its nodes' bytes")
 
 	// The statistics are in Firestore itself, not only in the API's answer.
-	st, err := firestorestore.Open(ctx, gcpProject)
-	require.NoError(t, err)
-	defer st.Close()
 	nodes, err := st.NodeList(ctx, started.ID)
 	require.NoError(t, err)
 	require.Len(t, nodes, 60)

@@ -115,6 +115,14 @@ var Vars = []Var{
 		Description: "Secret reference (env:NAME or file:PATH) to the history remote's credential: a token (or USER:TOKEN) for https, a PEM private key for ssh. Never the credential itself: Cloud Run exposes a Secret Manager secret as a variable or a file."},
 	{Name: "MAESTRO_HISTORY_DIR", Default: "/tmp/maestro-history", Services: []Service{API},
 		Description: "Local copy of the history repository; rebuilt from the remote and the store when missing."},
+	{Name: "MAESTRO_IAP_AUDIENCE", Services: []Service{API},
+		Description: "Audience of Identity-Aware Proxy's signed header (/projects/NUMBER/global/backendServices/ID). Empty: IAP identities are not accepted, only API tokens."},
+	{Name: "MAESTRO_IAP_JWKS_URL", Default: "https://www.gstatic.com/iap/verify/public_key-jwk", Services: []Service{API},
+		Description: "Where IAP's public keys are published."},
+	{Name: "MAESTRO_IAP_DEFAULT_ROLE", Services: []Service{API},
+		Description: "Role (viewer or editor) of a person IAP lets in whom Maestro does not know yet. Empty: they are refused until an admin adds them."},
+	{Name: "MAESTRO_ADMINS", Services: []Service{API},
+		Description: "Comma-separated e-mails made admins when the api service starts (the first admin; others are added through the API)."},
 	{Name: "PORT", Default: "8080", Services: all,
 		Description: "HTTP port (set by Cloud Run)."},
 }
@@ -153,13 +161,17 @@ type Config struct {
 	// CallbackAllow are the ranges callbacks may reach beyond public addresses.
 	CallbackAllow []netip.Prefix
 	// Notifications and costs.
-	SlackToken   string // a reference, never the token
-	SlackChannel string
-	SlackRoutes  []spec.NotifyRoute
-	Webhooks     []spec.Webhook
-	SlackAPIURL  string
-	UIURL        string
-	Pricing      spec.Pricing
+	SlackToken     string // a reference, never the token
+	SlackChannel   string
+	SlackRoutes    []spec.NotifyRoute
+	Webhooks       []spec.Webhook
+	SlackAPIURL    string
+	UIURL          string
+	Pricing        spec.Pricing
+	IAPAudience    string
+	IAPJWKSURL     string
+	IAPDefaultRole string
+	Admins         []string
 }
 
 // Load reads the variables svc uses through getenv (os.Getenv in the services) and checks them.
@@ -236,6 +248,9 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 		SignerAccount:     get("MAESTRO_SIGNED_URL_SERVICE_ACCOUNT"),
 		SignerKeyRef:      get("MAESTRO_SIGNED_URL_KEY"),
 		SignedURLExpiry:   duration("MAESTRO_SIGNED_URL_EXPIRY"),
+		IAPAudience:       get("MAESTRO_IAP_AUDIENCE"),
+		IAPJWKSURL:        get("MAESTRO_IAP_JWKS_URL"),
+		IAPDefaultRole:    strings.ToLower(get("MAESTRO_IAP_DEFAULT_ROLE")),
 	}
 	if c.SignedURLExpiry > maxSignedURLExpiry {
 		errs = append(errs, fmt.Errorf("MAESTRO_SIGNED_URL_EXPIRY must be at most 168h (Cloud Storage refuses longer signed URLs), not %q", get("MAESTRO_SIGNED_URL_EXPIRY")))
@@ -253,6 +268,19 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 			continue
 		}
 		c.CallbackAllow = append(c.CallbackAllow, p.Masked())
+	}
+	switch c.IAPDefaultRole {
+	case "", "viewer", "editor":
+	default:
+		errs = append(errs, fmt.Errorf("MAESTRO_IAP_DEFAULT_ROLE must be viewer or editor (or empty), not %q: admins are named by MAESTRO_ADMINS", c.IAPDefaultRole))
+	}
+	for _, a := range strings.Split(get("MAESTRO_ADMINS"), ",") {
+		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
+			if !strings.Contains(a, "@") {
+				errs = append(errs, fmt.Errorf("MAESTRO_ADMINS must list e-mail addresses, not %q", a))
+			}
+			c.Admins = append(c.Admins, a)
+		}
 	}
 	switch skip := strings.ToLower(get("MAESTRO_INSECURE_SKIP_AUTH")); skip {
 	case "", "false", "0":

@@ -141,3 +141,16 @@ func TestWebhooks(t *testing.T) {
 	_, err = config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme", "MAESTRO_WEBHOOKS": `{"url": "x"}`}))
 	require.ErrorContains(t, err, "MAESTRO_WEBHOOKS must be a JSON list")
 }
+
+func TestAPIAuthentication(t *testing.T) {
+	c, err := config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme",
+		"MAESTRO_IAP_AUDIENCE": "/projects/1/global/backendServices/2", "MAESTRO_ADMINS": " Ana@Example.com, bo@example.com ,"}))
+	require.NoError(t, err)
+	require.Equal(t, "https://www.gstatic.com/iap/verify/public_key-jwk", c.IAPJWKSURL)
+	require.Equal(t, []string{"ana@example.com", "bo@example.com"}, c.Admins)
+	require.Empty(t, c.IAPDefaultRole, "strangers are refused unless said otherwise")
+
+	_, err = config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme", "MAESTRO_IAP_DEFAULT_ROLE": "admin", "MAESTRO_ADMINS": "ana"}))
+	require.ErrorContains(t, err, `MAESTRO_IAP_DEFAULT_ROLE must be viewer or editor (or empty), not "admin"`)
+	require.ErrorContains(t, err, `MAESTRO_ADMINS must list e-mail addresses, not "ana"`)
+}

@@ -175,7 +175,7 @@ func (e *Executor) Execute(ctx context.Context, jobID string, t spec.Table, n *r
 		left := deadline.Sub(e.now())
 		if left <= 0 {
 			return run.Stats{}, &warehouse.JobError{JobID: jobID, Reason: "timeout", Message: fmt.Sprintf(
-				"no upload for %s within %s (run %s): nothing called POST /runs/%s/tables/%s/uploaded",
+				"no upload for %s within %s (run %s): nothing called POST /api/v1/runs/%s/tables/%s/uploaded",
 				t.Name, timeout, n.RunID, n.RunID, t.Name)}
 		}
 		timer := time.NewTimer(min(poll, left))

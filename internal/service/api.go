@@ -4,9 +4,9 @@
 package service
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -14,9 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/maestro-sql/maestro/internal/cost"
-	"github.com/maestro-sql/maestro/internal/definitions"
-	"github.com/maestro-sql/maestro/internal/project"
+	"github.com/maestro-sql/maestro/internal/access"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/scheduler"
 	"github.com/maestro-sql/maestro/internal/spec"
@@ -44,24 +42,6 @@ td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.succeeded{
 {{range .Nodes}}<tr><td>{{.Name}}</td><td class="{{.State}}">{{.State}}</td><td>{{.Attempt}}</td><td>{{dur .}}</td><td>{{.Stats.Rows}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>{{else}}<p>No runs yet.</p>{{end}}
 </body></html>`))
-
-func writeRunResult(w http.ResponseWriter, rn *run.Run, err error, log *zap.Logger) {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeJSONError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, store.ErrConflict), errors.Is(err, scheduler.ErrNothingToRun):
-		writeJSONError(w, http.StatusConflict, err.Error())
-	case err != nil:
-		log.Error("run request failed", zap.Error(err))
-		writeJSONError(w, http.StatusInternalServerError, "the run could not be started; see the log")
-	default:
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"id": rn.ID, "state": rn.State, "schedule": rn.Schedule, "trigger": rn.Trigger})
-	}
-}
-
-// maxProjectBytes bounds a synced project: 10,000 tables of 3 KB each, with room to spare.
-const maxProjectBytes = 64 << 20
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -136,12 +116,6 @@ func newDeliveriesJSON(ds []*store.Delivery) []deliveryJSON {
 	return out
 }
 
-func writeJSONError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
 type runView struct {
 	Run   *run.Run
 	Nodes []*run.Node
@@ -149,14 +123,8 @@ type runView struct {
 
 // APIConfig configures the API handler.
 type APIConfig struct {
-	// User is recorded as who started runs and changed definitions, until the API has
-	// authentication of its own.
-	User string
-	// UserRole and UserGroup are User's role and group (what it may change, see
-	// definitions.Check) when the store has no user of that name; a stored user wins. Empty:
-	// such a user changes no table.
-	UserRole, UserGroup string
-	// DefaultProject and DefaultDataset resolve table names of synced projects.
+	// DefaultProject and DefaultDataset resolve table names of synced projects and of tables
+	// saved through the API.
 	DefaultProject string
 	DefaultDataset string
 	// External configures the upload routes of external tables.
@@ -168,165 +136,210 @@ type APIConfig struct {
 	DryRun warehouse.DryRunner
 	// History, when set, is synced after each project sync.
 	History HistorySyncer
+	// IAP, when its Audience is set, accepts Identity-Aware Proxy's signed identity.
+	IAP IAPConfig
+	// IAPDefaultRole is the role of an IAP user the store does not know; empty: such users are
+	// refused (403) until an admin adds them.
+	IAPDefaultRole string
+	// PublicStatusPage lets anyone see the status page at / (maestro dev, on loopback);
+	// otherwise it needs a viewer.
+	PublicStatusPage bool
+	// RequestTimeout bounds a request of a route without its own timeout; defaults to 30 s.
+	RequestTimeout time.Duration
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
 }
 
-// API serves /healthz, a plain status page of recent runs, run triggers and listings, and
-// project sync, until the full API and UI land.
+// api is the JSON API's state: what every handler needs.
+type api struct {
+	st    store.Store
+	sched *scheduler.Scheduler
+	log   *zap.Logger
+	cfg   APIConfig
+	auth  *authenticator
+	ext   *externalAPI
+	// openapi is the OpenAPI document, rendered once.
+	openapi []byte
+	// tables caches the stored tables for listings.
+	tables tableCache
+}
+
+// API serves the JSON API under /api/v1 (see RouteTable), GET /healthz (open) and a status
+// page of recent runs at /.
 func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APIConfig) http.Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultTimeout
+	}
+	iapDefault := access.None
+	if cfg.IAPDefaultRole != "" {
+		if r, err := access.ParseRole(cfg.IAPDefaultRole); err == nil {
+			iapDefault = r
+		} else {
+			log.Warn("ignoring the IAP default role", zap.Error(err))
+		}
+	}
+	a := &api{st: st, sched: sched, log: log, cfg: cfg,
+		auth: &authenticator{st: st, iap: newIAPVerifier(cfg.IAP), now: cfg.Now, iapDefault: iapDefault, used: map[string]time.Time{}},
+		ext:  newExternalAPI(st, log, cfg.External)}
+	routes := a.routeTable()
+	a.openapi = openAPIDocument(routes)
+
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /runs", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Schedule   string   `json:"schedule"`
-			Tables     []string `json:"tables"`
-			Downstream bool     `json:"downstream"`
+	methods := map[string][]string{}
+	var paths []string
+	for i := range routes {
+		rt := &routes[i]
+		mux.Handle(rt.Method+" "+APIPrefix+rt.Path, a.guard(rt))
+		if methods[rt.Path] == nil {
+			paths = append(paths, rt.Path)
 		}
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeJSONError(w, http.StatusBadRequest, "the body must be {\"schedule\": NAME} or {\"tables\": [...], \"downstream\": BOOL}: "+err.Error())
-			return
+		methods[rt.Path] = append(methods[rt.Path], rt.Method)
+		if rt.Method == http.MethodGet {
+			methods[rt.Path] = append(methods[rt.Path], http.MethodHead)
 		}
-		if (req.Schedule == "") == (len(req.Tables) == 0) {
-			writeJSONError(w, http.StatusBadRequest, "give exactly one of schedule or tables")
-			return
-		}
-		rn, err := sched.Start(r.Context(), scheduler.StartParams{Schedule: req.Schedule, Tables: req.Tables,
-			WithDownstream: req.Downstream, Trigger: run.TriggerManual, User: cfg.User, At: time.Now()})
-		writeRunResult(w, rn, err, log)
+	}
+	// A known path with another method: 405 as a problem, with Allow (the mux's own is text).
+	for _, path := range paths {
+		allow := strings.Join(methods[path], ", ")
+		mux.HandleFunc(APIPrefix+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not a method of "+r.URL.Path+"; it takes "+allow)
+		})
+	}
+	mux.HandleFunc(APIPrefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+": "+APIPrefix+"/openapi.json lists them")
 	})
-	mux.HandleFunc("POST /runs/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		if err := sched.Cancel(r.Context(), id); err != nil {
-			writeRunResult(w, nil, err, log)
-			return
-		}
-		rn, err := st.RunGet(r.Context(), id)
-		writeRunResult(w, rn, err, log)
-	})
-	mux.HandleFunc("POST /runs/{id}/resume", func(w http.ResponseWriter, r *http.Request) {
-		rn, err := sched.Resume(r.Context(), r.PathValue("id"), cfg.User)
-		writeRunResult(w, rn, err, log)
-	})
-	mux.HandleFunc("GET /runs", func(w http.ResponseWriter, r *http.Request) {
-		runs, err := st.RunList(r.Context(), &store.RunListParams{State: run.RunState(r.URL.Query().Get("state")), Limit: 100})
+	mux.HandleFunc("GET /healthz", healthz)
+	statusRole := access.Viewer
+	if cfg.PublicStatusPage {
+		statusRole = access.None
+	}
+	mux.Handle("GET /{$}", a.guard(&Route{Role: statusRole, handler: a.statusPage}))
+	// Behind IAP a browser's cookie is an ambient credential: a page elsewhere must not make it
+	// POST here. Browsers say where a request comes from (Sec-Fetch-Site, Origin); the CLI and
+	// other programs send neither and pass.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusForbidden, "a cross-origin browser request may not change anything here")
+	}))
+	return csrf.Handler(mux)
+}
+
+// RouteTable is every route of the JSON API, for documentation and tests; its handlers are
+// not usable.
+func RouteTable() []Route {
+	return (&api{}).routeTable()
+}
+
+// routeTable declares the JSON API. Adding a route is adding a line here.
+func (a *api) routeTable() []Route {
+	viewer, editor, admin := access.Viewer, access.Editor, access.Admin
+	tableQuery := []Param{
+		{Name: "owner", Type: "string", Description: "only tables of this owner"},
+		{Name: "group", Type: "string", Description: "only tables of this group"},
+		{Name: "dataset", Type: "string", Description: "only tables of this dataset"},
+		{Name: "kind", Type: "string", Description: "only tables of this kind (query, import, external)"},
+		{Name: "limit", Type: "integer", Description: "page size, 1 to 1000 (default 100)"},
+		{Name: "cursor", Type: "string", Description: "the next_cursor of the previous page"},
+	}
+	return []Route{
+		{Method: "GET", Path: "/openapi.json", Tag: "meta", Summary: "This API's OpenAPI 3.1 document", Role: access.None, Status: 200, Response: map[string]any{}, handler: a.getOpenAPI},
+		{Method: "GET", Path: "/me", Tag: "meta", Summary: "The caller", Role: viewer, Status: 200, Response: userJSON{}, handler: a.getMe},
+
+		{Method: "GET", Path: "/tables", Tag: "tables", Summary: "List tables, by name, a page at a time", Role: viewer, Status: 200, Response: tableListJSON{}, Query: tableQuery, handler: a.listTables},
+		{Method: "POST", Path: "/tables", Tag: "tables", Summary: "Create a table", Role: editor, TableWrite: true, Status: 201, Request: spec.Table{}, Response: tableJSON{}, ETag: true, handler: a.createTable},
+		{Method: "GET", Path: "/tables/{name}", Tag: "tables", Summary: "A table with its upstream and downstream tables", Role: viewer, Status: 200, Response: tableJSON{}, ETag: true, handler: a.getTable},
+		{Method: "PUT", Path: "/tables/{name}", Tag: "tables", Summary: "Change a table (If-Match: its ETag)", Role: editor, TableWrite: true, Status: 200, Request: spec.Table{}, Response: tableJSON{}, IfMatch: true, ETag: true, handler: a.updateTable},
+		{Method: "DELETE", Path: "/tables/{name}", Tag: "tables", Summary: "Delete a table (If-Match: its ETag)", Role: editor, TableWrite: true, Status: 204, IfMatch: true, handler: a.deleteTable},
+		{Method: "GET", Path: "/tables/{name}/history", Tag: "tables", Summary: "Every revision of a table: who, when, what changed, the diff", Role: viewer, Status: 200, Response: tableHistoryJSON{}, handler: handleTableHistory(a.st, a.log)},
+		{Method: "GET", Path: "/costs", Tag: "costs", Summary: "What finished runs cost, by table, owner, day or run", Role: viewer, Status: 200, Response: costsResponse{},
+			Query: []Param{{Name: "by", Type: "string", Description: "table (default), owner, day or run"}, {Name: "since", Type: "string", Description: "a date, an RFC 3339 time or an age such as 7d (default 30d)"}}, handler: costs(a.st, a.cfg.Pricing, a.log)},
+		{Method: "GET", Path: "/graph", Tag: "tables", Summary: "The dependency graph of every table", Role: viewer, Status: 200, Response: graphJSON{}, handler: a.getGraph},
+
+		{Method: "GET", Path: "/schedules", Tag: "schedules", Summary: "List schedules", Role: viewer, Status: 200, Response: scheduleListJSON{}, handler: a.listSchedules},
+		{Method: "PUT", Path: "/schedules/{name}", Tag: "schedules", Summary: "Create or replace a schedule", Role: admin, Status: 200, Request: spec.Schedule{}, Response: scheduleJSON{}, handler: a.putSchedule},
+		{Method: "DELETE", Path: "/schedules/{name}", Tag: "schedules", Summary: "Delete a schedule", Role: admin, Status: 204, handler: a.deleteSchedule},
+
+		{Method: "GET", Path: "/connections", Tag: "connections", Summary: "List connections (secret references, never secrets)", Role: viewer, Status: 200, Response: connectionListJSON{}, handler: a.listConnections},
+		{Method: "PUT", Path: "/connections/{name}", Tag: "connections", Summary: "Create or replace a connection", Role: admin, Status: 200, Request: spec.Connection{}, Response: spec.Connection{}, handler: a.putConnection},
+		{Method: "DELETE", Path: "/connections/{name}", Tag: "connections", Summary: "Delete a connection", Role: admin, Status: 204, handler: a.deleteConnection},
+
+		{Method: "GET", Path: "/runs", Tag: "runs", Summary: "List runs, newest first", Role: viewer, Status: 200, Response: runListJSON{},
+			Query: []Param{{Name: "state", Type: "string", Description: "only runs in this state"}, {Name: "limit", Type: "integer", Description: "at most this many, 1 to 1000 (default 100)"}}, handler: a.listRuns},
+		{Method: "POST", Path: "/runs", Tag: "runs", Summary: "Start a run: a schedule, or tables (and their downstream)", Role: editor, Status: 201, Request: runRequest{}, Response: runJSON{}, handler: a.startRun},
+		{Method: "GET", Path: "/runs/{id}", Tag: "runs", Summary: "A run with its nodes and statistics", Role: viewer, Status: 200, Response: runJSON{}, handler: a.getRun},
+		{Method: "POST", Path: "/runs/{id}/cancel", Tag: "runs", Summary: "Cancel a running run", Role: editor, Status: 200, Response: runJSON{}, handler: a.cancelRun},
+		{Method: "POST", Path: "/runs/{id}/resume", Tag: "runs", Summary: "Re-run the failed and skipped nodes of a finished run, as a new run", Role: editor, Status: 201, Response: runJSON{}, handler: a.resumeRun},
+		{Method: "GET", Path: "/runs/{id}/deliveries", Tag: "runs", Summary: "The callback deliveries of a run", Role: viewer, Status: 200, Response: deliveryListJSON{}, handler: a.listDeliveries},
+		{Method: "POST", Path: "/runs/{id}/tables/{table}/upload", Tag: "external", Summary: "Where to PUT an external table's file", Role: editor, TableWrite: true, Status: 200, Response: uploadJSON{}, handler: a.ext.upload},
+		{Method: "PUT", Path: "/runs/{id}/tables/{table}/data", Tag: "external", Summary: "An external table's file, when the server takes it itself (maestro dev)", Role: editor, TableWrite: true, Status: 204, RawBody: "text/csv",
+			MaxBody: 1 << 40, Timeout: time.Hour, handler: a.ext.data},
+		{Method: "POST", Path: "/runs/{id}/tables/{table}/uploaded", Tag: "external", Summary: "The file is complete: the run loads it", Role: editor, TableWrite: true, Status: 200, Response: uploadedJSON{}, handler: a.ext.uploaded},
+
+		{Method: "PUT", Path: "/project", Tag: "project", Summary: "Replace every definition with a project's (maestro push)", Role: admin, Status: 200, Request: spec.Project{}, Response: syncJSON{},
+			MaxBody: maxProjectBytes, Timeout: 5 * time.Minute, handler: a.putProject},
+
+		{Method: "GET", Path: "/users", Tag: "users", Summary: "List users", Role: admin, Status: 200, Response: userListJSON{}, handler: a.listUsers},
+		{Method: "GET", Path: "/users/{email}", Tag: "users", Summary: "A user", Role: admin, Status: 200, Response: userJSON{}, handler: a.getUser},
+		{Method: "PUT", Path: "/users/{email}", Tag: "users", Summary: "Create or replace a user", Role: admin, Status: 200, Request: userJSON{}, Response: userJSON{}, handler: a.putUser},
+		{Method: "DELETE", Path: "/users/{email}", Tag: "users", Summary: "Remove a user (their tokens stop working)", Role: admin, Status: 204, handler: a.deleteUser},
+
+		{Method: "GET", Path: "/tokens", Tag: "tokens", Summary: "The caller's API tokens (an admin: ?owner=EMAIL, or ?all=true)", Role: viewer, Status: 200, Response: tokenListJSON{},
+			Query: []Param{{Name: "owner", Type: "string", Description: "admins: this user's tokens"}, {Name: "all", Type: "boolean", Description: "admins: everyone's tokens"}}, handler: a.listTokens},
+		{Method: "POST", Path: "/tokens", Tag: "tokens", Summary: "Create an API token, shown once (an admin may name another owner)", Role: viewer, Status: 201, Request: tokenRequest{}, Response: newTokenJSON{}, handler: a.createToken},
+		{Method: "DELETE", Path: "/tokens/{id}", Tag: "tokens", Summary: "Revoke a token (one's own; an admin, anyone's)", Role: viewer, Status: 204, handler: a.revokeToken},
+	}
+}
+
+func (a *api) getOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(a.openapi)
+}
+
+func (a *api) statusPage(w http.ResponseWriter, r *http.Request) {
+	runs, err := a.st.RunList(r.Context(), &store.RunListParams{Limit: 10})
+	if err != nil {
+		a.log.Error("status page: listing runs", zap.Error(err))
+		http.Error(w, "could not list runs", http.StatusInternalServerError)
+		return
+	}
+	views := make([]runView, 0, len(runs))
+	for _, rn := range runs {
+		nodes, err := a.st.NodeList(r.Context(), rn.ID)
 		if err != nil {
-			log.Error("listing runs", zap.Error(err))
-			writeJSONError(w, http.StatusInternalServerError, "the runs could not be listed; see the log")
+			a.log.Error("status page: listing nodes", zap.String("run_id", rn.ID), zap.Error(err))
+			http.Error(w, "could not list nodes", http.StatusInternalServerError)
 			return
 		}
-		out := make([]runJSON, len(runs))
-		for i, rn := range runs {
-			out[i] = newRunJSON(rn, nil)
-		}
-		writeJSON(w, map[string]any{"runs": out})
-	})
-	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		rn, err := st.RunGet(r.Context(), id)
-		if err != nil {
-			writeRunResult(w, nil, err, log)
-			return
-		}
-		nodes, err := st.NodeList(r.Context(), id)
-		if err != nil {
-			writeRunResult(w, nil, err, log)
-			return
-		}
-		writeJSON(w, newRunJSON(rn, nodes))
-	})
-	mux.HandleFunc("GET /runs/{id}/deliveries", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		if _, err := st.RunGet(r.Context(), id); err != nil {
-			writeRunResult(w, nil, err, log)
-			return
-		}
-		ds, err := st.DeliveryList(r.Context(), id)
-		if err != nil {
-			log.Error("listing deliveries", zap.String("run_id", id), zap.Error(err))
-			writeJSONError(w, http.StatusInternalServerError, "the deliveries could not be listed; see the log")
-			return
-		}
-		writeJSON(w, map[string]any{"deliveries": newDeliveriesJSON(ds)})
-	})
-	mux.HandleFunc("PUT /project", func(w http.ResponseWriter, r *http.Request) {
-		var p spec.Project
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxProjectBytes))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&p); err != nil {
-			writeJSONError(w, http.StatusBadRequest, "the body must be a project as `maestro push` sends it: "+err.Error())
-			return
-		}
-		// Names resolve at run time against the services' defaults, so a project written for
-		// other defaults would silently read other tables.
-		if p.DefaultProject != "" && !strings.EqualFold(p.DefaultProject, cfg.DefaultProject) ||
-			p.DefaultDataset != "" && !strings.EqualFold(p.DefaultDataset, cfg.DefaultDataset) {
-			writeJSONError(w, http.StatusUnprocessableEntity, fmt.Sprintf(
-				"the project's defaults (project %q, dataset %q) differ from this server's (MAESTRO_DEFAULT_PROJECT %q, MAESTRO_DEFAULT_DATASET %q)",
-				p.DefaultProject, p.DefaultDataset, cfg.DefaultProject, cfg.DefaultDataset))
-			return
-		}
-		p.DefaultProject, p.DefaultDataset = cfg.DefaultProject, cfg.DefaultDataset
-		// The whole project is checked before anything is saved: a table that does not parse or
-		// a cycle leaves every stored definition as it was.
-		if _, err := project.Graph(&p); err != nil {
-			writeJSONError(w, http.StatusUnprocessableEntity, err.Error())
-			return
-		}
-		actor, err := cfg.actor(r.Context(), st)
-		if err != nil {
-			log.Error("loading the acting user", zap.String("user", cfg.User), zap.Error(err))
-			writeJSONError(w, http.StatusInternalServerError, "the project could not be saved; see the log")
-			return
-		}
-		res, err := definitions.Sync(r.Context(), st, &p, actor)
-		if errors.Is(err, definitions.ErrForbidden) {
-			writeJSONError(w, http.StatusForbidden, err.Error())
-			return
-		}
-		if err != nil {
-			log.Error("syncing the project", zap.Error(err))
-			writeJSONError(w, http.StatusInternalServerError, "the project could not be saved; see the log")
-			return
-		}
-		answer := map[string]any{"created": res.Created, "updated": res.Updated, "deleted": res.Deleted, "unchanged": res.Unchanged}
-		if warnings, err := cost.EstimateWarnings(r.Context(), cfg.DryRun, &p, cfg.Pricing, res.Changed); err != nil {
-			log.Warn("estimating pushed tables", zap.Error(err))
-		} else if len(warnings) > 0 {
-			answer["warnings"] = warnings
-		}
-		if msg := syncHistory(r.Context(), cfg.History, log); msg != "" {
-			answer["history_error"] = msg
-		}
-		writeJSON(w, answer)
-	})
-	registerExternal(mux, st, log, cfg.External)
-	mux.HandleFunc("GET /costs", costs(st, cfg.Pricing, log))
-	mux.HandleFunc("GET /tables/{name}/history", handleTableHistory(st, log))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		runs, err := st.RunList(r.Context(), &store.RunListParams{Limit: 10})
-		if err != nil {
-			log.Error("status page: listing runs", zap.Error(err))
-			http.Error(w, "could not list runs", http.StatusInternalServerError)
-			return
-		}
-		views := make([]runView, 0, len(runs))
-		for _, rn := range runs {
-			nodes, err := st.NodeList(r.Context(), rn.ID)
-			if err != nil {
-				log.Error("status page: listing nodes", zap.String("run_id", rn.ID), zap.Error(err))
-				http.Error(w, "could not list nodes", http.StatusInternalServerError)
-				return
-			}
-			views = append(views, runView{Run: rn, Nodes: nodes})
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := statusPage.Execute(w, views); err != nil {
-			log.Warn("status page: rendering", zap.Error(err))
-		}
-	})
-	return mux
+		views = append(views, runView{Run: rn, Nodes: nodes})
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := statusPage.Execute(w, views); err != nil {
+		a.log.Warn("status page: rendering", zap.Error(err))
+	}
+}
+
+// storeFailed answers 404 for ErrNotFound (with notFound as the detail), 409 for ErrConflict,
+// and 500 (logged) otherwise.
+func (a *api) storeFailed(w http.ResponseWriter, r *http.Request, err error, doing, notFound string) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, notFound)
+	case errors.Is(err, store.ErrConflict):
+		writeProblem(w, http.StatusConflict, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		writeProblem(w, http.StatusServiceUnavailable, doing+" took too long")
+	default:
+		a.log.Error(doing, zap.String("path", r.URL.Path), zap.Error(err))
+		writeProblem(w, http.StatusInternalServerError, doing+" failed; see the log")
+	}
+}
+
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -56,9 +56,12 @@ func costStore(t *testing.T) *sqlitestore.Store {
 	return st
 }
 
-func getCosts(t *testing.T, srv *httptest.Server, query string) (int, map[string]any) {
+func getCosts(t *testing.T, srv *httptest.Server, token, query string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(srv.URL + "/costs?" + query)
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/costs?"+query, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var out map[string]any
@@ -78,40 +81,41 @@ func rowsOf(out map[string]any) map[string]any {
 func TestCosts(t *testing.T) {
 	t.Parallel()
 	st := costStore(t)
+	tok := userToken(t, st, "viewer@acme.test", "viewer", "")
 	serve := func(p spec.Pricing) *httptest.Server {
-		srv := httptest.NewServer(service.API(st, nil, zap.NewNop(), service.APIConfig{User: "t", Pricing: p}))
+		srv := httptest.NewServer(service.API(st, nil, zap.NewNop(), service.APIConfig{Pricing: p}))
 		t.Cleanup(srv.Close)
 		return srv
 	}
 	onDemand := serve(spec.Pricing{Model: "on_demand", USDPerTiB: 6.25})
-	code, out := getCosts(t, onDemand, "by=table")
+	code, out := getCosts(t, onDemand, tok, "by=table")
 	require.Equal(t, http.StatusOK, code, out)
 	// orders: 1.5 TiB × 6.25 = 9.375; daily: 0.25 TiB × 6.25 = 1.5625. r0 is older than 30 days.
 	require.Equal(t, map[string]any{"sales.orders": 9.375, "sales.daily": 1.5625}, rowsOf(out))
 	require.Equal(t, 10.9375, out["total_usd"])
-	_, out = getCosts(t, onDemand, "by=owner")
+	_, out = getCosts(t, onDemand, tok, "by=owner")
 	require.Equal(t, map[string]any{"ana@acme.test": 9.375, "bob@acme.test": 1.5625}, rowsOf(out))
-	_, out = getCosts(t, onDemand, "by=day")
+	_, out = getCosts(t, onDemand, tok, "by=day")
 	require.Len(t, out["rows"], 2, "two days")
-	_, out = getCosts(t, onDemand, "by=table&since=100d")
+	_, out = getCosts(t, onDemand, tok, "by=table&since=100d")
 	require.Equal(t, 635.9375, out["total_usd"], "with r0's 100 TiB: 625 more")
 
 	editions := serve(spec.Pricing{Model: "editions", USDPerSlotHour: 0.06})
-	_, out = getCosts(t, editions, "by=table")
+	_, out = getCosts(t, editions, tok, "by=table")
 	// orders: 1.5 slot-hours × 0.06 = 0.09; daily: 0.25 h = 0.015.
 	rows := rowsOf(out)
 	require.InDelta(t, 0.09, rows["sales.orders"], 1e-12)
 	require.InDelta(t, 0.015, rows["sales.daily"], 1e-12)
 
 	unknown := serve(spec.Pricing{})
-	_, out = getCosts(t, unknown, "by=table")
+	_, out = getCosts(t, unknown, tok, "by=table")
 	require.Equal(t, map[string]any{"sales.orders": nil, "sales.daily": nil}, rowsOf(out), "no pricing: unknown, not zero")
 	require.Nil(t, out["total_usd"])
 
-	code, out = getCosts(t, onDemand, "by=colour")
+	code, out = getCosts(t, onDemand, tok, "by=colour")
 	require.Equal(t, http.StatusBadRequest, code)
-	require.Contains(t, out["error"], `not "colour"`)
-	code, _ = getCosts(t, onDemand, "since=yesterday")
+	require.Contains(t, out["detail"], `not "colour"`)
+	code, _ = getCosts(t, onDemand, tok, "since=yesterday")
 	require.Equal(t, http.StatusBadRequest, code)
 }
 
@@ -133,15 +137,18 @@ func TestPushWarnsAboutCostlyTables(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	sched := scheduler.New(st, nil, func(context.Context, []spec.Table) (scheduler.Graph, error) { return maestrotest.Graph{}, nil }, nil, zap.NewNop(), scheduler.Config{})
-	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: "t", UserRole: "admin", DefaultProject: "shop", DefaultDataset: "raw",
+	admin := userToken(t, st, "admin@acme.test", "admin", "")
+	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{DefaultProject: "shop", DefaultDataset: "raw",
 		Pricing: spec.Pricing{Model: "on_demand", USDPerTiB: 6.25, EstimateWarnUSD: 5}, DryRun: wh}))
 	t.Cleanup(srv.Close)
 
 	push := func(p spec.Project) map[string]any {
 		body, err := json.Marshal(p)
 		require.NoError(t, err)
-		req, err := http.NewRequest(http.MethodPut, srv.URL+"/project", bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPut, srv.URL+"/api/v1/project", bytes.NewReader(body))
 		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+admin)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()

@@ -30,7 +30,8 @@ type ExternalConfig struct {
 	Bucket blob.Bucket
 	// Signer, when set, signs PUT URLs on Bucket, so that uploads go straight to Cloud Storage.
 	// Nil (maestro dev, whose local folder cannot sign): the API receives uploads itself at
-	// PUT /runs/{id}/tables/{table}/data.
+	// PUT /api/v1/runs/{id}/tables/{table}/data, from a caller with the same API token (an
+	// editor of the table's group) that asked for the URL.
 	Signer URLSigner
 	// BaseURL is this API's scheme and host as uploaders reach it, for the data URL when there
 	// is no Signer. Defaults to http://<the request's Host>.
@@ -51,18 +52,32 @@ type externalAPI struct {
 	cfg ExternalConfig
 }
 
-// registerExternal adds the upload routes of external tables to mux.
-func registerExternal(mux *http.ServeMux, st store.Store, log *zap.Logger, cfg ExternalConfig) {
+// newExternalAPI makes the handlers of the upload routes of external tables (see routeTable).
+func newExternalAPI(st store.Store, log *zap.Logger, cfg ExternalConfig) *externalAPI {
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 1 << 30
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	x := &externalAPI{st: st, log: log, cfg: cfg}
-	mux.HandleFunc("POST /runs/{id}/tables/{table}/upload", x.upload)
-	mux.HandleFunc("POST /runs/{id}/tables/{table}/uploaded", x.uploaded)
-	mux.HandleFunc("PUT /runs/{id}/tables/{table}/data", x.data)
+	return &externalAPI{st: st, log: log, cfg: cfg}
+}
+
+// uploadJSON says where and how to upload an external table's file.
+type uploadJSON struct {
+	UploadURL string            `json:"upload_url"`
+	Method    string            `json:"method"`
+	Headers   map[string]string `json:"headers"`
+	ExpiresAt time.Time         `json:"expires_at"`
+	Format    string            `json:"format"`
+	Header    bool              `json:"header"`
+}
+
+// uploadedJSON acknowledges a complete upload.
+type uploadedJSON struct {
+	Run    string `json:"run"`
+	Table  string `json:"table"`
+	Status string `json:"status"`
 }
 
 // waiting is an external table of a running run that has not finished.
@@ -113,6 +128,10 @@ func (x *externalAPI) find(w http.ResponseWriter, r *http.Request) *waiting {
 		writeJSONError(w, http.StatusConflict, fmt.Sprintf("%s is no longer an external table", name))
 		return nil
 	}
+	// Uploading a table's rows is writing the table.
+	if !canWriteTable(w, r, name, rec.Table.Group) {
+		return nil
+	}
 	return &waiting{runID: runID, table: rec.Table, node: n}
 }
 
@@ -161,16 +180,11 @@ func (x *externalAPI) upload(w http.ResponseWriter, r *http.Request) {
 		if base == "" {
 			base = "http://" + r.Host
 		}
-		uploadURL = strings.TrimSuffix(base, "/") + "/runs/" + wt.runID + "/tables/" + wt.table.Name + "/data"
+		uploadURL = strings.TrimSuffix(base, "/") + APIPrefix + "/runs/" + wt.runID + "/tables/" + wt.table.Name + "/data"
 	}
-	writeJSON(w, map[string]any{
-		"upload_url": uploadURL,
-		"method":     http.MethodPut,
-		"headers":    map[string]string{"Content-Type": contentTypes[ext.Format]},
-		"expires_at": now.Add(expires).UTC(),
-		"format":     ext.Format,
-		"header":     ext.Header,
-	})
+	writeJSON(w, uploadJSON{UploadURL: uploadURL, Method: http.MethodPut,
+		Headers: map[string]string{"Content-Type": contentTypes[ext.Format]}, ExpiresAt: now.Add(expires).UTC(),
+		Format: ext.Format, Header: ext.Header})
 }
 
 // data receives an upload when the bucket cannot sign URLs (maestro dev).
@@ -227,5 +241,5 @@ func (x *externalAPI) uploaded(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.log.Info("external table uploaded", zap.String("run_id", wt.runID), zap.String("node", wt.table.Name))
-	writeJSON(w, map[string]string{"run": wt.runID, "table": wt.table.Name, "status": "uploaded"})
+	writeJSON(w, uploadedJSON{Run: wt.runID, Table: wt.table.Name, Status: "uploaded"})
 }

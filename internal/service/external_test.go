@@ -44,6 +44,7 @@ type uploadEnv struct {
 	sched *scheduler.Scheduler
 	srv   *httptest.Server
 	runID string
+	token string
 }
 
 func newUploadEnv(t *testing.T, cfg service.ExternalConfig) *uploadEnv {
@@ -69,9 +70,9 @@ func newUploadEnv(t *testing.T, cfg service.ExternalConfig) *uploadEnv {
 		func(context.Context, []spec.Table) (scheduler.Graph, error) { return g, nil }, nil, zap.NewNop(), scheduler.Config{})
 	rn, err := sched.Start(ctx, scheduler.StartParams{Tables: []string{"ext.feed", "ds.q"}, Trigger: run.TriggerManual, User: "t", At: time.Now()})
 	require.NoError(t, err)
-	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: "dev", External: cfg}))
+	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{External: cfg}))
 	t.Cleanup(srv.Close)
-	return &uploadEnv{st: st, sched: sched, srv: srv, runID: rn.ID}
+	return &uploadEnv{st: st, sched: sched, srv: srv, runID: rn.ID, token: userToken(t, st, "admin@example.com", "admin", "")}
 }
 
 func (e *uploadEnv) do(t *testing.T, method, path string, body io.Reader) (int, map[string]any) {
@@ -82,6 +83,11 @@ func (e *uploadEnv) do(t *testing.T, method, path string, body io.Reader) (int, 
 	}
 	req, err := http.NewRequest(method, u, body)
 	require.NoError(t, err)
+	// The API's own data URL takes the caller's API token, like every route; a signed URL
+	// needs none.
+	if strings.HasPrefix(u, e.srv.URL) {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -95,7 +101,7 @@ func (e *uploadEnv) do(t *testing.T, method, path string, body io.Reader) (int, 
 }
 
 func (e *uploadEnv) path(table, action string) string {
-	return "/runs/" + e.runID + "/tables/" + table + "/" + action
+	return "/api/v1/runs/" + e.runID + "/tables/" + table + "/" + action
 }
 
 func readObject(t *testing.T, b blob.Bucket, key string) string {
@@ -128,13 +134,13 @@ func TestExternalUploadThroughTheAPI(t *testing.T) {
 
 	code, out = e.do(t, http.MethodPost, e.path("ext.feed", "uploaded"), nil)
 	require.Equal(t, http.StatusConflict, code)
-	require.Contains(t, out["error"], "no file was uploaded for ext.feed")
+	require.Contains(t, out["detail"], "no file was uploaded for ext.feed")
 
 	code, _ = e.do(t, http.MethodPut, e.path("ext.feed", "data"), strings.NewReader(""))
 	require.Equal(t, http.StatusNoContent, code)
 	code, out = e.do(t, http.MethodPost, e.path("ext.feed", "uploaded"), nil)
 	require.Equal(t, http.StatusUnprocessableEntity, code)
-	require.Contains(t, out["error"], "is empty")
+	require.Contains(t, out["detail"], "is empty")
 
 	code, out = e.do(t, http.MethodPut, e.path("ext.feed", "data"), strings.NewReader(strings.Repeat("x", 65)))
 	require.Equal(t, http.StatusRequestEntityTooLarge, code, out)
@@ -158,7 +164,7 @@ func TestExternalUploadThroughTheAPI(t *testing.T) {
 		code         int
 		msg          string
 	}{
-		{http.MethodPost, "/runs/nope/tables/ext.feed/upload", http.StatusNotFound, `no run "nope"`},
+		{http.MethodPost, "/api/v1/runs/nope/tables/ext.feed/upload", http.StatusNotFound, `no run "nope"`},
 		{http.MethodPost, e.path("ext.other", "upload"), http.StatusNotFound, `has no table "ext.other"`},
 		{http.MethodPost, e.path("ds.q", "upload"), http.StatusConflict, `ds.q is a table of kind "query": only external tables take uploads`},
 		{http.MethodPut, e.path("ds.q", "data"), http.StatusConflict, `only external tables take uploads`},
@@ -166,13 +172,13 @@ func TestExternalUploadThroughTheAPI(t *testing.T) {
 	} {
 		code, out := e.do(t, c.method, c.path, nil)
 		require.Equal(t, c.code, code, "%s %s: %v", c.method, c.path, out)
-		require.Contains(t, out["error"], c.msg)
+		require.Contains(t, out["detail"], c.msg)
 	}
 
 	require.NoError(t, e.sched.Cancel(ctx, e.runID))
 	code, out = e.do(t, http.MethodPost, e.path("ext.feed", "upload"), nil)
 	require.Equal(t, http.StatusConflict, code)
-	require.Contains(t, out["error"], "is cancelled: it no longer waits for uploads")
+	require.Contains(t, out["detail"], "is cancelled: it no longer waits for uploads")
 }
 
 // The upload URL expires when the table's wait does, once it has begun.
@@ -198,7 +204,7 @@ func TestExternalUploadNeedsABucket(t *testing.T) {
 	e := newUploadEnv(t, service.ExternalConfig{})
 	code, out := e.do(t, http.MethodPost, e.path("ext.feed", "upload"), nil)
 	require.Equal(t, http.StatusServiceUnavailable, code)
-	require.Contains(t, out["error"], "no bucket for uploads")
+	require.Contains(t, out["detail"], "no bucket for uploads")
 }
 
 // In production the API signs a PUT URL on Cloud Storage (here fake-gcs-server behind the real
@@ -235,7 +241,7 @@ func TestExternalUploadToASignedCloudStorageURL(t *testing.T) {
 
 	code, out = e.do(t, http.MethodPut, e.path("ext.feed", "data"), strings.NewReader("id\n1\n"))
 	require.Equal(t, http.StatusNotFound, code, "with signed URLs the API does not take files itself")
-	require.Contains(t, out["error"], "PUT the file to the upload_url")
+	require.Contains(t, out["detail"], "PUT the file to the upload_url")
 
 	req, err := http.NewRequest(http.MethodPut, signed, strings.NewReader("id\n1\n2\n"))
 	require.NoError(t, err)

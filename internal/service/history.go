@@ -30,6 +30,12 @@ func syncHistory(ctx context.Context, h HistorySyncer, log *zap.Logger) string {
 	return ""
 }
 
+// tableHistoryJSON is GET /tables/{name}/history's answer.
+type tableHistoryJSON struct {
+	Table     string          `json:"table"`
+	Revisions []history.Entry `json:"revisions"`
+}
+
 // handleTableHistory serves GET /tables/{name}/history: every revision of the table, oldest
 // first, with who made it, when, what changed and the diff of its files.
 func handleTableHistory(st store.Store, log *zap.Logger) http.HandlerFunc {
@@ -43,7 +49,7 @@ func handleTableHistory(st store.Store, log *zap.Logger) http.HandlerFunc {
 			log.Error("reading a table's history", zap.String("table", name), zap.Error(err))
 			writeJSONError(w, http.StatusInternalServerError, "the history could not be read; see the log")
 		default:
-			writeJSON(w, map[string]any{"table": name, "revisions": entries})
+			writeJSON(w, tableHistoryJSON{Table: name, Revisions: entries})
 		}
 	}
 }

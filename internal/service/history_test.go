@@ -30,7 +30,8 @@ func TestProjectSyncOwnershipAndHistory(t *testing.T) {
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
 	require.NoError(t, err)
 	defer st.Close()
-	require.NoError(t, st.UserPut(ctx, store.User{Email: "ana@acme.test", Name: "Ana Lopez", Role: "editor", Group: "sales"}))
+	// Replacing the whole project is an admin's; editors change their group's tables one by one.
+	require.NoError(t, st.UserPut(ctx, store.User{Email: "ana@acme.test", Name: "Ana Lopez", Role: "admin", Group: "sales"}))
 	require.NoError(t, st.UserPut(ctx, store.User{Email: "vic@acme.test", Name: "Vic", Role: "viewer", Group: "sales"}))
 	q := memqueue.New(nil)
 	defer q.Close()
@@ -40,19 +41,21 @@ func TestProjectSyncOwnershipAndHistory(t *testing.T) {
 	repo := filepath.Join(t.TempDir(), "history")
 	mirror, err := history.Open(st, history.Config{Dir: repo}, zap.NewNop())
 	require.NoError(t, err)
-	server := func(user string) *httptest.Server {
-		srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{User: user, History: mirror}))
-		t.Cleanup(srv.Close)
-		return srv
-	}
-	ana, vic, nobody := server("ana@acme.test"), server("vic@acme.test"), server("api")
+	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{History: mirror}))
+	t.Cleanup(srv.Close)
+	ana, vic := userToken(t, st, "ana@acme.test", "admin", "sales"), userToken(t, st, "vic@acme.test", "viewer", "sales")
+	require.NoError(t, st.UserPut(ctx, store.User{Email: "ana@acme.test", Name: "Ana Lopez", Role: "admin", Group: "sales"}))
 
-	push := func(srv *httptest.Server, tables ...spec.Table) (int, map[string]any) {
+	push := func(token string, tables ...spec.Table) (int, map[string]any) {
 		t.Helper()
 		body, err := json.Marshal(spec.Project{Tables: tables})
 		require.NoError(t, err)
-		req, err := http.NewRequest(http.MethodPut, srv.URL+"/project", bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPut, srv.URL+"/api/v1/project", bytes.NewReader(body))
 		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -72,14 +75,20 @@ func TestProjectSyncOwnershipAndHistory(t *testing.T) {
 	changed := orders
 	changed.SQL = "SELECT 2 AS id\n"
 	code, out = push(vic, changed)
-	require.Equal(t, http.StatusForbidden, code)
-	require.Contains(t, out["error"], `user "vic@acme.test" (viewer of group sales) may not change table sales.orders: viewers change no table`)
-	code, out = push(nobody, changed)
-	require.Equal(t, http.StatusForbidden, code)
-	require.Contains(t, out["error"], `user "api" (no role) may not change table sales.orders`, "an unregistered user without a configured role changes nothing")
+	require.Equal(t, http.StatusForbidden, code, out)
+	code, _ = push("", changed)
+	require.Equal(t, http.StatusUnauthorized, code)
 
-	resp, err := http.Get(ana.URL + "/tables/sales.orders/history")
-	require.NoError(t, err)
+	get := func(path string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/v1"+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+vic)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+	resp := get("/tables/sales.orders/history")
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var got struct {
@@ -90,15 +99,14 @@ func TestProjectSyncOwnershipAndHistory(t *testing.T) {
 	first, second := got.Revisions[0], got.Revisions[1]
 	require.Equal(t, "create sales.orders", first.Summary)
 	require.Equal(t, "--- /dev/null\n+++ b/sales/orders.sql\n@@ -0,0 +1 @@\n+SELECT 1 AS id\n--- /dev/null\n+++ b/sales/orders.yaml\n@@ -0,0 +1 @@\n+group: sales\n", first.Diff,
-		"a new table gets its editor's group")
+		"a new table gets its author's group")
 	require.Equal(t, "ana@acme.test", second.User)
 	require.Equal(t, "Ana Lopez", second.UserName)
 	require.Equal(t, "sales.orders: SQL changed; retries default → 4", second.Summary)
 	require.Equal(t, "--- a/sales/orders.sql\n+++ b/sales/orders.sql\n@@ -1 +1,2 @@\n-SELECT 1 AS id\n+SELECT 1 AS id,\n+  'open' AS status\n"+
 		"--- a/sales/orders.yaml\n+++ b/sales/orders.yaml\n@@ -1 +1,2 @@\n group: sales\n+retries: 4\n", second.Diff)
 
-	resp, err = http.Get(ana.URL + "/tables/sales.nope/history")
-	require.NoError(t, err)
+	resp = get("/tables/sales.nope/history")
 	resp.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 

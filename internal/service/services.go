@@ -95,7 +95,10 @@ func Serve(ctx context.Context, addr string, h http.Handler, loop Loop, log *zap
 	if err != nil {
 		return fmt.Errorf("error listening on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Request bodies and answers are bounded per route by the handlers (the API sets deadlines per
+	// request; a worker's push request lasts as long as its task), so only the header read and
+	// idle keep-alive connections are bounded here.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))

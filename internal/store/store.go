@@ -54,6 +54,9 @@ type Store interface {
 	UserPut(ctx context.Context, u User) error
 	UserGet(ctx context.Context, email string) (*User, error)
 
+	// The API's users, connections and tokens (see tokens.go).
+	AccessStore
+
 	// RunCreate stores a run and all of its nodes at once. ErrConflict if the id exists.
 	RunCreate(ctx context.Context, r *run.Run, nodes []*run.Node) error
 	// RunGet returns a run or ErrNotFound.

@@ -49,6 +49,7 @@ type Store struct {
 	tablesID, revisionsID, schedulesID, connectionsID, usersID, runsID, runIDsID, nodesID string
 	deliveriesID                                                                          string
 	notifyThreadsID                                                                       string
+	tokensID                                                                              string
 
 	downstream downstreamCache
 }
@@ -120,6 +121,7 @@ func Open(ctx context.Context, projectID string, opts ...Option) (*Store, error)
 	s.runsID, s.runIDsID, s.nodesID = p+collRuns, p+collRunIDs, p+collNodes
 	s.deliveriesID = p + collDeliveries
 	s.notifyThreadsID = p + collNotifyThreads
+	s.tokensID = p + collTokens
 	return s, nil
 }
 
@@ -145,6 +147,7 @@ const (
 	collRunIDs      = "runIds"
 	collNodes       = "nodes"
 	collDeliveries  = "deliveries"
+	collTokens      = "tokens"
 )
 
 func (s *Store) runRef(id string) *firestore.DocumentRef {

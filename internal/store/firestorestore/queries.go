@@ -102,6 +102,11 @@ var (
 	// document) by start time.
 	qRunDeliveries = queryShape{name: "runDeliveries", group: collDeliveries, scope: scopeCollection,
 		orders: []order{{field: "started"}}}
+	// users lists every user by email; tokens every API token, tokensOfOwner one user's.
+	qUsers         = queryShape{name: "users", group: collUsers, scope: scopeCollection, orders: []order{{field: "email"}}}
+	qTokens        = queryShape{name: "tokens", group: collTokens, scope: scopeCollection}
+	qTokensOfOwner = queryShape{name: "tokensOfOwner", group: collTokens, scope: scopeCollection,
+		filters: []filter{{"owner", "=="}}}
 	qNodesUnpropagated = queryShape{name: "nodesUnpropagated", group: collNodes, scope: scopeGroup,
 		filters: []filter{{"propagated", "=="}, {"state", "in"}, {"finishedAt", "<"}},
 		orders:  []order{{field: "finishedAt"}}}
@@ -113,5 +118,6 @@ var queries = []queryShape{
 	qRunsNewest, qRunsInStateNewest,
 	qRunNodes, qRunNodesUnfinished, qRunNodesInStates, qRunNodesTodo, qRunNodesBusy, qNodesBusy,
 	qRunDeliveries,
+	qUsers, qTokens, qTokensOfOwner,
 	qNodesLeaseExpired, qNodesUndelivered, qNodesUnpropagated,
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Schedule", h.schedules)
 	t.Run("Connection", h.connections)
 	t.Run("User", h.users)
+	t.Run("Access", h.access)
 	t.Run("Run", h.runs)
 	t.Run("NodeClaim", h.nodeClaim)
 	t.Run("NodeHeartbeat", h.nodeHeartbeat)
