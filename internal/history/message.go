@@ -29,20 +29,7 @@ func Files(t *spec.Table) (sql string, sidecar []byte) {
 // files; ok is false for a name that would not be a safe path.
 func tablePaths(name string) (dataset, base string, ok bool) {
 	dataset, base, ok = strings.Cut(name, ".")
-	return dataset, base, ok && isIdent(dataset) && isIdent(base)
-}
-
-func isIdent(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return dataset, base, ok && project.IsIdent(dataset) && project.IsIdent(base)
 }
 
 // Summary says in one line what rec changed after prev (nil for the first revision): "create

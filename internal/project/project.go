@@ -340,7 +340,7 @@ func parseConfig(data []byte, p *spec.Project, dir string) errorList {
 		errs.add(file, ln.at("default_project"), "default_project %q is not a valid project id", c.DefaultProject)
 	}
 	p.DefaultDataset = strings.ToLower(c.DefaultDataset)
-	if p.DefaultDataset != "" && !isIdent(p.DefaultDataset) {
+	if p.DefaultDataset != "" && !IsIdent(p.DefaultDataset) {
 		errs.add(file, ln.at("default_dataset"), "default_dataset %q is not a valid dataset name (letters, digits, underscore)", c.DefaultDataset)
 	}
 	if c.MaxParallel != nil {
@@ -530,7 +530,7 @@ func scan(dir string, seeds map[string]bool) ([]tableEntry, errorList, error) {
 			return nil, nil, err
 		}
 		dataset := strings.ToLower(name)
-		dsOK := isIdent(name)
+		dsOK := IsIdent(name)
 		if !dsOK {
 			errs.add(name, 0, "dataset folder name %q may hold only letters, digits and underscores", name)
 		} else if other, dup := datasets[dataset]; dup {
@@ -554,7 +554,7 @@ func scan(dir string, seeds map[string]bool) ([]tableEntry, errorList, error) {
 			base := strings.TrimSuffix(fn, ext)
 			switch ext {
 			case ".sql":
-				if !isIdent(base) {
+				if !IsIdent(base) {
 					errs.add(rel, 0, "table name %q may hold only letters, digits and underscores", base)
 					continue
 				}
@@ -681,7 +681,7 @@ func applySidecar(file string, data []byte, known *declared, t *spec.Table) erro
 		errs.add(file, ln.at("cluster_by"), "cluster_by allows at most %d columns, not %d", maxClusterBy, len(f.ClusterBy))
 	}
 	for i, c := range f.ClusterBy {
-		if !isIdent(c) {
+		if !IsIdent(c) {
 			errs.add(file, ln.at("cluster_by", i), "cluster_by column %q is not a column name", c)
 		}
 	}
@@ -722,7 +722,7 @@ func applySidecar(file string, data []byte, known *declared, t *spec.Table) erro
 				ok = ok && projectRE.MatchString(strings.ToLower(part))
 				continue
 			}
-			ok = ok && isIdent(part)
+			ok = ok && IsIdent(part)
 		}
 		if !ok {
 			errs.add(file, ln.at("reads_previous", i), "reads_previous %q is not dataset.table", rp)
@@ -885,9 +885,9 @@ func parallel(ctx context.Context, n int, fn func(w, i int)) {
 	wg.Wait()
 }
 
-// isIdent reports whether s is a non-empty run of ASCII letters, digits and underscores (a
+// IsIdent reports whether s is a non-empty run of ASCII letters, digits and underscores (a
 // dataset, table or column name). A plain loop: a plan checks 10,000 file names.
-func isIdent(s string) bool {
+func IsIdent(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -903,5 +903,5 @@ func isIdent(s string) bool {
 // isColumnName reports whether s is a column name every source dialect takes unquoted: an
 // identifier that does not start with a digit.
 func isColumnName(s string) bool {
-	return isIdent(s) && !(s[0] >= '0' && s[0] <= '9')
+	return IsIdent(s) && !(s[0] >= '0' && s[0] <= '9')
 }
