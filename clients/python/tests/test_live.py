@@ -1,5 +1,6 @@
-"""The client against a live `maestro dev` serving tests/project (see live.py):
-marts.orders (3 rows) and marts.customer_totals, which reads it and exports CSV and gzipped JSON."""
+"""The client against a live `maestro dev` serving tests/project (see live.py): marts.orders
+(3 rows); marts.customer_totals, which reads it and exports CSV and gzipped JSON; marts.feed, an
+external table no one uploads, whose runs wait until cancelled."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import unittest
 from unittest import mock
 
 import maestro_client
-from maestro_client import (AuthenticationError, Client, ConflictError, ExportError, NotFoundError, ValidationError,
-                            WaitTimeout)
+from maestro_client import (AuthenticationError, Client, ConflictError, ExportError, NotFoundError, RunFailedError,
+                            ValidationError, WaitTimeout)
 from maestro_client import client as client_module
 
 from . import live
 
 SERVER = live.Server()
-TOTALS, ORDERS = "marts.customer_totals", "marts.orders"
+TOTALS, ORDERS, FEED = "marts.customer_totals", "marts.orders", "marts.feed"
 # What marts.customer_totals holds after any build, by customer.
 CSV_ROWS = [{"customer": "ann", "orders": "2", "total": "15"}, {"customer": "bob", "orders": "1", "total": "7"}]
 JSON_ROWS = [{"customer": "ann", "orders": 2, "total": 15}, {"customer": "bob", "orders": 1, "total": 7}]
@@ -80,14 +81,29 @@ class LiveTest(unittest.TestCase):
         self.assertEqual(cm.exception.status, 409)
         self.assertIn("not running", cm.exception.detail)
 
+    def test_wait_timeout_and_cancel(self) -> None:
+        run = self.m.runs.trigger(tables=[FEED])  # waits for an upload that never comes
+        with self.assertRaises(WaitTimeout) as cm:
+            self.m.runs.wait(run, timeout=0.3, poll_interval=0.1)
+        self.assertIsInstance(cm.exception, TimeoutError)
+        self.assertEqual(self.m.runs.get(run).state, "running", "a wait that times out leaves the run going")
+        self.assertEqual(self.m.runs.cancel(run).state, "cancelled")
+        with self.assertRaises(RunFailedError) as failed:
+            self.m.runs.wait(run, timeout=60, check=True)
+        self.assertEqual(failed.exception.run.state, "cancelled")
+        self.assertEqual(failed.exception.run.node(FEED).state, "cancelled")
+
     def test_tables_list_filters_and_pages(self) -> None:
         first = self.m.tables.list(limit=1)
         self.assertEqual([t.name for t in first.tables], [TOTALS])
         self.assertIsNotNone(first.next_cursor)
         second = self.m.tables.list(limit=1, cursor=first.next_cursor)
-        self.assertEqual([t.name for t in second.tables], [ORDERS])
-        self.assertIsNone(second.next_cursor)
-        self.assertEqual([t.name for t in self.m.tables.iter(page_size=1)], [TOTALS, ORDERS])
+        self.assertEqual([t.name for t in second.tables], [FEED])
+        third = self.m.tables.list(limit=2, cursor=second.next_cursor)
+        self.assertEqual([t.name for t in third.tables], [ORDERS])
+        self.assertIsNone(third.next_cursor)
+        self.assertEqual([t.name for t in self.m.tables.iter(page_size=1)], [TOTALS, FEED, ORDERS])
+        self.assertEqual([t.name for t in self.m.tables.list(kind="external").tables], [FEED])
         self.assertEqual([t.name for t in self.m.tables.list(owner="analyst@example.com").tables], [TOTALS])
         self.assertEqual([t.name for t in self.m.tables.list(dataset="marts", kind="query").tables], [TOTALS, ORDERS])
         self.assertEqual(self.m.tables.list(kind="import").tables, [])
