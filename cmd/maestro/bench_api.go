@@ -163,7 +163,6 @@ func (r *loadResult) String() string {
 		r.requests, r.errors, float64(r.requests-r.errors)/r.elapsed.Seconds(), pct(0.50), pct(0.90), pct(0.99), maxLat)
 }
 
-
 // run sends rate×d requests, one every 1/rate s from now, and waits for every answer. The
 // achieved rate is the answered requests over the time from the first being due to the last
 // answer: it falls short of the rate when the server (or this machine) cannot keep up.
