@@ -54,6 +54,6 @@ where a hop is the time from an upstream node finishing to its downstream node s
 	sched.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed of the graph")
 	sched.Flags().IntVar(&cfg.GlobalLimit, "global-limit", 0, "nodes dispatched or running at once (0: no bound)")
 	sched.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
-	cmd.AddCommand(sched, newBenchEmulatorsCmd(), newBenchExtractCmd())
+	cmd.AddCommand(sched, newBenchEmulatorsCmd(), newBenchExtractCmd(), newBenchAPICmd())
 	return cmd
 }

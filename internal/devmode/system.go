@@ -184,11 +184,8 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	exports := &exporter.Exporter{
 		Warehouse: sys.Warehouse, BucketName: "local",
 		FileURL: func(_ context.Context, key string) (callback.File, error) {
-			path, err := filepath.Abs(filepath.Join(sys.Objects.Dir(), filepath.FromSlash(key)))
-			if err != nil {
-				return callback.File{}, err
-			}
-			return callback.File{URL: (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String()}, nil
+			u, err := sys.FileURL(key)
+			return callback.File{URL: u}, err
 		},
 		// On one machine the receiver is usually on it too, or on the local network.
 		Callbacks:      callback.New(callback.Config{Allow: localNetworks}),
@@ -222,6 +219,16 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 			external.Kind: exports.Wrap(externals)}, log,
 		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second, Dispatcher: sys.Scheduler, Concurrency: cfg.Workers})
 	return sys, nil
+}
+
+// FileURL is the file:// URL of the object at key in the object folder: where export callbacks
+// and the API's export listing point a reader on this machine.
+func (s *System) FileURL(key string) (string, error) {
+	path, err := filepath.Abs(filepath.Join(s.Objects.Dir(), filepath.FromSlash(key)))
+	if err != nil {
+		return "", fmt.Errorf("error making the path of object %s: %w", key, err)
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String(), nil
 }
 
 // localNetworks are the addresses maestro dev's callbacks may reach beyond the public internet:

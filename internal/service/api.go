@@ -141,6 +141,9 @@ type APIConfig struct {
 	// IAPDefaultRole is the role of an IAP user the store does not know; empty: such users are
 	// refused (403) until an admin adds them.
 	IAPDefaultRole string
+	// ExportURL makes the URL a client reads an export file at (GET /runs/{id}/tables/{table}/exports):
+	// maestro dev's file:// URLs. Nil: a GET URL signed by External.Signer, or none without one.
+	ExportURL func(ctx context.Context, key string) (string, error)
 	// PublicStatusPage lets anyone see the status page at / (maestro dev, on loopback);
 	// otherwise it needs a viewer.
 	PublicStatusPage bool
@@ -274,6 +277,7 @@ func (a *api) routeTable() []Route {
 		{Method: "POST", Path: "/runs/{id}/cancel", Tag: "runs", Summary: "Cancel a running run", Role: editor, Status: 200, Response: runJSON{}, handler: a.cancelRun},
 		{Method: "POST", Path: "/runs/{id}/resume", Tag: "runs", Summary: "Re-run the failed and skipped nodes of a finished run, as a new run", Role: editor, Status: 201, Response: runJSON{}, handler: a.resumeRun},
 		{Method: "GET", Path: "/runs/{id}/deliveries", Tag: "runs", Summary: "The callback deliveries of a run", Role: viewer, Status: 200, Response: deliveryListJSON{}, handler: a.listDeliveries},
+		{Method: "GET", Path: "/runs/{id}/tables/{table}/exports", Tag: "runs", Summary: "The files a table's exports wrote in a run, with URLs to read them", Role: viewer, Status: 200, Response: exportListJSON{}, handler: a.listExports},
 		{Method: "POST", Path: "/runs/{id}/tables/{table}/upload", Tag: "external", Summary: "Where to PUT an external table's file", Role: editor, TableWrite: true, Status: 200, Response: uploadJSON{}, handler: a.ext.upload},
 		{Method: "PUT", Path: "/runs/{id}/tables/{table}/data", Tag: "external", Summary: "An external table's file, when the server takes it itself (maestro dev)", Role: editor, TableWrite: true, Status: 204, RawBody: "text/csv",
 			MaxBody: 1 << 40, Timeout: time.Hour, handler: a.ext.data},

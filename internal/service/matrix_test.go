@@ -139,6 +139,7 @@ var matrixCases = map[string]matrixCase{
 	"POST /runs/{id}/cancel":                  {path: "/runs/r-running/cancel"},
 	"POST /runs/{id}/resume":                  {path: "/runs/r-failed/resume"},
 	"GET /runs/{id}/deliveries":               {path: "/runs/r-running/deliveries"},
+	"GET /runs/{id}/tables/{table}/exports":   {path: "/runs/r-failed/tables/fin.base/exports"},
 	"POST /runs/{id}/tables/{table}/upload":   {path: "/runs/r-running/tables/fin.upload/upload"},
 	"PUT /runs/{id}/tables/{table}/data":      {path: "/runs/r-running/tables/fin.upload/data", body: "id\n1\n"},
 	"POST /runs/{id}/tables/{table}/uploaded": {path: "/runs/r-running/tables/fin.upload/uploaded", want: http.StatusConflict}, // nothing uploaded yet

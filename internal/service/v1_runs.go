@@ -1,9 +1,11 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/definitions"
+	"github.com/maestro-sql/maestro/internal/exporter"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/schedule"
@@ -387,4 +390,86 @@ func (a *api) putProject(w http.ResponseWriter, r *http.Request) {
 	}
 	answer.HistoryError = syncHistory(r.Context(), a.cfg.History, a.log)
 	writeJSON(w, answer)
+}
+
+// exportFileJSON is one file export of a table in a run: where its file is, and how to read it.
+type exportFileJSON struct {
+	// Index is the export's position among the table's exports, from 1 (sheet and PostgreSQL
+	// exports count too, though they have no file and are not listed).
+	Index  int    `json:"index"`
+	Format string `json:"format"`
+	Header bool   `json:"header,omitempty"`
+	Gzip   bool   `json:"gzip,omitempty"`
+	// Key is the file's object key in the bucket.
+	Key string `json:"key"`
+	// Exists says whether the file is in the bucket; absent when the server has no bucket.
+	Exists *bool `json:"exists,omitempty"`
+	// URL fetches the file: a signed https URL in production, a file:// URL with maestro dev;
+	// absent when the server cannot make one.
+	URL string `json:"url,omitempty"`
+}
+
+// exportListJSON answers GET /runs/{id}/tables/{table}/exports.
+type exportListJSON struct {
+	RunID string `json:"run_id"`
+	Table string `json:"table"`
+	// State is the table's node state in the run: its files are the run's only once it succeeded.
+	State   run.NodeState    `json:"state"`
+	Exports []exportFileJSON `json:"exports"`
+}
+
+// exportURLExpiry is how long a signed URL of an export file is valid.
+const exportURLExpiry = 15 * time.Minute
+
+// listExports names the files a table's file exports (CSV, JSON, Parquet) write in a run, so a
+// client can read the table's data without a callback. The keys come from the table's current
+// definition (a run keeps no copy of it); Exists tells whether the run actually wrote each one.
+func (a *api) listExports(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, name := r.PathValue("id"), strings.ToLower(r.PathValue("table"))
+	n, err := a.st.NodeGet(ctx, id, name)
+	if err != nil {
+		a.storeFailed(w, r, err, "reading table "+name+" of run "+id, fmt.Sprintf("run %q has no table %q", id, name))
+		return
+	}
+	rec, err := a.st.TableGet(ctx, name)
+	if err != nil {
+		a.storeFailed(w, r, err, "reading table "+name, fmt.Sprintf("table %q no longer exists", name))
+		return
+	}
+	out := exportListJSON{RunID: id, Table: rec.Table.Name, State: n.State, Exports: []exportFileJSON{}}
+	for i, x := range rec.Table.Exports {
+		if x.Sheet != nil || x.Postgres != nil {
+			continue
+		}
+		f := exportFileJSON{Index: i + 1, Format: x.Format, Header: x.Header, Gzip: x.Gzip, Key: exporter.Key(x, rec.Table.Name, id)}
+		if b := a.cfg.External.Bucket; b != nil {
+			// Buckets list by prefix; the file exists when its exact key is among them.
+			keys, err := b.List(ctx, f.Key)
+			if err != nil {
+				a.storeFailed(w, r, err, "looking for export file "+f.Key, "")
+				return
+			}
+			exists := slices.Contains(keys, f.Key)
+			f.Exists = &exists
+		}
+		if f.URL, err = a.exportURL(ctx, f.Key); err != nil {
+			a.storeFailed(w, r, err, "making the URL of export file "+f.Key, "")
+			return
+		}
+		out.Exports = append(out.Exports, f)
+	}
+	writeJSON(w, out)
+}
+
+// exportURL is how a client fetches an export file: APIConfig.ExportURL, else a GET URL
+// signed by the upload signer, else none.
+func (a *api) exportURL(ctx context.Context, key string) (string, error) {
+	switch {
+	case a.cfg.ExportURL != nil:
+		return a.cfg.ExportURL(ctx, key)
+	case a.cfg.External.Signer != nil:
+		return a.cfg.External.Signer.SignedURL(ctx, key, http.MethodGet, exportURLExpiry)
+	}
+	return "", nil
 }

@@ -1,0 +1,1 @@
+-- Uploaded by hand during a run: it keeps a run going, for the tests of waiting and cancelling.
