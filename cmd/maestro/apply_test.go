@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/maestro-sql/maestro/internal/maestrotest"
+	"github.com/maestro-sql/maestro/internal/project"
+	"github.com/maestro-sql/maestro/internal/queue/memqueue"
+	"github.com/maestro-sql/maestro/internal/scheduler"
+	"github.com/maestro-sql/maestro/internal/service"
+	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/store"
+	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
+)
+
+// apiServer is a real API on a SQLite store, with an admin's token.
+type apiServer struct {
+	st    *sqlitestore.Store
+	url   string
+	admin string
+}
+
+// newAPIServer serves the API for a project with these defaults; wrap, when not nil, sits in
+// front of it.
+func newAPIServer(t *testing.T, defaultProject, defaultDataset string, wrap func(http.Handler) http.Handler) *apiServer {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	q := memqueue.New(nil)
+	t.Cleanup(func() { _ = q.Close() })
+	sched := scheduler.New(st, q.Topic("tasks"), func(context.Context, []spec.Table) (scheduler.Graph, error) {
+		return maestrotest.Graph{}, nil
+	}, nil, zap.NewNop(), scheduler.Config{})
+	var h http.Handler = service.API(st, sched, zap.NewNop(), service.APIConfig{DefaultProject: defaultProject, DefaultDataset: defaultDataset})
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	require.NoError(t, st.UserPut(ctx, store.User{Email: "admin@example.com", Role: "admin"}))
+	return &apiServer{st: st, url: srv.URL, admin: newUserToken(t, st, store.User{Email: "admin@example.com", Role: "admin"})}
+}
+
+func newUserToken(t *testing.T, st store.Store, u store.User) string {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, st.UserPut(ctx, u))
+	token, _, err := service.NewToken(ctx, st, u.Email, "test", time.Now())
+	require.NoError(t, err)
+	return token
+}
+
+func revisions(t *testing.T, st store.Store) map[string]int {
+	t.Helper()
+	recs, err := st.TableList(context.Background())
+	require.NoError(t, err)
+	out := map[string]int{}
+	for _, r := range recs {
+		out[r.Table.Name] = r.Revision
+	}
+	return out
+}
+
+// copyTree copies a folder's files, to change a copy of an example.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	require.NoError(t, os.CopyFS(dst, os.DirFS(src)))
+	return dst
+}
+
+// TestApplyQuickstart: apply shows the difference between the quickstart folder and an empty
+// server, makes the server match it, and a second apply says "no changes" and changes nothing.
+// A changed copy shows its SQL and sidecar diffs and is applied as the caller.
+func TestApplyQuickstart(t *testing.T) {
+	ctx := context.Background()
+	api := newAPIServer(t, "quickstart", "raw", nil)
+	qs := filepath.Join("..", "..", "examples", "quickstart")
+	p, err := project.Load(ctx, qs)
+	require.NoError(t, err)
+
+	out, errOut, code := execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, "--dry-run", qs)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "+ connection shop (sqlite, env:QUICKSTART_SHOP_DSN, seed sources/shop.sql)\n")
+	require.Contains(t, out, "+ schedule daily (0 6 * * * Europe/Paris)\n")
+	require.Contains(t, out, "+ table marts.daily_revenue\n")
+	require.Contains(t, out, "dry run, nothing changed: 14 tables to create, 0 to change, 0 to delete; 3 schedules and connections to set, 0 to delete\n")
+	require.Len(t, p.Tables, 14)
+	require.Empty(t, revisions(t, api.st), "a dry run changes nothing")
+
+	out, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, qs)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "applied: 14 tables created, 0 changed, 0 deleted; 3 schedules and connections\n")
+	first := revisions(t, api.st)
+	require.Len(t, first, 14)
+	rec, err := api.st.TableGet(ctx, "marts.daily_revenue")
+	require.NoError(t, err)
+	require.Equal(t, "admin@example.com", rec.UpdatedBy, "applied as the caller")
+	require.Equal(t, "analytics", rec.Table.Group)
+	// The upstream table was created before the table reading it.
+	up, err := api.st.TableGet(ctx, "staging.orders_enriched")
+	require.NoError(t, err)
+	require.False(t, rec.CreatedAt.Before(up.CreatedAt))
+
+	out, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, qs)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "no changes\n", out)
+	require.Equal(t, first, revisions(t, api.st), "a second apply changes nothing")
+
+	t.Run("ChangesAreShownThenApplied", func(t *testing.T) {
+		dir := copyTree(t, qs)
+		sql := filepath.Join(dir, "marts", "kpi_snapshot.sql")
+		b, err := os.ReadFile(sql)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(sql, []byte(string(b)+"-- reviewed\n"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "marts", "kpi_snapshot.yaml"),
+			[]byte("description: Hourly KPI history (append-only).\nowner: ben@example.com\ngroup: analytics\nschedules: [daily]\ndisposition: append\n"), 0o644))
+		require.NoError(t, os.Remove(filepath.Join(dir, "marts", "product_ratings.sql")))
+
+		out, errOut, code := execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, "--dry-run", dir)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "~ table marts.kpi_snapshot: SQL changed; schedules hourly → default\n")
+		require.Contains(t, out, "    --- a/marts/kpi_snapshot.sql\n    +++ b/marts/kpi_snapshot.sql\n")
+		require.Contains(t, out, "\n    +-- reviewed\n")
+		require.Contains(t, out, "    --- a/marts/kpi_snapshot.yaml\n    +++ b/marts/kpi_snapshot.yaml\n")
+		require.Contains(t, out, "\n    -schedules: [hourly]\n")
+		require.Contains(t, out, "- table marts.product_ratings\n")
+		require.Equal(t, first, revisions(t, api.st))
+
+		out, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, dir)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "applied: 0 tables created, 1 changed, 1 deleted; 0 schedules and connections\n")
+		rec, err := api.st.TableGet(ctx, "marts.kpi_snapshot")
+		require.NoError(t, err)
+		require.Equal(t, 2, rec.Revision)
+		require.Equal(t, []string{"daily"}, rec.Table.Schedules)
+		_, err = api.st.TableGet(ctx, "marts.product_ratings")
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		out, _, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, dir)
+		require.Equal(t, 0, code)
+		require.Equal(t, "no changes\n", out)
+	})
+}
+
+// TestApplyAsAnEditor: an editor applies a folder in which only their group's table differs;
+// a folder that also touches another group's table is refused, naming it, and nothing changes.
+func TestApplyAsAnEditor(t *testing.T) {
+	ctx := context.Background()
+	api := newAPIServer(t, "shop", "raw", nil)
+	base := map[string]string{
+		"maestro.yaml":      "default_project: shop\ndefault_dataset: raw\nschedules:\n  - {name: daily, cron: \"0 5 * * *\"}\n",
+		"raw/orders.sql":    "SELECT 1 AS id\n",
+		"raw/orders.yaml":   "group: platform\nschedules: [daily]\n",
+		"sales/totals.sql":  "SELECT COUNT(*) AS n FROM raw.orders\n",
+		"sales/totals.yaml": "group: sales\nschedules: [daily]\n",
+	}
+	_, errOut, code := execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, maestrotest.WriteTree(t, base))
+	require.Equal(t, 0, code, errOut)
+	ed := newUserToken(t, api.st, store.User{Email: "ed@example.com", Role: "editor", Group: "sales"})
+
+	mine := maps(base, map[string]string{"sales/totals.sql": "SELECT COUNT(*) AS orders FROM raw.orders\n"})
+	out, errOut, code := execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", ed, maestrotest.WriteTree(t, mine))
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "applied: 0 tables created, 1 changed, 0 deleted")
+	rec, err := api.st.TableGet(ctx, "sales.totals")
+	require.NoError(t, err)
+	require.Equal(t, "ed@example.com", rec.UpdatedBy)
+
+	before := revisions(t, api.st)
+	theirs := maps(mine, map[string]string{
+		"sales/totals.sql": "SELECT COUNT(*) AS n_orders FROM raw.orders\n",
+		"raw/orders.sql":   "SELECT 2 AS id\n",
+		"sales/new.sql":    "SELECT 1 AS x\n",
+	})
+	out, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", ed, maestrotest.WriteTree(t, theirs))
+	require.Equal(t, 1, code, out)
+	require.Equal(t, "nothing was changed: ed@example.com (editor of group sales) may not make these changes:\n"+
+		"  change table raw.orders: it belongs to group platform\n", errOut)
+	require.Equal(t, before, revisions(t, api.st), "not even the editor's own tables changed")
+
+	schedule := maps(mine, map[string]string{"maestro.yaml": "default_project: shop\ndefault_dataset: raw\nschedules:\n  - {name: daily, cron: \"0 6 * * *\"}\n"})
+	_, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", ed, maestrotest.WriteTree(t, schedule))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "  set schedule daily: only admins change schedules and connections\n")
+}
+
+// TestApplyDoesNotOverwriteAConcurrentEdit: a table changed by someone else between apply's
+// reading and its update is left as that person saved it (If-Match), and apply says so.
+func TestApplyDoesNotOverwriteAConcurrentEdit(t *testing.T) {
+	ctx := context.Background()
+	var (
+		once sync.Once
+		st   store.Store
+	)
+	api := newAPIServer(t, "shop", "raw", func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/tables/raw.orders") {
+				once.Do(func() {
+					rec, err := st.TableGet(ctx, "raw.orders")
+					if err == nil {
+						t2 := rec.Table
+						t2.SQL = "SELECT 42 AS id\n"
+						_, err = st.TablePut(ctx, &store.TablePutParams{Table: t2, User: "ana@example.com", IfRevision: rec.Revision})
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	st = api.st
+	files := map[string]string{"raw/orders.sql": "SELECT 1 AS id\n"}
+	_, errOut, code := execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, maestrotest.WriteTree(t, files))
+	require.Equal(t, 0, code, errOut)
+
+	_, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin,
+		maestrotest.WriteTree(t, map[string]string{"raw/orders.sql": "SELECT 2 AS id\n"}))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "table raw.orders was changed on the server since apply read it (revision 1); it was left as it is")
+	require.Contains(t, errOut, "412")
+	rec, err := api.st.TableGet(ctx, "raw.orders")
+	require.NoError(t, err)
+	require.Equal(t, "SELECT 42 AS id\n", rec.Table.SQL, "the other person's change stays")
+}
+
+// maps is base with the entries of over (a copy).
+func maps(base, over map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
