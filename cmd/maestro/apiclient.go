@@ -27,9 +27,16 @@ type apiFlags struct {
 }
 
 func (f *apiFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.api, "api", "", "URL of the api service (default $MAESTRO_API, else http://127.0.0.1:8080, maestro dev's)")
-	cmd.Flags().StringVar(&f.token, "token", "", "API token (default $MAESTRO_TOKEN, else the one maestro dev keeps in --state)")
+	f.registerAPI(cmd)
 	cmd.Flags().StringVar(&f.state, "state", ".maestro", "maestro dev's state folder, where its API token is")
+}
+
+// registerAPI registers --api and --token only, for a command whose --state means something
+// else (maestro runs --state failed); maestro dev's token is then read from .maestro.
+func (f *apiFlags) registerAPI(cmd *cobra.Command) {
+	f.state = ".maestro"
+	cmd.Flags().StringVar(&f.api, "api", "", "URL of the api service (default $MAESTRO_API, else http://127.0.0.1:8080, maestro dev's)")
+	cmd.Flags().StringVar(&f.token, "token", "", "API token (default $MAESTRO_TOKEN, else the one maestro dev keeps in its state folder)")
 }
 
 // client resolves the flags: --api, $MAESTRO_API or maestro dev's default address; --token,

@@ -147,7 +147,7 @@ func planApply(ctx context.Context, c *apiClient, p *spec.Project, g *dag.Graph)
 	if err := c.call(ctx, http.MethodGet, "/me", nil, &plan.me); err != nil {
 		return nil, err
 	}
-	stored, err := c.listTables(ctx, nil)
+	stored, err := c.listTables(ctx, nil, tablesPage)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,20 @@ func TestApplyQuickstart(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "no changes\n", out)
 	require.Equal(t, first, revisions(t, api.st), "a second apply changes nothing")
+
+	t.Run("TheListingIsFollowedPageByPage", func(t *testing.T) {
+		c, err := (&apiFlags{api: api.url, token: api.admin}).client(http.DefaultClient)
+		require.NoError(t, err)
+		tables, err := c.listTables(ctx, nil, 3)
+		require.NoError(t, err)
+		require.Len(t, tables, 14)
+		for i := 1; i < len(tables); i++ {
+			require.Less(t, tables[i-1].Name, tables[i].Name)
+		}
+		tables, err = c.listTables(ctx, url.Values{"group": {"analytics"}}, 2)
+		require.NoError(t, err)
+		require.Len(t, tables, 4)
+	})
 
 	t.Run("ChangesAreShownThenApplied", func(t *testing.T) {
 		dir := copyTree(t, qs)

@@ -129,7 +129,7 @@ func newRunsCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	f.register(cmd)
+	f.registerAPI(cmd)
 	cmd.Flags().StringVar(&state, "state", "", "only runs in this state: running, succeeded, failed or cancelled")
 	cmd.Flags().IntVar(&limit, "limit", 20, "at most this many runs (1 to 1000)")
 	return cmd
@@ -398,11 +398,8 @@ func printRunLog(w io.Writer, r *apiRun, ds []apiDelivery, only string) {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s  %s", n.Name, n.State)
-		if n.Attempt > 0 {
-			fmt.Fprintf(w, "  attempt %d", n.Attempt)
-		}
 		if n.StartedAt != nil {
-			fmt.Fprintf(w, "  %s", n.StartedAt.UTC().Format("15:04:05"))
+			fmt.Fprintf(w, "  attempt %d  %s", n.Attempt, n.StartedAt.UTC().Format("15:04:05"))
 			if n.FinishedAt != nil {
 				fmt.Fprintf(w, " → %s (%s)", n.FinishedAt.UTC().Format("15:04:05"), n.FinishedAt.Sub(*n.StartedAt).Round(time.Millisecond))
 			}

@@ -32,9 +32,12 @@ type apiTable struct {
 	} `json:"graph"`
 }
 
+// tablesPage is how many tables a page of the listing asks for (the API's most).
+const tablesPage = 1000
+
 // listTables reads every table matching the filters (owner, group, dataset, kind), following the
-// listing's cursor page after page.
-func (c *apiClient) listTables(ctx context.Context, filters url.Values) ([]apiTable, error) {
+// listing's cursor page after page of pageSize tables.
+func (c *apiClient) listTables(ctx context.Context, filters url.Values, pageSize int) ([]apiTable, error) {
 	var all []apiTable
 	q := url.Values{}
 	for k, v := range filters {
@@ -42,7 +45,7 @@ func (c *apiClient) listTables(ctx context.Context, filters url.Values) ([]apiTa
 			q[k] = v
 		}
 	}
-	q.Set("limit", "1000")
+	q.Set("limit", strconv.Itoa(pageSize))
 	for {
 		var page struct {
 			Tables     []apiTable `json:"tables"`
@@ -84,7 +87,7 @@ func newTablesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tables, err := c.listTables(cmd.Context(), url.Values{"owner": {owner}, "group": {group}, "dataset": {dataset}, "kind": {kind}})
+			tables, err := c.listTables(cmd.Context(), url.Values{"owner": {owner}, "group": {group}, "dataset": {dataset}, "kind": {kind}}, tablesPage)
 			if err != nil {
 				return err
 			}
