@@ -38,10 +38,10 @@ func TestRunsAndLogs(t *testing.T) {
 		"ds/b.sql": "SELECT x * 2 AS y FROM ds.a",
 		"ds/b.yaml": "owner: ana@example.com\ngroup: sales\nexports:\n  - format: csv\n    path: exports/{table}/{run}.csv\n" +
 			"    callback:\n      url: " + hook.URL + "/done\n      secret: env:MAESTRO_TEST_HOOK_KEY\n",
-		"ds/c.sql":     "SELECT SUM(y) AS total FROM ds.b",
-		"ds/bad.sql":   "SELECT no_such_column FROM ds.a",
-		"ds/after.sql": "SELECT * FROM ds.bad",
-		"ext/partner.sql": "-- uploaded by the partner\n",
+		"ds/c.sql":         "SELECT SUM(y) AS total FROM ds.b",
+		"ds/bad.sql":       "SELECT no_such_column FROM ds.a",
+		"ds/after.sql":     "SELECT * FROM ds.bad",
+		"ext/partner.sql":  "-- uploaded by the partner\n",
 		"ext/partner.yaml": "schedules: []\nexternal:\n  format: csv\n  timeout: 30m\n  schema:\n    - {name: id, type: INT64}\n",
 	})
 	p, err := project.Load(ctx, dir)
