@@ -227,7 +227,9 @@ func planApply(ctx context.Context, c *apiClient, p *spec.Project, g *dag.Graph)
 			plan.tables = append(plan.tables, tableChange{name: t.Name, next: &next, what: "+ table " + t.Name})
 			continue
 		}
-		old := asSaved(cur.Table, nil, plan.me)
+		old := cur.Table
+		old.File = ""
+		old.Kind = kindName(old.Kind)
 		if sameTable(old, next) {
 			continue
 		}
@@ -283,9 +285,7 @@ func planApply(ctx context.Context, c *apiClient, p *spec.Project, g *dag.Graph)
 // the folder names none.
 func asSaved(t spec.Table, cur *spec.Table, me applyMe) spec.Table {
 	t.File = ""
-	if t.Kind == "" {
-		t.Kind = "query"
-	}
+	t.Kind = kindName(t.Kind)
 	if t.Owner == "" {
 		if cur != nil {
 			t.Owner = cur.Owner

@@ -265,3 +265,19 @@ func maps(base, over map[string]string) map[string]string {
 	}
 	return out
 }
+
+// TestApplyAfterPush: definitions saved by another route (maestro push, maestro dev's sync:
+// file names kept, tables without an owner) are the folder's: apply finds nothing to change.
+func TestApplyAfterPush(t *testing.T) {
+	api := newAPIServer(t, "quickstart", "raw", nil)
+	qs := filepath.Join("..", "..", "examples", "quickstart")
+	_, errOut, code := execForTest(t, newPushCmd(), "", "--api", api.url, "--token", api.admin, qs)
+	require.Equal(t, 0, code, errOut)
+	before := revisions(t, api.st)
+	require.Len(t, before, 14)
+
+	out, errOut, code := execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, qs)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "no changes\n", out)
+	require.Equal(t, before, revisions(t, api.st))
+}
