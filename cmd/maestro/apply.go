@@ -38,6 +38,8 @@ person uses, so an editor can apply a folder in which only their group's tables 
     apply read it is not overwritten; apply stops there, and running it again shows the new
     difference.
   - Applying the same folder again changes nothing and says "no changes".
+  - A saved table whose dry-run estimate costs more than the server's pricing.estimate_warn_usd
+    is named in a warning (when the server has BigQuery and on-demand pricing).
 
 The folder is checked first (SQL that does not parse, a cycle, an unknown schedule: nothing is
 sent). Tables are created and changed upstream first and deleted downstream first, so the server
@@ -84,7 +86,7 @@ func newApplyCmd() *cobra.Command {
 				fmt.Fprintf(out, "dry run, nothing changed: %s\n", plan.summary())
 				return nil
 			}
-			done, err := plan.apply(cmd.Context(), c)
+			done, err := plan.apply(cmd.Context(), c, cmd.ErrOrStderr())
 			if err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s\napplied before that: %s; run maestro apply again to see what is left\n", err, done)
 				return exitError{code: 1}
@@ -413,8 +415,8 @@ func (p *applyPlan) refusals() []string {
 }
 
 // apply makes the changes in order, stopping at the first the server refuses; done counts
-// what was applied.
-func (p *applyPlan) apply(ctx context.Context, c *apiClient) (string, error) {
+// what was applied. The server's cost warnings for saved tables go to warn.
+func (p *applyPlan) apply(ctx context.Context, c *apiClient, warn io.Writer) (string, error) {
 	var n struct{ created, changed, deleted, settings int }
 	done := func() string {
 		return fmt.Sprintf("%d tables created, %d changed, %d deleted; %d schedules and connections", n.created, n.changed, n.deleted, n.settings)
@@ -435,17 +437,27 @@ func (p *applyPlan) apply(ctx context.Context, c *apiClient) (string, error) {
 	for _, t := range p.tables {
 		path := "/tables/" + url.PathEscape(t.name)
 		ifMatch := http.Header{"If-Match": {etagOf(t.revision)}}
-		var err error
+		var (
+			err   error
+			saved struct {
+				Estimate *struct {
+					Warning string `json:"warning"`
+				} `json:"estimate"`
+			}
+		)
 		switch {
 		case t.cur == nil:
-			_, err = c.send(ctx, http.MethodPost, "/tables", nil, t.next, nil)
+			_, err = c.send(ctx, http.MethodPost, "/tables", nil, t.next, &saved)
 			n.created++
 		case t.next == nil:
 			_, err = c.send(ctx, http.MethodDelete, path, ifMatch, nil, nil)
 			n.deleted++
 		default:
-			_, err = c.send(ctx, http.MethodPut, path, ifMatch, t.next, nil)
+			_, err = c.send(ctx, http.MethodPut, path, ifMatch, t.next, &saved)
 			n.changed++
+		}
+		if saved.Estimate != nil && saved.Estimate.Warning != "" {
+			fmt.Fprintln(warn, "warning:", saved.Estimate.Warning)
 		}
 		if err != nil {
 			var ae *apiError

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/spec"
@@ -30,6 +31,9 @@ type tableJSON struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Graph is where the table stands in the dependency graph (single tables only, not lists).
 	Graph *tableGraphJSON `json:"graph,omitempty"`
+	// Estimate is the saved SQL's dry-run estimate (answers of POST and PUT, when the server
+	// has a warehouse that dry-runs and the table is a query).
+	Estimate *cost.Estimate `json:"estimate,omitempty"`
 }
 
 type tableGraphJSON struct {
@@ -295,6 +299,13 @@ func (a *api) saveTable(w http.ResponseWriter, r *http.Request, t *spec.Table, c
 	a.log.Info("table saved", zap.String("table", t.Name), zap.Int("revision", rec.Revision), zap.String("user", params.User))
 	out := newTableJSON(rec)
 	out.Graph = graphOf(g, p, t.Name)
+	// Saved first, estimated after: a dry run that fails or is slow does not refuse a change
+	// the parser accepted.
+	est, err := cost.EstimateTable(ctx, a.cfg.DryRun, a.cfg.DefaultProject, a.cfg.DefaultDataset, a.cfg.Pricing, t)
+	if err != nil {
+		a.log.Warn("estimating a saved table", zap.String("table", t.Name), zap.Error(err))
+	}
+	out.Estimate = est
 	w.Header().Set("ETag", etag(rec.Revision))
 	if cur == nil {
 		w.Header().Set("Location", APIPrefix+"/tables/"+t.Name)
