@@ -149,6 +149,20 @@ func planApply(ctx context.Context, c *apiClient, p *spec.Project, g *dag.Graph)
 	if err := c.call(ctx, http.MethodGet, "/me", nil, &plan.me); err != nil {
 		return nil, err
 	}
+	// Names in the SQL resolve against the defaults: a folder written for others would read
+	// other tables once on the server.
+	var server struct {
+		DefaultProject string `json:"default_project"`
+		DefaultDataset string `json:"default_dataset"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/graph", nil, &server); err != nil {
+		return nil, err
+	}
+	if p.DefaultProject != "" && !strings.EqualFold(p.DefaultProject, server.DefaultProject) ||
+		p.DefaultDataset != "" && !strings.EqualFold(p.DefaultDataset, server.DefaultDataset) {
+		return nil, fmt.Errorf("the folder's defaults (default_project %q, default_dataset %q) differ from the server's (%q, %q): its SQL would read other tables there",
+			p.DefaultProject, p.DefaultDataset, server.DefaultProject, server.DefaultDataset)
+	}
 	stored, err := c.listTables(ctx, nil, tablesPage)
 	if err != nil {
 		return nil, err

@@ -207,6 +207,12 @@ func TestApplyAsAnEditor(t *testing.T) {
 		"  change table raw.orders: it belongs to group platform\n", errOut)
 	require.Equal(t, before, revisions(t, api.st), "not even the editor's own tables changed")
 
+	_, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", ed,
+		maestrotest.WriteTree(t, maps(mine, map[string]string{"maestro.yaml": "default_project: elsewhere\ndefault_dataset: raw\nschedules:\n  - {name: daily, cron: \"0 5 * * *\"}\n"})))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `the folder's defaults (default_project "elsewhere", default_dataset "raw") differ from the server's ("shop", "raw")`)
+	require.Equal(t, before, revisions(t, api.st))
+
 	schedule := maps(mine, map[string]string{"maestro.yaml": "default_project: shop\ndefault_dataset: raw\nschedules:\n  - {name: daily, cron: \"0 6 * * *\"}\n"})
 	_, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", ed, maestrotest.WriteTree(t, schedule))
 	require.Equal(t, 1, code)

@@ -557,6 +557,10 @@ type graphJSON struct {
 	ExternalSources []string `json:"external_sources"`
 	// Cycles, if any, each listed in data-flow order (the graph then cannot run).
 	Cycles [][]string `json:"cycles,omitempty"`
+	// DefaultProject and DefaultDataset are what names in the SQL resolve against, as a
+	// project's maestro.yaml says them (maestro apply checks a folder's against them).
+	DefaultProject string `json:"default_project"`
+	DefaultDataset string `json:"default_dataset"`
 }
 
 type graphNodeJSON struct {
@@ -577,7 +581,8 @@ func (a *api) getGraph(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusInternalServerError, "the stored tables do not make a graph: "+err.Error())
 		return
 	}
-	out := graphJSON{Nodes: []graphNodeJSON{}, Layers: g.Layers(), ExternalSources: nonNil(g.Externals()), Cycles: g.Cycles()}
+	out := graphJSON{Nodes: []graphNodeJSON{}, Layers: g.Layers(), ExternalSources: nonNil(g.Externals()), Cycles: g.Cycles(),
+		DefaultProject: a.cfg.DefaultProject, DefaultDataset: a.cfg.DefaultDataset}
 	if out.Layers == nil {
 		out.Layers = [][]string{}
 	}
