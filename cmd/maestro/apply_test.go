@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"google.golang.org/api/option"
 
 	"github.com/maestro-sql/maestro/internal/maestrotest"
 	"github.com/maestro-sql/maestro/internal/project"
@@ -23,6 +24,8 @@ import (
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
+	"github.com/maestro-sql/maestro/internal/warehouse/bigquerywarehouse"
+	"github.com/maestro-sql/maestro/internal/warehouse/bqfake"
 )
 
 // apiServer is a real API on a SQLite store, with an admin's token.
@@ -32,9 +35,9 @@ type apiServer struct {
 	admin string
 }
 
-// newAPIServer serves the API for a project with these defaults; wrap, when not nil, sits in
+// newAPIServer serves the API configured by cfg; wrap, when not nil, sits in
 // front of it.
-func newAPIServer(t *testing.T, defaultProject, defaultDataset string, wrap func(http.Handler) http.Handler) *apiServer {
+func newAPIServer(t *testing.T, cfg service.APIConfig, wrap func(http.Handler) http.Handler) *apiServer {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
@@ -45,7 +48,7 @@ func newAPIServer(t *testing.T, defaultProject, defaultDataset string, wrap func
 	sched := scheduler.New(st, q.Topic("tasks"), func(context.Context, []spec.Table) (scheduler.Graph, error) {
 		return maestrotest.Graph{}, nil
 	}, nil, zap.NewNop(), scheduler.Config{})
-	var h http.Handler = service.API(st, sched, zap.NewNop(), service.APIConfig{DefaultProject: defaultProject, DefaultDataset: defaultDataset})
+	var h http.Handler = service.API(st, sched, zap.NewNop(), cfg)
 	if wrap != nil {
 		h = wrap(h)
 	}
@@ -88,7 +91,7 @@ func copyTree(t *testing.T, src string) string {
 // A changed copy shows its SQL and sidecar diffs and is applied as the caller.
 func TestApplyQuickstart(t *testing.T) {
 	ctx := context.Background()
-	api := newAPIServer(t, "quickstart", "raw", nil)
+	api := newAPIServer(t, service.APIConfig{DefaultProject: "quickstart", DefaultDataset: "raw"}, nil)
 	qs := filepath.Join("..", "..", "examples", "quickstart")
 	p, err := project.Load(ctx, qs)
 	require.NoError(t, err)
@@ -175,7 +178,7 @@ func TestApplyQuickstart(t *testing.T) {
 // a folder that also touches another group's table is refused, naming it, and nothing changes.
 func TestApplyAsAnEditor(t *testing.T) {
 	ctx := context.Background()
-	api := newAPIServer(t, "shop", "raw", nil)
+	api := newAPIServer(t, service.APIConfig{DefaultProject: "shop", DefaultDataset: "raw"}, nil)
 	base := map[string]string{
 		"maestro.yaml":      "default_project: shop\ndefault_dataset: raw\nschedules:\n  - {name: daily, cron: \"0 5 * * *\"}\n",
 		"raw/orders.sql":    "SELECT 1 AS id\n",
@@ -227,7 +230,7 @@ func TestApplyDoesNotOverwriteAConcurrentEdit(t *testing.T) {
 		once sync.Once
 		st   store.Store
 	)
-	api := newAPIServer(t, "shop", "raw", func(next http.Handler) http.Handler {
+	api := newAPIServer(t, service.APIConfig{DefaultProject: "shop", DefaultDataset: "raw"}, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/tables/raw.orders") {
 				once.Do(func() {
@@ -275,7 +278,7 @@ func maps(base, over map[string]string) map[string]string {
 // TestApplyAfterPush: definitions saved by another route (maestro push, maestro dev's sync:
 // file names kept, tables without an owner) are the folder's: apply finds nothing to change.
 func TestApplyAfterPush(t *testing.T) {
-	api := newAPIServer(t, "quickstart", "raw", nil)
+	api := newAPIServer(t, service.APIConfig{DefaultProject: "quickstart", DefaultDataset: "raw"}, nil)
 	qs := filepath.Join("..", "..", "examples", "quickstart")
 	_, errOut, code := execForTest(t, newPushCmd(), "", "--api", api.url, "--token", api.admin, qs)
 	require.Equal(t, 0, code, errOut)
@@ -286,4 +289,28 @@ func TestApplyAfterPush(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "no changes\n", out)
 	require.Equal(t, before, revisions(t, api.st))
+}
+
+// TestApplyWarnsAboutCostlyTables: the server's dry-run estimate of a saved table (BigQuery's,
+// here bqfake's) above pricing.estimate_warn_usd is printed as a warning; the change is applied.
+func TestApplyWarnsAboutCostlyTables(t *testing.T) {
+	ctx := context.Background()
+	fake, err := bqfake.New(ctx, nil)
+	require.NoError(t, err)
+	hs := httptest.NewServer(fake)
+	t.Cleanup(func() { hs.Close(); fake.Close() })
+	wh, err := bigquerywarehouse.Open(ctx, "shop", option.WithEndpoint(hs.URL), option.WithoutAuthentication())
+	require.NoError(t, err)
+	t.Cleanup(func() { wh.Close() })
+	fake.Script(bqfake.Script{SQLContains: "big_scan", Stats: &bqfake.Stats{BytesProcessed: 2 << 40}})
+	api := newAPIServer(t, service.APIConfig{DefaultProject: "shop", DefaultDataset: "raw", DryRun: wh,
+		Pricing: spec.Pricing{Model: "on_demand", USDPerTiB: 6.25, EstimateWarnUSD: 5}}, nil)
+
+	out, errOut, code := execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, maestrotest.WriteTree(t, map[string]string{
+		"maestro.yaml": "default_project: shop\ndefault_dataset: raw\n",
+		"mart/big.sql": "SELECT 1 AS big_scan\n", "mart/small.sql": "SELECT 1 AS a\n",
+	}))
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "applied: 2 tables created")
+	require.Equal(t, "warning: mart.big: a run would process about 2.0 TiB, about $12.50 at on_demand pricing (more than the $5.00 warning threshold)\n", errOut)
 }
