@@ -168,7 +168,7 @@ func newRunCmd() *cobra.Command {
 		Short: "Start a run of a schedule or of tables; --wait follows it to the end",
 		Long:  runLong,
 		Example: "  maestro run daily --wait\n  maestro run --table staging.orders_enriched --downstream --wait --timeout 30m\n" +
-			"  maestro run cancel 20261126T060000-daily\n  maestro run resume 20261126T060000-daily --wait",
+			"  maestro run cancel r20261126t060000-4c8253\n  maestro run resume r20261126t060000-4c8253 --wait",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := map[string]any{}
@@ -338,7 +338,7 @@ func newLogsCmd() *cobra.Command {
 		Use:     "logs RUN",
 		Short:   "Show what a run did, table by table",
 		Long:    logsLong,
-		Example: "  maestro logs 20261126T060000-daily --node marts.daily_revenue",
+		Example: "  maestro logs r20261126t060000-4c8253 --node marts.daily_revenue",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client(&http.Client{Timeout: time.Minute})
