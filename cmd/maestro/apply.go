@@ -42,8 +42,8 @@ person uses, so an editor can apply a folder in which only their group's tables 
     is named in a warning (when the server has BigQuery and on-demand pricing).
 
 The folder is checked first (SQL that does not parse, a cycle, an unknown schedule: nothing is
-sent). Tables are created and changed upstream first and deleted downstream first, so the server
-accepts each step. A table without owner: or group: in its sidecar keeps the server's (a new one
+sent), and so is a folder that drops a table its other tables still read. Tables are created and
+changed upstream first and deleted downstream first, so the server accepts each step. A table without owner: or group: in its sidecar keeps the server's (a new one
 gets the caller's). Project settings the server does not keep per table (notify, pricing,
 max_parallel) are not compared. The folder's default_project and default_dataset must be the
 server's (as for maestro push).`
@@ -292,6 +292,19 @@ func planApply(ctx context.Context, c *apiClient, p *spec.Project, g *dag.Graph)
 		}
 		return strings.Compare(a.name, b.name)
 	})
+	// The server refuses to delete a table another one reads; say so before changing anything.
+	readers := map[string][]string{}
+	for _, k := range g.Nodes() {
+		for _, ext := range g.External(k) {
+			readers[ext] = append(readers[ext], k)
+		}
+	}
+	for _, d := range deletes {
+		if r := readers[g.Key(project.TableName(p, d.name))]; len(r) > 0 {
+			return nil, fmt.Errorf("the folder drops table %s, which %s still read: the server would refuse to delete it; nothing was changed",
+				d.name, strings.Join(r, ", "))
+		}
+	}
 	plan.tables = append(plan.tables, deletes...)
 	return plan, nil
 }
@@ -398,20 +411,21 @@ func (p *applyPlan) refusals() []string {
 		case t.next == nil:
 			action = "delete"
 		}
-		var groups []string
+		type side struct{ group, verb string }
+		var sides []side
 		if t.cur != nil {
-			groups = append(groups, t.cur.Group)
+			sides = append(sides, side{t.cur.Group, "belongs"})
 		}
 		if t.next != nil && (t.cur == nil || t.next.Group != t.cur.Group) {
-			groups = append(groups, t.next.Group)
+			sides = append(sides, side{t.next.Group, "would belong"})
 		}
-		for _, g := range groups {
-			if !access.CanWriteTable(u, g) {
+		for _, sd := range sides {
+			if !access.CanWriteTable(u, sd.group) {
 				owner := "no group (admins only)"
-				if g != "" {
-					owner = "group " + g
+				if sd.group != "" {
+					owner = "group " + sd.group
 				}
-				out = append(out, action+" table "+t.name+": it belongs to "+owner)
+				out = append(out, action+" table "+t.name+": it "+sd.verb+" to "+owner)
 				break
 			}
 		}

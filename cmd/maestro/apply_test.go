@@ -203,17 +203,27 @@ func TestApplyAsAnEditor(t *testing.T) {
 		"sales/totals.sql": "SELECT COUNT(*) AS n_orders FROM raw.orders\n",
 		"raw/orders.sql":   "SELECT 2 AS id\n",
 		"sales/new.sql":    "SELECT 1 AS x\n",
+		"sales/new.yaml":   "group: finance\n",
 	})
 	out, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", ed, maestrotest.WriteTree(t, theirs))
 	require.Equal(t, 1, code, out)
 	require.Equal(t, "nothing was changed: ed@example.com (editor of group sales) may not make these changes:\n"+
-		"  change table raw.orders: it belongs to group platform\n", errOut)
+		"  change table raw.orders: it belongs to group platform\n"+
+		"  create table sales.new: it would belong to group finance\n", errOut)
 	require.Equal(t, before, revisions(t, api.st), "not even the editor's own tables changed")
 
 	_, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", ed,
 		maestrotest.WriteTree(t, maps(mine, map[string]string{"maestro.yaml": "default_project: elsewhere\ndefault_dataset: raw\nschedules:\n  - {name: daily, cron: \"0 5 * * *\"}\n"})))
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, `the folder's defaults (default_project "elsewhere", default_dataset "raw") differ from the server's ("shop", "raw")`)
+	require.Equal(t, before, revisions(t, api.st))
+
+	dropped := maps(mine, nil)
+	delete(dropped, "raw/orders.sql")
+	delete(dropped, "raw/orders.yaml")
+	_, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, maestrotest.WriteTree(t, dropped))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "the folder drops table raw.orders, which sales.totals still read: the server would refuse to delete it; nothing was changed")
 	require.Equal(t, before, revisions(t, api.st))
 
 	schedule := maps(mine, map[string]string{"maestro.yaml": "default_project: shop\ndefault_dataset: raw\nschedules:\n  - {name: daily, cron: \"0 6 * * *\"}\n"})
