@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -323,4 +324,53 @@ func TestApplyWarnsAboutCostlyTables(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "applied: 2 tables created")
 	require.Equal(t, "warning: mart.big: a run would process about 2.0 TiB, about $12.50 at on_demand pricing (more than the $5.00 warning threshold)\n", errOut)
+}
+
+// TestApplyAndPushToMaestroDev: against a running maestro dev (its own token, found in its state
+// folder), the folder it started with is already applied and pushed; a changed copy is applied
+// once, and then there is nothing left to apply.
+func TestApplyAndPushToMaestroDev(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := chainProject(t)
+	state := filepath.Join(t.TempDir(), "state")
+	addr := freeAddr(t)
+	var out, logs bytes.Buffer
+	devCtx, stopDev := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runDev(devCtx, dir, devFlags{stateDir: state, logFormat: "json", addr: addr}, &out, &logs) }()
+	defer func() {
+		stopDev()
+		require.NoError(t, <-done, logs.String())
+	}()
+	api := []string{"--api", "http://" + addr, "--state", state}
+	for {
+		if devToken(t, state) != "" {
+			if _, _, code := execForTest(t, newTablesCmd(), "", api...); code == 0 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("maestro dev did not answer: %s", logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	got, errOut, code := execForTest(t, newApplyCmd(), "", append(api, dir)...)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "no changes\n", got)
+	got, errOut, code = execForTest(t, newPushCmd(), "", append(api, dir)...)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "pushed 3 tables: 0 created, 0 updated, 0 deleted, 3 unchanged\n", got)
+
+	changed := copyTree(t, dir)
+	require.NoError(t, os.WriteFile(filepath.Join(changed, "ds", "c.sql"), []byte("SELECT SUM(y) AS total, COUNT(*) AS n FROM ds.b"), 0o644))
+	got, errOut, code = execForTest(t, newApplyCmd(), "", append(api, changed)...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, got, "~ table ds.c: SQL changed\n")
+	require.Contains(t, got, "applied: 0 tables created, 1 changed, 0 deleted")
+	got, errOut, code = execForTest(t, newApplyCmd(), "", append(api, changed)...)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "no changes\n", got)
 }
