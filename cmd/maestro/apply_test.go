@@ -338,7 +338,9 @@ func TestApplyAndPushToMaestroDev(t *testing.T) {
 	var out, logs bytes.Buffer
 	devCtx, stopDev := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- runDev(devCtx, dir, devFlags{stateDir: state, logFormat: "json", addr: addr}, &out, &logs) }()
+	go func() {
+		done <- runDev(devCtx, dir, devFlags{stateDir: state, logFormat: "json", addr: addr}, &out, &logs)
+	}()
 	defer func() {
 		stopDev()
 		require.NoError(t, <-done, logs.String())
