@@ -192,7 +192,7 @@ func planApply(ctx context.Context, c *apiClient, p *spec.Project, g *dag.Graph)
 		case !ok:
 			plan.puts = append(plan.puts, settingChange{"schedule", s.Name, "+ schedule " + s.Name + " (" + scheduleText(s) + ")", s})
 		case cur != s:
-			plan.puts = append(plan.puts, settingChange{"schedule", s.Name, "~ schedule " + s.Name + ": " + scheduleText(cur) + " → " + scheduleText(s), s})
+			plan.puts = append(plan.puts, settingChange{"schedule", s.Name, "~ schedule " + s.Name + ": " + scheduleChanges(cur, s), s})
 		}
 	}
 	curConns := map[string]spec.Connection{}
@@ -347,6 +347,25 @@ func scheduleText(s spec.Schedule) string {
 		out += fmt.Sprintf(", max_parallel %d", s.MaxParallel)
 	}
 	return out
+}
+
+// scheduleChanges says which of a schedule's fields differ from a to b.
+func scheduleChanges(a, b spec.Schedule) string {
+	var out []string
+	field := func(name, x, y string) {
+		if x != y {
+			out = append(out, fmt.Sprintf("%s %q → %q", name, x, y))
+		}
+	}
+	field("cron", a.Cron, b.Cron)
+	field("time_zone", a.TimeZone, b.TimeZone)
+	if a.MaxParallel != b.MaxParallel {
+		out = append(out, fmt.Sprintf("max_parallel %d → %d", a.MaxParallel, b.MaxParallel))
+	}
+	if a.Description != b.Description {
+		out = append(out, "description changed")
+	}
+	return strings.Join(out, "; ")
 }
 
 func connText(c spec.Connection) string {

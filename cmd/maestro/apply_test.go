@@ -231,6 +231,9 @@ func TestApplyAsAnEditor(t *testing.T) {
 	_, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", ed, maestrotest.WriteTree(t, schedule))
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "  set schedule daily: only admins change schedules and connections\n")
+	out, errOut, code = execForTest(t, newApplyCmd(), "", "--api", api.url, "--token", api.admin, "--dry-run", maestrotest.WriteTree(t, schedule))
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "~ schedule daily: cron \"0 5 * * *\" → \"0 6 * * *\"\n")
 }
 
 // TestApplyDoesNotOverwriteAConcurrentEdit: a table changed by someone else between apply's
