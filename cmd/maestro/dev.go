@@ -359,7 +359,8 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{
 		PublicStatusPage: tcp != nil && tcp.IP.IsLoopback(), External: service.ExternalConfig{Bucket: sys.Objects},
 		Pricing: sys.Project.Pricing, History: sys.History,
-		ExportURL: func(_ context.Context, key string) (string, error) { return sys.FileURL(key) }}))
+		ExportURL:      func(_ context.Context, key string) (string, error) { return sys.FileURL(key) },
+		DefaultProject: sys.Project.DefaultProject, DefaultDataset: sys.Project.DefaultDataset}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: devReadHeaderTimeout, IdleTimeout: devIdleTimeout}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

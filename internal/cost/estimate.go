@@ -48,12 +48,49 @@ func EstimateWarnings(ctx context.Context, dr warehouse.DryRunner, p *spec.Proje
 		}
 		usd, _ := OfEstimate(pricing, res.BytesProcessed)
 		if usd > pricing.EstimateWarnUSD {
-			out = append(out, Warning{Table: name, BytesProcessed: res.BytesProcessed, USD: usd, Message: fmt.Sprintf(
-				"%s: a run would process about %s, about %s at %s pricing (more than the %s warning threshold)",
-				name, formatBytes(res.BytesProcessed), Format(usd, true), pricing.Model, Format(pricing.EstimateWarnUSD, true))})
+			out = append(out, Warning{Table: name, BytesProcessed: res.BytesProcessed, USD: usd, Message: warningMessage(name, res.BytesProcessed, usd, pricing)})
 		}
 	}
 	return out, nil
+}
+
+func warningMessage(name string, bytes int64, usd float64, pricing spec.Pricing) string {
+	return fmt.Sprintf("%s: a run would process about %s, about %s at %s pricing (more than the %s warning threshold)",
+		name, formatBytes(bytes), Format(usd, true), pricing.Model, Format(pricing.EstimateWarnUSD, true))
+}
+
+// Estimate is what a dry run says one run of a table would cost.
+type Estimate struct {
+	BytesProcessed int64 `json:"bytes_processed"`
+	// USD prices BytesProcessed; null unless the pricing is on-demand (slot time is not known
+	// before a query runs).
+	USD *float64 `json:"usd"`
+	// Warning is set when USD is more than pricing.estimate_warn_usd.
+	Warning string `json:"warning,omitempty"`
+}
+
+// EstimateTable dry-runs a query table's SQL (names resolved against the default project and
+// dataset) and prices it. It returns nil without a dry runner, for imports and external
+// tables, and when the dry run fails (see EstimateWarnings: the SQL is checked when it runs).
+func EstimateTable(ctx context.Context, dr warehouse.DryRunner, defaultProject, defaultDataset string, pricing spec.Pricing, t *spec.Table) (*Estimate, error) {
+	if dr == nil || t.Kind != "" && t.Kind != "query" {
+		return nil, nil
+	}
+	res, err := dr.DryRun(ctx, &warehouse.QueryJob{SQL: t.SQL, DefaultProject: defaultProject, DefaultDataset: defaultDataset})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("error estimating table %q: %w", t.Name, err)
+		}
+		return nil, nil
+	}
+	e := &Estimate{BytesProcessed: res.BytesProcessed}
+	if usd, ok := OfEstimate(pricing, res.BytesProcessed); ok {
+		e.USD = &usd
+		if pricing.EstimateWarnUSD > 0 && usd > pricing.EstimateWarnUSD {
+			e.Warning = warningMessage(t.Name, res.BytesProcessed, usd, pricing)
+		}
+	}
+	return e, nil
 }
 
 func formatBytes(b int64) string {

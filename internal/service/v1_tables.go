@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/spec"
@@ -30,6 +31,9 @@ type tableJSON struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Graph is where the table stands in the dependency graph (single tables only, not lists).
 	Graph *tableGraphJSON `json:"graph,omitempty"`
+	// Estimate is the saved SQL's dry-run estimate (answers of POST and PUT, when the server
+	// has a warehouse that dry-runs and the table is a query).
+	Estimate *cost.Estimate `json:"estimate,omitempty"`
 }
 
 type tableGraphJSON struct {
@@ -295,6 +299,13 @@ func (a *api) saveTable(w http.ResponseWriter, r *http.Request, t *spec.Table, c
 	a.log.Info("table saved", zap.String("table", t.Name), zap.Int("revision", rec.Revision), zap.String("user", params.User))
 	out := newTableJSON(rec)
 	out.Graph = graphOf(g, p, t.Name)
+	// Saved first, estimated after: a dry run that fails or is slow does not refuse a change
+	// the parser accepted.
+	est, err := cost.EstimateTable(ctx, a.cfg.DryRun, a.cfg.DefaultProject, a.cfg.DefaultDataset, a.cfg.Pricing, t)
+	if err != nil {
+		a.log.Warn("estimating a saved table", zap.String("table", t.Name), zap.Error(err))
+	}
+	out.Estimate = est
 	w.Header().Set("ETag", etag(rec.Revision))
 	if cur == nil {
 		w.Header().Set("Location", APIPrefix+"/tables/"+t.Name)
@@ -546,6 +557,10 @@ type graphJSON struct {
 	ExternalSources []string `json:"external_sources"`
 	// Cycles, if any, each listed in data-flow order (the graph then cannot run).
 	Cycles [][]string `json:"cycles,omitempty"`
+	// DefaultProject and DefaultDataset are what names in the SQL resolve against, as a
+	// project's maestro.yaml says them (maestro apply checks a folder's against them).
+	DefaultProject string `json:"default_project"`
+	DefaultDataset string `json:"default_dataset"`
 }
 
 type graphNodeJSON struct {
@@ -566,7 +581,8 @@ func (a *api) getGraph(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusInternalServerError, "the stored tables do not make a graph: "+err.Error())
 		return
 	}
-	out := graphJSON{Nodes: []graphNodeJSON{}, Layers: g.Layers(), ExternalSources: nonNil(g.Externals()), Cycles: g.Cycles()}
+	out := graphJSON{Nodes: []graphNodeJSON{}, Layers: g.Layers(), ExternalSources: nonNil(g.Externals()), Cycles: g.Cycles(),
+		DefaultProject: a.cfg.DefaultProject, DefaultDataset: a.cfg.DefaultDataset}
 	if out.Layers == nil {
 		out.Layers = [][]string{}
 	}
