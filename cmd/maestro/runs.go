@@ -16,51 +16,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/service"
 )
 
-// apiRun is a run as the API shows it (GET /runs, GET /runs/{id}).
-type apiRun struct {
-	ID          string                `json:"id"`
-	Schedule    string                `json:"schedule"`
-	Trigger     string                `json:"trigger"`
-	ResumedFrom string                `json:"resumed_from"`
-	State       run.RunState          `json:"state"`
-	CreatedBy   string                `json:"created_by"`
-	CreatedAt   time.Time             `json:"created_at"`
-	FinishedAt  *time.Time            `json:"finished_at"`
-	Stats       run.Stats             `json:"stats"`
-	Counts      map[run.NodeState]int `json:"counts"`
-	Nodes       []apiNode             `json:"nodes"`
-}
-
-type apiNode struct {
-	Name       string        `json:"name"`
-	Kind       string        `json:"kind"`
-	State      run.NodeState `json:"state"`
-	Attempt    int           `json:"attempt"`
-	Upstream   []string      `json:"upstream"`
-	JobID      string        `json:"job_id"`
-	Stats      run.Stats     `json:"stats"`
-	Error      string        `json:"error"`
-	StartedAt  *time.Time    `json:"started_at"`
-	FinishedAt *time.Time    `json:"finished_at"`
-}
-
-type apiDelivery struct {
-	Table      string    `json:"table"`
-	URL        string    `json:"url"`
-	Event      string    `json:"event"`
-	Attempt    int       `json:"attempt"`
-	StartedAt  time.Time `json:"started_at"`
-	DurationMS int64     `json:"duration_ms"`
-	StatusCode int       `json:"status_code"`
-	Error      string    `json:"error"`
-}
+// The API's own types for runs, their nodes and deliveries: what the server writes, the
+// client reads.
+type (
+	apiRun      = service.RunJSON
+	apiNode     = service.NodeJSON
+	apiDelivery = service.DeliveryJSON
+)
 
 func runPath(id string) string { return "/runs/" + url.PathEscape(id) }
 
 // what names what a run runs: its schedule, else "tables".
-func (r *apiRun) what() string {
+func runWhat(r *apiRun) string {
 	switch {
 	case r.ResumedFrom != "":
 		return "resume of " + r.ResumedFrom
@@ -123,7 +93,7 @@ func newRunsCmd() *cobra.Command {
 				if r.FinishedAt != nil {
 					took = r.FinishedAt.Sub(r.CreatedAt).Round(time.Millisecond).String()
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, r.what(), r.CreatedBy,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, runWhat(&r), r.CreatedBy,
 					r.CreatedAt.UTC().Format("2006-01-02 15:04:05"), took, dash(counts(r.Counts)))
 			}
 			return w.Flush()
@@ -209,7 +179,7 @@ func newRunCmd() *cobra.Command {
 
 // startedRun reports a run just started and, with --wait, follows it.
 func startedRun(cmd *cobra.Command, c *apiClient, r *apiRun, wf waitFlags) error {
-	fmt.Fprintf(cmd.OutOrStdout(), "started run %s (%s, %d tables)\n", r.ID, r.what(), len(r.Nodes))
+	fmt.Fprintf(cmd.OutOrStdout(), "started run %s (%s, %d tables)\n", r.ID, runWhat(r), len(r.Nodes))
 	if !wf.wait {
 		return nil
 	}
@@ -375,7 +345,7 @@ func newLogsCmd() *cobra.Command {
 // printRunLog writes a run's header, then each node (or only the one named) with its
 // deliveries; deliveries of no table (run webhooks) follow the header.
 func printRunLog(w io.Writer, r *apiRun, ds []apiDelivery, only string) {
-	fmt.Fprintf(w, "run %s  %s  %s  started %s by %s", r.ID, r.State, r.what(), r.CreatedAt.UTC().Format("2006-01-02 15:04:05 MST"), r.CreatedBy)
+	fmt.Fprintf(w, "run %s  %s  %s  started %s by %s", r.ID, r.State, runWhat(r), r.CreatedAt.UTC().Format("2006-01-02 15:04:05 MST"), r.CreatedBy)
 	if r.FinishedAt != nil {
 		fmt.Fprintf(w, ", took %s", r.FinishedAt.Sub(r.CreatedAt).Round(time.Millisecond))
 	}

@@ -48,7 +48,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-type runJSON struct {
+type RunJSON struct {
 	ID          string                `json:"id"`
 	Schedule    string                `json:"schedule,omitempty"`
 	Trigger     run.Trigger           `json:"trigger"`
@@ -59,10 +59,10 @@ type runJSON struct {
 	FinishedAt  *time.Time            `json:"finished_at,omitempty"`
 	Stats       run.Stats             `json:"stats"`
 	Counts      map[run.NodeState]int `json:"counts,omitempty"`
-	Nodes       []nodeJSON            `json:"nodes,omitempty"`
+	Nodes       []NodeJSON            `json:"nodes,omitempty"`
 }
 
-type nodeJSON struct {
+type NodeJSON struct {
 	Name       string        `json:"name"`
 	Kind       string        `json:"kind"`
 	State      run.NodeState `json:"state"`
@@ -82,19 +82,19 @@ func optionalTime(t time.Time) *time.Time {
 	return &t
 }
 
-func newRunJSON(rn *run.Run, nodes []*run.Node) runJSON {
-	out := runJSON{ID: rn.ID, Schedule: rn.Schedule, Trigger: rn.Trigger, ResumedFrom: rn.ResumedFrom, State: rn.State,
+func newRunJSON(rn *run.Run, nodes []*run.Node) RunJSON {
+	out := RunJSON{ID: rn.ID, Schedule: rn.Schedule, Trigger: rn.Trigger, ResumedFrom: rn.ResumedFrom, State: rn.State,
 		CreatedBy: rn.CreatedBy, CreatedAt: rn.CreatedAt, FinishedAt: optionalTime(rn.FinishedAt), Stats: rn.Stats, Counts: rn.Counts}
 	for _, n := range nodes {
-		out.Nodes = append(out.Nodes, nodeJSON{Name: n.Name, Kind: n.Kind, State: n.State, Attempt: n.Attempt,
+		out.Nodes = append(out.Nodes, NodeJSON{Name: n.Name, Kind: n.Kind, State: n.State, Attempt: n.Attempt,
 			Upstream: n.Upstream, JobID: n.JobID, Stats: n.Stats, Error: n.Error,
 			StartedAt: optionalTime(n.StartedAt), FinishedAt: optionalTime(n.FinishedAt)})
 	}
 	return out
 }
 
-// deliveryJSON is one callback delivery attempt as the API shows it.
-type deliveryJSON struct {
+// DeliveryJSON is one callback delivery attempt as the API shows it.
+type DeliveryJSON struct {
 	RunID      string    `json:"run_id"`
 	Table      string    `json:"table"`
 	DeliveryID string    `json:"delivery_id"`
@@ -107,10 +107,10 @@ type deliveryJSON struct {
 	Error      string    `json:"error,omitempty"`
 }
 
-func newDeliveriesJSON(ds []*store.Delivery) []deliveryJSON {
-	out := make([]deliveryJSON, len(ds))
+func newDeliveriesJSON(ds []*store.Delivery) []DeliveryJSON {
+	out := make([]DeliveryJSON, len(ds))
 	for i, d := range ds {
-		out[i] = deliveryJSON{RunID: d.RunID, Table: d.Table, DeliveryID: d.DeliveryID, URL: d.URL, Event: d.Event,
+		out[i] = DeliveryJSON{RunID: d.RunID, Table: d.Table, DeliveryID: d.DeliveryID, URL: d.URL, Event: d.Event,
 			Attempt: d.Attempt, StartedAt: d.Started, DurationMS: d.Duration.Milliseconds(), StatusCode: d.StatusCode, Error: d.Error}
 	}
 	return out
@@ -272,10 +272,10 @@ func (a *api) routeTable() []Route {
 
 		{Method: "GET", Path: "/runs", Tag: "runs", Summary: "List runs, newest first", Role: viewer, Status: 200, Response: runListJSON{},
 			Query: []Param{{Name: "state", Type: "string", Description: "only runs in this state"}, {Name: "limit", Type: "integer", Description: "at most this many, 1 to 1000 (default 100)"}}, handler: a.listRuns},
-		{Method: "POST", Path: "/runs", Tag: "runs", Summary: "Start a run: a schedule, or tables (and their downstream)", Role: editor, Status: 201, Request: runRequest{}, Response: runJSON{}, handler: a.startRun},
-		{Method: "GET", Path: "/runs/{id}", Tag: "runs", Summary: "A run with its nodes and statistics", Role: viewer, Status: 200, Response: runJSON{}, handler: a.getRun},
-		{Method: "POST", Path: "/runs/{id}/cancel", Tag: "runs", Summary: "Cancel a running run", Role: editor, Status: 200, Response: runJSON{}, handler: a.cancelRun},
-		{Method: "POST", Path: "/runs/{id}/resume", Tag: "runs", Summary: "Re-run the failed and skipped nodes of a finished run, as a new run", Role: editor, Status: 201, Response: runJSON{}, handler: a.resumeRun},
+		{Method: "POST", Path: "/runs", Tag: "runs", Summary: "Start a run: a schedule, or tables (and their downstream)", Role: editor, Status: 201, Request: runRequest{}, Response: RunJSON{}, handler: a.startRun},
+		{Method: "GET", Path: "/runs/{id}", Tag: "runs", Summary: "A run with its nodes and statistics", Role: viewer, Status: 200, Response: RunJSON{}, handler: a.getRun},
+		{Method: "POST", Path: "/runs/{id}/cancel", Tag: "runs", Summary: "Cancel a running run", Role: editor, Status: 200, Response: RunJSON{}, handler: a.cancelRun},
+		{Method: "POST", Path: "/runs/{id}/resume", Tag: "runs", Summary: "Re-run the failed and skipped nodes of a finished run, as a new run", Role: editor, Status: 201, Response: RunJSON{}, handler: a.resumeRun},
 		{Method: "GET", Path: "/runs/{id}/deliveries", Tag: "runs", Summary: "The callback deliveries of a run", Role: viewer, Status: 200, Response: deliveryListJSON{}, handler: a.listDeliveries},
 		{Method: "GET", Path: "/runs/{id}/tables/{table}/exports", Tag: "runs", Summary: "The files a table's exports wrote in a run, with URLs to read them", Role: viewer, Status: 200, Response: exportListJSON{}, handler: a.listExports},
 		{Method: "POST", Path: "/runs/{id}/tables/{table}/upload", Tag: "external", Summary: "Where to PUT an external table's file", Role: editor, TableWrite: true, Status: 200, Response: uploadJSON{}, handler: a.ext.upload},

@@ -31,11 +31,11 @@ type runRequest struct {
 }
 
 type runListJSON struct {
-	Runs []runJSON `json:"runs"`
+	Runs []RunJSON `json:"runs"`
 }
 
 type deliveryListJSON struct {
-	Deliveries []deliveryJSON `json:"deliveries"`
+	Deliveries []DeliveryJSON `json:"deliveries"`
 }
 
 // runFailed answers a scheduler or store error of a run route.
@@ -61,7 +61,7 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, r, err, "listing runs", "")
 		return
 	}
-	out := runListJSON{Runs: make([]runJSON, len(runs))}
+	out := runListJSON{Runs: make([]RunJSON, len(runs))}
 	for i, rn := range runs {
 		out.Runs[i] = newRunJSON(rn, nil)
 	}
