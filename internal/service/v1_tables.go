@@ -2,6 +2,7 @@ package service
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,6 +102,11 @@ func (a *api) listTables(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, r, err, "listing tables", "")
 		return
 	}
+	if page, ok := a.cachedPage(recs, r.URL.RawQuery); ok {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(page)
+		return
+	}
 	owner, group, dataset, kind := q.Get("owner"), q.Get("group"), strings.ToLower(q.Get("dataset")), q.Get("kind")
 	out := tableListJSON{Tables: []tableJSON{}}
 	for _, rec := range recs {
@@ -118,7 +124,15 @@ func (a *api) listTables(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Tables = append(out.Tables, newTableJSON(rec))
 	}
-	writeJSON(w, out)
+	page, err := json.Marshal(out)
+	if err != nil {
+		a.storeFailed(w, r, err, "encoding the table list", "")
+		return
+	}
+	page = append(page, '\n')
+	a.keepPage(recs, r.URL.RawQuery, page)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(page)
 }
 
 // limitParam reads a page size: 100 when absent, 1 to 1000.
