@@ -51,7 +51,7 @@ type matrixEnv struct {
 	tokenID map[string]string // principal name -> its token's id
 }
 
-func newMatrixEnv(t *testing.T) *matrixEnv {
+func newMatrixEnv(t testing.TB) *matrixEnv {
 	t.Helper()
 	ctx := context.Background()
 	st := openStore(t)
