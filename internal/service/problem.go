@@ -1,12 +1,15 @@
 package service
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is an error answer as RFC 9457 describes (application/problem+json).
@@ -80,9 +83,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 		writeProblem(w, http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json), not "+ct)
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	// The body is read whole (it is bounded) so that invalid UTF-8 is refused: the decoder
+	// would silently turn it into replacement characters, storing what the user never wrote.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err == nil && !utf8.Valid(body) {
+		writeProblem(w, http.StatusBadRequest, "the body is not valid UTF-8")
+		return false
+	}
+	var dec *json.Decoder
+	if err == nil {
+		dec = json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+	}
 	if err == nil && dec.More() {
 		err = errors.New("the body holds more than one JSON value")
 	}

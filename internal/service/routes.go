@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -133,6 +134,12 @@ func (a *api) guard(rt *Route) http.Handler {
 				return
 			}
 			writeProblem(w, http.StatusForbidden, "this route needs the "+rt.Role.String()+" role; "+p.User.Email+" is "+p.Role.String())
+			return
+		}
+		// url.Values drops a pair it cannot parse (a semicolon, a bad escape), which would turn a
+		// filter the caller meant into no filter at all.
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			writeProblem(w, http.StatusBadRequest, "the query string is not valid: "+err.Error())
 			return
 		}
 		if p != nil {

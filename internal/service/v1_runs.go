@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/maestro-sql/maestro/internal/callback"
 	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/definitions"
 	"github.com/maestro-sql/maestro/internal/exporter"
@@ -368,6 +369,10 @@ func (a *api) putProject(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
+	if errs := checkProjectURLs(&p); len(errs) > 0 {
+		writeProblem(w, http.StatusUnprocessableEntity, "the project names callback or webhook URLs that can never be sent to", errs...)
+		return
+	}
 	var actor store.User
 	if pr := principalOf(r.Context()); pr != nil {
 		actor = pr.User
@@ -472,4 +477,26 @@ func (a *api) exportURL(ctx context.Context, key string) (string, error) {
 		return a.cfg.External.Signer.SignedURL(ctx, key, http.MethodGet, exportURLExpiry)
 	}
 	return "", nil
+}
+
+// checkProjectURLs refuses the export callbacks and webhooks of a project that point at the
+// cloud metadata server or a link-local address (callback.CheckSavedURL).
+func checkProjectURLs(p *spec.Project) []FieldError {
+	var errs []FieldError
+	check := func(field, raw string) {
+		if err := callback.CheckSavedURL(raw); err != nil {
+			errs = append(errs, FieldError{Field: field, Reason: strings.TrimPrefix(err.Error(), "callback address refused: ")})
+		}
+	}
+	for i, t := range p.Tables {
+		for j, e := range t.Exports {
+			if e.Callback != nil {
+				check(fmt.Sprintf("tables[%d].exports[%d].callback.url", i, j), e.Callback.URL)
+			}
+		}
+	}
+	for i, wh := range p.Notify.Webhooks {
+		check(fmt.Sprintf("notify.webhooks[%d].url", i), wh.URL)
+	}
+	return errs
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/callback"
 	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/project"
@@ -90,7 +91,12 @@ func (a *api) listTables(w http.ResponseWriter, r *http.Request) {
 	}
 	after := ""
 	if c := q.Get("cursor"); c != "" {
+		// A cursor is a table name this API encoded; anything else is refused rather than
+		// used as a position.
 		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err == nil && !tableNameRE.Match(b) {
+			err = errors.New("not a table name")
+		}
 		if err != nil {
 			writeProblem(w, http.StatusBadRequest, "the cursor is not one this API gave", FieldError{Field: "cursor", Reason: "not valid"})
 			return
@@ -517,6 +523,8 @@ func validateTable(t *spec.Table, schedules []*store.ScheduleRecord, conns []spe
 		if e.Callback != nil {
 			if !strings.HasPrefix(e.Callback.URL, "https://") && !strings.HasPrefix(e.Callback.URL, "http://") {
 				add(f+".callback.url", "must be an http(s) URL")
+			} else if err := callback.CheckSavedURL(e.Callback.URL); err != nil {
+				add(f+".callback.url", "%s", strings.TrimPrefix(err.Error(), "callback address refused: "))
 			}
 			if !hasAnyPrefix(e.Callback.SecretRef, secretRefPrefixes) {
 				add(f+".callback.secret_ref", "must reference the signing key (env:, file: or secretmanager:), never hold it")
