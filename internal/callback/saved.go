@@ -40,7 +40,7 @@ func CheckSavedURL(raw string) error {
 		addr = addr.Unmap().WithZone("")
 		for _, p := range neverRanges {
 			if p.Contains(addr) {
-				return &AddressError{Host: u.Hostname(), Addr: addr, Reason: "a link-local, metadata or unspecified address"}
+				return &AddressError{Host: u.Hostname(), Reason: "a link-local, cloud metadata or unspecified address, where no receiver lives"}
 			}
 		}
 	}
