@@ -47,6 +47,25 @@ func fail(reason, format string, args ...any) outcome {
 	return outcome{err: &bq.ErrorProto{Reason: reason, Message: fmt.Sprintf(format, args...)}}
 }
 
+// checkDestination applies a query or load job's create and write dispositions to its
+// destination as BigQuery does, before any work: it reports whether the table exists, or the
+// outcome refusing the job.
+func (s *Server) checkDestination(dest sqlref.TableName, write, create, location string) (exists bool, refused *outcome) {
+	refuse := func(o outcome) (bool, *outcome) { return false, &o }
+	existing, err := s.engine.Table(s.ctx, dest)
+	exists = err == nil
+	if err != nil && !errors.Is(err, warehouse.ErrNotFound) {
+		return refuse(fail("internalError", "bqfake: %v", err))
+	}
+	if !exists && create == "CREATE_NEVER" {
+		return refuse(fail("notFound", "Not found: Table %s was not found in location %s", tableID(dest), location))
+	}
+	if exists && write == "WRITE_EMPTY" && existing.Rows > 0 {
+		return refuse(fail("duplicate", "Already Exists: Table %s", tableID(dest)))
+	}
+	return exists, nil
+}
+
 func (s *Server) insertJob(w http.ResponseWriter, r *http.Request, project string, body []byte) {
 	var in bq.Job
 	if err := json.Unmarshal(body, &in); err != nil {
@@ -369,16 +388,9 @@ func (s *Server) runQuery(j *job) outcome {
 	if create == "" {
 		create = "CREATE_IF_NEEDED"
 	}
-	existing, err := s.engine.Table(ctx, dest)
-	exists := err == nil
-	if err != nil && !errors.Is(err, warehouse.ErrNotFound) {
-		return fail("internalError", "bqfake: %v", err)
-	}
-	if !exists && create == "CREATE_NEVER" {
-		return fail("notFound", "Not found: Table %s was not found in location %s", tableID(dest), j.ref.Location)
-	}
-	if exists && write == "WRITE_EMPTY" && existing.Rows > 0 {
-		return fail("duplicate", "Already Exists: Table %s", tableID(dest))
+	exists, refused := s.checkDestination(dest, write, create, j.ref.Location)
+	if refused != nil {
+		return *refused
 	}
 	disp := spec.DispositionTruncate
 	if write == "WRITE_APPEND" {

@@ -123,16 +123,9 @@ func (s *Server) loadData(j *job, dest sqlref.TableName) outcome {
 	if write == "" {
 		write = "WRITE_APPEND" // the REST API's default for load jobs
 	}
-	existing, err := s.engine.Table(ctx, dest)
-	exists := err == nil
-	if err != nil && !errors.Is(err, warehouse.ErrNotFound) {
-		return fail("internalError", "bqfake: %v", err)
-	}
-	if !exists && create == "CREATE_NEVER" {
-		return fail("notFound", "Not found: Table %s was not found in location %s", tableID(dest), j.ref.Location)
-	}
-	if exists && write == "WRITE_EMPTY" && existing.Rows > 0 {
-		return fail("duplicate", "Already Exists: Table %s", tableID(dest))
+	exists, refused := s.checkDestination(dest, write, create, j.ref.Location)
+	if refused != nil {
+		return *refused
 	}
 	format, perr := loadFormat(l.SourceFormat)
 	if perr != nil {
