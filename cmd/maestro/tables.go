@@ -14,23 +14,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maestro-sql/maestro/internal/history"
-	"github.com/maestro-sql/maestro/internal/spec"
+	"github.com/maestro-sql/maestro/internal/service"
 )
 
-// apiTable is a table as the API shows it (GET /tables, GET /tables/{name}).
-type apiTable struct {
-	spec.Table
-	Revision  int       `json:"revision"`
-	CreatedBy string    `json:"created_by"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedBy string    `json:"updated_by"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Graph     *struct {
-		Upstream        []string `json:"upstream"`
-		Downstream      []string `json:"downstream"`
-		ExternalSources []string `json:"external_sources"`
-	} `json:"graph"`
-}
+// apiTable is a table as the API shows it (GET /tables, GET /tables/{name}): the server's type.
+type apiTable = service.TableJSON
 
 // tablesPage is how many tables a page of the listing asks for (the API's most).
 const tablesPage = 1000

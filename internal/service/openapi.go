@@ -253,7 +253,7 @@ var specPkg = reflect.TypeFor[spec.Table]().PkgPath()
 
 // schemaNames name the answer types whose plain name is a definition's.
 var schemaNames = map[reflect.Type]string{
-	reflect.TypeFor[tableJSON]():    "TableRecord",
+	reflect.TypeFor[TableJSON]():    "TableRecord",
 	reflect.TypeFor[scheduleJSON](): "ScheduleRecord",
 }
 

@@ -23,8 +23,8 @@ import (
 	"github.com/maestro-sql/maestro/internal/store"
 )
 
-// tableJSON is a table as the API shows it: its definition, flattened, with its revision.
-type tableJSON struct {
+// TableJSON is a table as the API shows it: its definition, flattened, with its revision.
+type TableJSON struct {
 	spec.Table
 	Revision  int       `json:"revision"`
 	CreatedBy string    `json:"created_by"`
@@ -32,13 +32,13 @@ type tableJSON struct {
 	UpdatedBy string    `json:"updated_by"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// Graph is where the table stands in the dependency graph (single tables only, not lists).
-	Graph *tableGraphJSON `json:"graph,omitempty"`
+	Graph *TableGraphJSON `json:"graph,omitempty"`
 	// Estimate is the saved SQL's dry-run estimate (answers of POST and PUT, when the server
 	// has a warehouse that dry-runs and the table is a query).
 	Estimate *cost.Estimate `json:"estimate,omitempty"`
 }
 
-type tableGraphJSON struct {
+type TableGraphJSON struct {
 	// Upstream are the tables it reads that Maestro builds; Downstream the tables reading it.
 	Upstream   []string `json:"upstream"`
 	Downstream []string `json:"downstream"`
@@ -46,14 +46,14 @@ type tableGraphJSON struct {
 	ExternalSources []string `json:"external_sources"`
 }
 
-type tableListJSON struct {
-	Tables []tableJSON `json:"tables"`
+type TableListJSON struct {
+	Tables []TableJSON `json:"tables"`
 	// NextCursor fetches the next page; empty on the last.
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
-func newTableJSON(rec *store.TableRecord) tableJSON {
-	return tableJSON{Table: rec.Table, Revision: rec.Revision, CreatedBy: rec.CreatedBy, CreatedAt: rec.CreatedAt,
+func newTableJSON(rec *store.TableRecord) TableJSON {
+	return TableJSON{Table: rec.Table, Revision: rec.Revision, CreatedBy: rec.CreatedBy, CreatedAt: rec.CreatedAt,
 		UpdatedBy: rec.UpdatedBy, UpdatedAt: rec.UpdatedAt}
 }
 
@@ -114,7 +114,7 @@ func (a *api) listTables(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	owner, group, dataset, kind := q.Get("owner"), q.Get("group"), strings.ToLower(q.Get("dataset")), q.Get("kind")
-	out := tableListJSON{Tables: []tableJSON{}}
+	out := TableListJSON{Tables: []TableJSON{}}
 	for _, rec := range recs {
 		t := &rec.Table
 		if t.Name <= after ||
@@ -200,9 +200,9 @@ func (a *api) projectOf(recs []*store.TableRecord, changed *spec.Table, drop str
 	return p
 }
 
-func graphOf(g *dag.Graph, p *spec.Project, name string) *tableGraphJSON {
+func graphOf(g *dag.Graph, p *spec.Project, name string) *TableGraphJSON {
 	key := g.Key(project.TableName(p, name))
-	return &tableGraphJSON{Upstream: nonNil(g.Upstream(key)), Downstream: nonNil(g.Downstream(key)), ExternalSources: nonNil(g.External(key))}
+	return &TableGraphJSON{Upstream: nonNil(g.Upstream(key)), Downstream: nonNil(g.Downstream(key)), ExternalSources: nonNil(g.External(key))}
 }
 
 func nonNil(s []string) []string {
