@@ -129,6 +129,11 @@ type Node struct {
 	Downstream []string
 	// PendingUpstream counts upstream nodes that have not succeeded yet.
 	PendingUpstream int
+	// Depth is the length of the longest chain of upstream nodes within the run (0 for a node
+	// with none). Ready nodes are dispatched deepest first: a run finishes the lineages it has
+	// started before it opens new ones, so its final tables land sooner and nodes that just
+	// became ready do not queue behind every shallower node of a wide graph.
+	Depth int
 	// NotBefore delays a retry (backoff): a ready node is not dispatched before it.
 	NotBefore time.Time
 	// Dispatched is set when a task message was published for the current ready attempt.

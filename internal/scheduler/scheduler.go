@@ -208,6 +208,7 @@ func (s *Scheduler) Start(ctx context.Context, p StartParams) (*run.Run, error) 
 		nodes = append(nodes, s.newNode(r.ID, byName[name], up, down))
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+	setDepths(nodes)
 	if err := s.store.RunCreate(ctx, r, nodes); err != nil {
 		return nil, fmt.Errorf("error creating run %q: %w", r.ID, err)
 	}
@@ -219,6 +220,54 @@ func (s *Scheduler) Start(ctx context.Context, p StartParams) (*run.Run, error) 
 		s.log.Warn("dispatch after run start failed", zap.String("run_id", r.ID), zap.Error(err))
 	}
 	return r, nil
+}
+
+// setDepths sets each node's Depth, the longest chain of upstream nodes above it within the
+// run, which orders dispatch. The nodes form a DAG (the graph refuses cycles); a node met again
+// while its own depth is being worked out would be on a cycle and keeps depth 0.
+func setDepths(nodes []*run.Node) {
+	byName := make(map[string]*run.Node, len(nodes))
+	for _, n := range nodes {
+		byName[n.Name] = n
+	}
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	mark := make(map[string]int, len(nodes))
+	// An explicit stack: a chain of thousands of tables must not grow the goroutine's stack
+	// by a frame per table.
+	type frame struct {
+		n    *run.Node
+		next int // index into n.Upstream of the next upstream node to visit
+	}
+	for _, root := range nodes {
+		if mark[root.Name] != unseen {
+			continue
+		}
+		mark[root.Name] = visiting
+		stack := []frame{{n: root}}
+		for len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.next < len(top.n.Upstream) {
+				u := byName[top.n.Upstream[top.next]]
+				top.next++
+				if u != nil && mark[u.Name] == unseen {
+					mark[u.Name] = visiting
+					stack = append(stack, frame{n: u})
+				}
+				continue
+			}
+			for _, name := range top.n.Upstream {
+				if u := byName[name]; u != nil && mark[name] == done {
+					top.n.Depth = max(top.n.Depth, u.Depth+1)
+				}
+			}
+			mark[top.n.Name] = done
+			stack = stack[:len(stack)-1]
+		}
+	}
 }
 
 func (s *Scheduler) newNode(runID string, t spec.Table, up, down []string) *run.Node {
@@ -516,7 +565,7 @@ func (s *Scheduler) Resume(ctx context.Context, runID, user string) (*run.Run, e
 	for _, o := range oldNodes {
 		n := &run.Node{
 			RunID: r.ID, Name: o.Name, Kind: o.Kind, Attempt: 1, MaxAttempts: o.MaxAttempts,
-			Upstream: o.Upstream, Downstream: o.Downstream,
+			Upstream: o.Upstream, Downstream: o.Downstream, Depth: o.Depth,
 		}
 		if succeeded[o.Name] {
 			// Kept as it was: its stats belong to the run that did the work.

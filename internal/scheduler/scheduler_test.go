@@ -165,3 +165,60 @@ func TestStart(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrConflict)
 	})
 }
+
+// A run finishes the lineage it started before it opens another: with room for one node, the
+// node its last success unlocked goes before a root that waited since the run began.
+func TestDispatchFinishesStartedLineagesFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tables := []spec.Table{
+		{Name: "ds.a", SQL: "SELECT 1"}, {Name: "ds.b", SQL: "SELECT 1"},
+		{Name: "ds.c", SQL: "SELECT * FROM ds.a"}, {Name: "ds.d", SQL: "SELECT * FROM ds.c JOIN ds.a USING (x)"},
+	}
+	b := setup(t, tables)
+	graph := maestrotest.Graph{"ds.c": {"ds.a"}, "ds.d": {"ds.a", "ds.c"}}
+	sched := scheduler.New(b.store, b.queue.Topic("tasks"),
+		func(context.Context, []spec.Table) (scheduler.Graph, error) { return graph, nil },
+		nil, zap.NewNop(), scheduler.Config{Now: b.clock.Now, GlobalLimit: 1})
+	r, err := sched.Start(ctx, scheduler.StartParams{Tables: []string{"ds.a", "ds.b", "ds.c", "ds.d"}, Trigger: run.TriggerManual})
+	require.NoError(t, err)
+
+	nodes, err := b.store.NodeList(ctx, r.ID)
+	require.NoError(t, err)
+	depths := map[string]int{}
+	for _, n := range nodes {
+		depths[n.Name] = n.Depth
+	}
+	require.Equal(t, map[string]int{"ds.a": 0, "ds.b": 0, "ds.c": 1, "ds.d": 2}, depths, "the longest chain above each")
+
+	dispatched := func() []string {
+		t.Helper()
+		nodes, err := b.store.NodeList(ctx, r.ID)
+		require.NoError(t, err)
+		var out []string
+		for _, n := range nodes {
+			if n.State == run.NodeReady && !n.DispatchedAt.IsZero() {
+				out = append(out, n.Name)
+			}
+		}
+		return out
+	}
+	require.Equal(t, []string{"ds.a"}, dispatched(), "two roots, room for one: by name")
+
+	succeed := func(name string) {
+		t.Helper()
+		n, err := b.store.NodeClaim(ctx, &store.NodeClaimParams{RunID: r.ID, Name: name, Attempt: 1, Lease: "l",
+			LeaseExpiresAt: b.clock.Now().Add(time.Minute), JobID: run.JobID(r.ID, name, 1), Now: b.clock.Now()})
+		require.NoError(t, err)
+		_, _, err = b.store.NodeFinish(ctx, &store.NodeRecordOutcomeParams{RunID: r.ID, Name: name, Attempt: n.Attempt,
+			Lease: "l", State: run.NodeSucceeded, Now: b.clock.Now()})
+		require.NoError(t, err)
+		require.NoError(t, sched.Dispatch(ctx))
+	}
+	succeed("ds.a")
+	require.Equal(t, []string{"ds.c"}, dispatched(), "c, a level down, before the root b")
+	succeed("ds.c")
+	require.Equal(t, []string{"ds.d"}, dispatched(), "d before b")
+	succeed("ds.d")
+	require.Equal(t, []string{"ds.b"}, dispatched())
+}

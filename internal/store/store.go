@@ -112,7 +112,8 @@ type Store interface {
 	// NodesDispatch picks ready, undispatched nodes of running runs whose NotBefore has passed,
 	// within each run's MaxParallel and p.GlobalLimit (counting running nodes and dispatched
 	// ready ones), marks them dispatched at p.Now and returns them, oldest run first (by
-	// CreatedAt), by name within a run. A run with more busy nodes than MaxParallel (a worker
+	// CreatedAt), in DispatchesBefore order within a run: when the limits leave room for only
+	// some, those are the ones picked. A run with more busy nodes than MaxParallel (a worker
 	// claimed an undispatched node) gets none.
 	NodesDispatch(ctx context.Context, p *NodesDispatchParams) ([]*run.Node, error)
 	// NodeRedispatch stamps a ready node's DispatchedAt with p.Now before its task is published
@@ -298,6 +299,15 @@ type PropagateResult struct {
 	RunDone bool
 	// Claimed is the node NodeFinish claimed under its Handoff, nil if none.
 	Claimed *run.Node
+}
+
+// DispatchesBefore is the order in which a run's ready nodes are dispatched: deepest first (see
+// run.Node.Depth), then by name.
+func DispatchesBefore(a, b *run.Node) bool {
+	if a.Depth != b.Depth {
+		return a.Depth > b.Depth
+	}
+	return a.Name < b.Name
 }
 
 // NodesDispatchParams bounds a dispatch.

@@ -170,12 +170,12 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 }
 
 // candidates returns up to limit (-1: any number) ready, undispatched nodes of a run whose
-// NotBefore has passed, by name. Few candidates wait for a NotBefore (retries in backoff), so
+// NotBefore has passed, in store.DispatchesBefore order. Few candidates wait for a NotBefore (retries in backoff), so
 // they are passed over as they come rather than filtered by the query (which could then not
-// order by name); with a limit the query reads pages of that size, so a dispatch reads about
+// keep that order); with a limit the query reads pages of that size, so a dispatch reads about
 // as many nodes as it picks, however many are ready.
 func (s *Store) candidates(ctx context.Context, runID string, now time.Time, limit int) ([]*firestore.DocumentRef, error) {
-	q := qRunNodesTodo.on(s.nodesOf(runID).Query, true).Select("name", "notBefore") // the cursor needs the order field
+	q := qRunNodesTodo.on(s.nodesOf(runID).Query, true).Select("depth", "name", "notBefore") // the cursor needs the order fields
 	if limit >= 0 {
 		q = q.Limit(limit)
 	}

@@ -105,6 +105,7 @@ type nodeDoc struct {
 	Upstream        []string `firestore:"upstream"`
 	Downstream      []string `firestore:"downstream"`
 	PendingUpstream int      `firestore:"pendingUpstream"`
+	Depth           int      `firestore:"depth"`
 	CountedUpstream []string `firestore:"countedUpstream"`
 	// UpstreamFinishedAt is the latest FinishedAt of the upstream nodes in CountedUpstream: a
 	// handoff starts the node no earlier (see handoff.claim).
@@ -132,7 +133,7 @@ type nodeDoc struct {
 func nodeDocOf(runID string, n *run.Node) *nodeDoc {
 	return &nodeDoc{RunID: runID, Name: n.Name, Kind: n.Kind, State: string(n.State), Attempt: n.Attempt,
 		MaxAttempts: n.MaxAttempts, Upstream: n.Upstream, Downstream: n.Downstream,
-		PendingUpstream: n.PendingUpstream, NotBefore: n.NotBefore, DispatchedAt: n.DispatchedAt, Lease: n.Lease,
+		PendingUpstream: n.PendingUpstream, Depth: n.Depth, NotBefore: n.NotBefore, DispatchedAt: n.DispatchedAt, Lease: n.Lease,
 		LeaseExpiresAt: n.LeaseExpiresAt, Propagated: n.Propagated, JobID: n.JobID, Stats: statsDocOf(n.Stats),
 		Error: n.Error, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt}
 }
@@ -140,7 +141,7 @@ func nodeDocOf(runID string, n *run.Node) *nodeDoc {
 func (d *nodeDoc) node() *run.Node {
 	return &run.Node{RunID: d.RunID, Name: d.Name, Kind: d.Kind, State: run.NodeState(d.State), Attempt: d.Attempt,
 		MaxAttempts: d.MaxAttempts, Upstream: d.Upstream, Downstream: d.Downstream,
-		PendingUpstream: d.PendingUpstream, NotBefore: utc(d.NotBefore), DispatchedAt: utc(d.DispatchedAt),
+		PendingUpstream: d.PendingUpstream, Depth: d.Depth, NotBefore: utc(d.NotBefore), DispatchedAt: utc(d.DispatchedAt),
 		Lease: d.Lease, LeaseExpiresAt: utc(d.LeaseExpiresAt), Propagated: d.Propagated, JobID: d.JobID,
 		Stats: d.Stats.stats(), Error: d.Error, StartedAt: utc(d.StartedAt), FinishedAt: utc(d.FinishedAt)}
 }

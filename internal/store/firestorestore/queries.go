@@ -81,9 +81,10 @@ var (
 	// runNodesInStates finds the nodes of one run in some states (a cancel's non-terminal ones).
 	qRunNodesInStates = queryShape{name: "runNodesInStates", group: collNodes, scope: scopeCollection,
 		filters: []filter{{"state", "in"}}}
-	// runNodesTodo lists the dispatch candidates of one run by name: ready and undispatched.
+	// runNodesTodo lists the dispatch candidates of one run, ready and undispatched, in
+	// store.DispatchesBefore order: deepest first, then by name.
 	qRunNodesTodo = queryShape{name: "runNodesTodo", group: collNodes, scope: scopeCollection,
-		filters: []filter{{"todo", "=="}}, orders: []order{{field: "name"}}}
+		filters: []filter{{"todo", "=="}}, orders: []order{{field: "depth", desc: true}, {field: "name"}}}
 	// runNodesBusy counts the busy nodes of one run (running, or ready and dispatched).
 	qRunNodesBusy = queryShape{name: "runNodesBusy", group: collNodes, scope: scopeCollection,
 		filters: []filter{{"busy", "=="}}}

@@ -15,7 +15,7 @@ import (
 
 const nodeColumns = `run_id, name, kind, state, attempt, max_attempts, upstream, downstream, pending_upstream,
 	not_before, dispatched_at, lease, lease_expires_at, propagated, job_id, bytes_processed, bytes_billed,
-	slot_ms, rows_count, cache_hit, duration_ms, error, started_at, finished_at`
+	slot_ms, rows_count, cache_hit, duration_ms, error, started_at, finished_at, depth`
 
 const nodeTerminal = `('succeeded', 'failed', 'skipped', 'cancelled')`
 
@@ -41,7 +41,7 @@ func (r *rawNode) scan(sc scanner) error {
 	return sc.Scan(&n.RunID, &n.Name, &n.Kind, &n.State, &n.Attempt, &n.MaxAttempts, &r.up, &r.down,
 		&n.PendingUpstream, &r.notBefore, &r.dispatched, &n.Lease, &r.leaseExp, &r.propagated, &n.JobID,
 		&n.Stats.BytesProcessed, &n.Stats.BytesBilled, &n.Stats.SlotMillis, &n.Stats.Rows, &r.cacheHit,
-		&n.Stats.DurationMillis, &n.Error, &r.start, &r.fin)
+		&n.Stats.DurationMillis, &n.Error, &r.start, &r.fin, &n.Depth)
 }
 
 func (r *rawNode) node() (*run.Node, error) {
@@ -75,12 +75,12 @@ func (t *tx) insertNode(runID string, n *run.Node) error {
 		return err
 	}
 	_, err = t.exec(`INSERT INTO nodes (`+nodeColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		runID, n.Name, n.Kind, string(n.State), n.Attempt, n.MaxAttempts, string(up), string(down),
 		n.PendingUpstream, nanos(n.NotBefore), nanos(n.DispatchedAt), n.Lease, nanos(n.LeaseExpiresAt),
 		boolInt(n.Propagated), n.JobID, n.Stats.BytesProcessed, n.Stats.BytesBilled, n.Stats.SlotMillis,
 		n.Stats.Rows, boolInt(n.Stats.CacheHit), n.Stats.DurationMillis, n.Error, nanos(n.StartedAt),
-		nanos(n.FinishedAt))
+		nanos(n.FinishedAt), n.Depth)
 	return err
 }
 
@@ -488,10 +488,12 @@ const (
 	runUnfinished = `SELECT EXISTS (SELECT 1 FROM nodes WHERE run_id = ? AND propagated = 0)`
 )
 
-// dispatchCandidates lists a run's ready, undispatched nodes. Without INDEXED BY the planner may
-// walk the whole run by primary key; the partial index holds only the candidates.
+// dispatchCandidates lists a run's ready, undispatched nodes, deepest first (run.Node.Depth), then
+// by name. Without INDEXED BY the planner may walk the whole run by primary key; the partial
+// index holds only the candidates, in this order.
 const dispatchCandidates = `SELECT name FROM nodes INDEXED BY nodes_todo
-	WHERE run_id = ? AND state = 'ready' AND dispatched_at = 0 AND not_before <= ? ORDER BY name LIMIT ?`
+	WHERE run_id = ? AND state = 'ready' AND dispatched_at = 0 AND not_before <= ?
+	ORDER BY depth DESC, name LIMIT ?`
 
 // dispatchRun marks up to a limit of a run's candidates dispatched, in one statement.
 const dispatchRun = `UPDATE nodes SET dispatched_at = ?
@@ -565,7 +567,7 @@ func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams)
 				return err
 			}
 			// RETURNING gives rows in no promised order.
-			sort.Slice(picked, func(i, j int) bool { return picked[i].Name < picked[j].Name })
+			sort.Slice(picked, func(i, j int) bool { return store.DispatchesBefore(picked[i], picked[j]) })
 			out = append(out, picked...)
 			if global > 0 {
 				global -= len(picked)

@@ -234,6 +234,22 @@ func (h *harness) nodesDispatch(t *testing.T) {
 		require.Len(t, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0}), 1, "no limit: the rest")
 	})
 
+	h.test(t, "PicksTheDeepestReadyNodesFirst", func(t *testing.T, ctx context.Context, s store.Store) {
+		// Depth is the scheduler's to set; the store orders by it and keeps it.
+		r := newRun("r1", 0, 0)
+		nodes := []*run.Node{}
+		for name, depth := range map[string]int{"a": 0, "b": 3, "c": 1, "d": 3, "e": 0} {
+			nodes = append(nodes, &run.Node{RunID: "r1", Name: name, Kind: "query", State: run.NodeReady,
+				Attempt: 1, MaxAttempts: 1, Depth: depth})
+		}
+		require.NoError(t, s.RunCreate(ctx, r, nodes))
+		require.Equal(t, 3, getNode(t, ctx, s, "r1", "b").Depth)
+		require.Equal(t, []string{"r1/b", "r1/d"}, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0, GlobalLimit: 2}),
+			"with room for two, the two deepest, by name")
+		require.Equal(t, []string{"r1/c", "r1/a", "r1/e"}, dispatch(t, ctx, s, store.NodesDispatchParams{Now: t0}),
+			"the rest, deepest first")
+	})
+
 	h.test(t, "ReturnsAtMostMax", func(t *testing.T, ctx context.Context, s store.Store) {
 		createRun(t, ctx, s, "r1", 0, 0, deps{"a": nil, "b": nil, "c": nil})
 		createRun(t, ctx, s, "r2", time.Second, 0, deps{"a": nil, "b": nil, "c": nil})
