@@ -13,7 +13,10 @@ import (
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure Maestro's own machinery"}
 	cfg := schedbench.Config{}
-	var cpuProfile string
+	var (
+		cpuProfile string
+		simulate   bool
+	)
 	sched := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Push a random layered graph of no-op tasks through the real scheduler, queue, store and workers",
@@ -40,6 +43,23 @@ where a hop is the time from an upstream node finishing to its downstream node s
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if simulate {
+				// 5 ms at 5,000 nodes/s is 25 nodes' time.
+				for _, p := range []schedbench.Policy{schedbench.PolicyFIFO, schedbench.PolicyDeepest} {
+					sim, err := schedbench.Simulate(cfg.Nodes, cfg.Layers, cfg.Seed, p, 25)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(cmd.OutOrStdout(), sim.String())
+				}
+				return nil
+			}
+			if cfg.GlobalLimit < 0 {
+				// Without a bound every ready node is published at once and waits in the queue
+				// in publish order; with room for about one more task a worker, the rest wait in
+				// the store, where dispatch takes the deepest first.
+				cfg.GlobalLimit = 2 * cfg.Workers
+			}
 			res, err := schedbench.Run(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("error running the scheduler benchmark: %w", err)
@@ -52,8 +72,11 @@ where a hop is the time from an upstream node finishing to its downstream node s
 	sched.Flags().IntVar(&cfg.Layers, "layers", 20, "layers in the graph")
 	sched.Flags().IntVar(&cfg.Workers, "workers", 32, "tasks run at once")
 	sched.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed of the graph")
-	sched.Flags().IntVar(&cfg.GlobalLimit, "global-limit", 0, "nodes dispatched or running at once (0: no bound)")
+	sched.Flags().IntVar(&cfg.GlobalLimit, "global-limit", -1,
+		"nodes dispatched or running at once (0: no bound; default: twice --workers, a deployment sized to its workers)")
 	sched.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	sched.Flags().BoolVar(&simulate, "simulate", false,
+		"instead, run the graph through an idealised single-writer scheduler and print its hops in units of one node's time")
 	cmd.AddCommand(sched, newBenchEmulatorsCmd(), newBenchExtractCmd(), newBenchAPICmd())
 	return cmd
 }
