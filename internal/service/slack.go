@@ -73,7 +73,7 @@ func (s slackWebUsers) SlackUserEmail(ctx context.Context, userID string) (strin
 // refused too; the claim expires when the timestamp would be refused anyway.
 func (a *api) slackVerified(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if len(a.cfg.Slack.SigningSecret) == 0 {
-		writeProblem(w, http.StatusNotFound, "Slack is not configured on this server (MAESTRO_SLACK_SIGNING_SECRET)")
+		writeProblem(w, http.StatusNotFound, "Slack is not configured on this server: it has no signing secret")
 		return nil, false
 	}
 	body, err := io.ReadAll(r.Body)
