@@ -30,8 +30,9 @@ import (
 )
 
 // TestSecretsNeverLeak configures one canary secret, in five forms, where a project keeps secrets
-// — a source database's DSN (password), a Slack bot token, an export callback's signing key and
-// a webhook's signing key and the Slack app's signing secret, all behind env: references — runs a pipeline that uses each of them,
+// — a source database's DSN (password), a Slack bot token, an export callback's signing key, a
+// webhook's signing key and the Slack app's signing secret, all behind env: references — runs a
+// pipeline that uses each of them,
 // with a failing query, a failing import and an import whose database cannot be reached, and then
 // looks for the canary everywhere a user or an attacker could read: the logs and the summary,
 // every GET route of the API and the status page, the Git history of definitions, the errors in
