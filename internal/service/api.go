@@ -294,6 +294,7 @@ func (a *api) routeTable() []Route {
 
 		{Method: "GET", Path: "/triggers", Tag: "triggers", Summary: "List trigger URLs (never their secrets)", Role: viewer, Status: 200, Response: triggerListJSON{}, handler: a.listTriggers},
 		{Method: "POST", Path: "/triggers", Tag: "triggers", Summary: "Make a trigger URL for a table (or a schedule, admins), its secret shown once", Role: editor, TableWrite: true, Status: 201, Request: triggerRequest{}, Response: TriggerJSON{}, handler: a.createTrigger},
+		{Method: "POST", Path: "/triggers/{id}/rotate", Tag: "triggers", Summary: "Give a trigger a new secret, shown once (the old one stops working)", Role: editor, TableWrite: true, Status: 200, Response: TriggerJSON{}, handler: a.rotateTrigger},
 		{Method: "DELETE", Path: "/triggers/{id}", Tag: "triggers", Summary: "Delete a trigger URL", Role: editor, TableWrite: true, Status: 204, handler: a.deleteTrigger},
 		{Method: "GET", Path: "/triggers/{id}/deliveries", Tag: "triggers", Summary: "A trigger's deliveries, newest first: accepted, duplicate or refused, and why", Role: viewer, Status: 200, Response: triggerDeliveryListJSON{},
 			Query: []Param{{Name: "limit", Type: "integer", Description: "at most this many, 1 to 1000 (default 100)"}}, handler: a.listTriggerDeliveries},

@@ -154,6 +154,8 @@ var matrixCases = map[string]matrixCase{
 	"POST /triggers":        {body: map[string]any{"table": "fin.base", "downstream": true}},
 	"DELETE /triggers/{id}": {path: "/triggers/t-fixture"},
 
+	"POST /triggers/{id}/rotate": {path: "/triggers/t-fixture/rotate"},
+
 	"GET /triggers/{id}/deliveries": {path: "/triggers/t-fixture/deliveries"},
 	// Signed by their own secrets, not by API credentials: unsigned, everyone is refused.
 	"POST /hooks/{id}":         {path: "/hooks/t-fixture", body: map[string]any{"landed": "orders"}, want: http.StatusUnauthorized},
@@ -283,7 +285,7 @@ func snapshot(t *testing.T, st store.Store) string {
 	triggers, err := st.TriggerList(ctx)
 	require.NoError(t, err)
 	for _, tr := range triggers {
-		fmt.Fprintf(&b, "trigger %+v\n", *tr)
+		fmt.Fprintf(&b, "trigger %+v\n", *tr) // a rotation shows as its generation
 	}
 	runs, err := st.RunList(ctx, &store.RunListParams{})
 	require.NoError(t, err)

@@ -216,6 +216,37 @@ func (a *api) deleteTrigger(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// rotateTrigger gives a trigger a new secret (its next generation), shown once; the old one
+// stops working at once.
+func (a *api) rotateTrigger(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ctx := r.Context()
+	tr, err := a.st.TriggerGet(ctx, id)
+	if err != nil {
+		a.storeFailed(w, r, err, "reading trigger "+id, "no trigger "+id)
+		return
+	}
+	what := tr.Table
+	if what == "" {
+		what = "of schedule " + tr.Schedule
+	}
+	if !canWriteTable(w, r, what, tr.Group) {
+		return
+	}
+	if len(a.cfg.TriggerKey) == 0 {
+		writeProblem(w, http.StatusConflict, "this server has no trigger key (MAESTRO_TRIGGER_KEY), so it can make no trigger secrets")
+		return
+	}
+	if tr, err = a.st.TriggerRotate(ctx, id); err != nil {
+		a.storeFailed(w, r, err, "rotating the secret of trigger "+id, "no trigger "+id)
+		return
+	}
+	a.log.Info("trigger secret rotated", zap.String("trigger_id", id), zap.Int("generation", tr.Generation), zap.String("user", userName(ctx)))
+	out := newTriggerJSON(tr)
+	out.Secret = TriggerSecret(a.cfg.TriggerKey, tr.ID, tr.Generation)
+	writeJSON(w, out)
+}
+
 func (a *api) listTriggerDeliveries(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	limit, ok := limitParam(w, r.URL.Query().Get("limit"))

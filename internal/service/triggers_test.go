@@ -199,7 +199,7 @@ func TestTriggers(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, code)
 	})
 
-	t.Run("OnlyTheTablesEditorsMakeAndDeleteItsTriggers", func(t *testing.T) {
+	t.Run("OnlyTheTablesEditorsMakeRotateAndDeleteItsTriggers", func(t *testing.T) {
 		t.Parallel()
 		e := newTriggerEnv(t)
 		other := client{t: t, base: e.ed.base, token: userToken(t, e.st, "marketing@example.com", "editor", "marketing")}
@@ -214,13 +214,26 @@ func TestTriggers(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, code)
 
 		id, path, secret := e.create(t, map[string]any{"table": "fin.base"})
+		code, _, _ = other.do("POST", "/triggers/"+id+"/rotate", nil)
+		require.Equal(t, http.StatusForbidden, code)
+		code, _, out = e.ed.do("POST", "/triggers/"+id+"/rotate", nil)
+		require.Equal(t, http.StatusOK, code, out)
+		rotated := out["secret"].(string)
+		require.NotEqual(t, secret, rotated)
+		code, _ = e.deliver(t, path, secret, `{}`, "k0", time.Now())
+		require.Equal(t, http.StatusUnauthorized, code, "the old secret stopped working")
+		code, _ = e.deliver(t, path, rotated, `{}`, "k0", time.Now())
+		require.Equal(t, http.StatusAccepted, code, "the new one works")
+		require.Len(t, runsOf(t, e.st), 1)
+		secret = rotated
+
 		code, _, _ = other.do("DELETE", "/triggers/"+id, nil)
 		require.Equal(t, http.StatusForbidden, code)
 		code, _, _ = e.ed.do("DELETE", "/triggers/"+id, nil)
 		require.Equal(t, http.StatusNoContent, code)
 		code, _ = e.deliver(t, path, secret, `{}`, "k", time.Now())
 		require.Equal(t, http.StatusNotFound, code, "a deleted trigger starts nothing")
-		require.Empty(t, runsOf(t, e.st))
+		require.Len(t, runsOf(t, e.st), 1)
 	})
 }
 

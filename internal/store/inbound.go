@@ -29,6 +29,10 @@ type InboundStore interface {
 	TriggerGet(ctx context.Context, id string) (*Trigger, error)
 	// TriggerList returns every trigger, ordered by ID.
 	TriggerList(ctx context.Context) ([]*Trigger, error)
+	// TriggerRotate moves a trigger to its next Generation, in a transaction (concurrent
+	// rotations each get their own), and returns it; ErrNotFound if there is none. The secret
+	// derived from the old generation stops working.
+	TriggerRotate(ctx context.Context, id string) (*Trigger, error)
 	// TriggerDelete removes a trigger (its deliveries stay listed); ErrNotFound if there is none.
 	TriggerDelete(ctx context.Context, id string) error
 

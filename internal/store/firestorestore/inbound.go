@@ -157,6 +157,29 @@ func (s *Store) TriggerList(ctx context.Context) ([]*store.Trigger, error) {
 	}, "error listing triggers")
 }
 
+// TriggerRotate moves a trigger to its next generation, in a transaction, and returns it.
+func (s *Store) TriggerRotate(ctx context.Context, id string) (*store.Trigger, error) {
+	ref := s.triggerRef(id)
+	var tr *store.Trigger
+	err := s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(ref)
+		if err != nil {
+			return err
+		}
+		var d triggerDoc
+		if err := snap.DataTo(&d); err != nil {
+			return err
+		}
+		d.Generation++
+		tr = d.trigger()
+		return tx.Update(ref, []firestore.Update{{Path: "generation", Value: d.Generation}})
+	})
+	if err != nil {
+		return nil, wrap(ctx, err, "error rotating the secret of trigger %q", id)
+	}
+	return tr, nil
+}
+
 // TriggerDelete removes a trigger; ErrNotFound if there is none. Its deliveries stay, in
 // their subcollection, readable by the trigger's id.
 func (s *Store) TriggerDelete(ctx context.Context, id string) error {

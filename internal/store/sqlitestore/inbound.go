@@ -142,6 +142,20 @@ func (s *Store) TriggerList(ctx context.Context) ([]*store.Trigger, error) {
 	return out, wrap(ctx, rows.Err(), "error listing triggers")
 }
 
+// TriggerRotate moves a trigger to its next generation and returns it.
+func (s *Store) TriggerRotate(ctx context.Context, id string) (*store.Trigger, error) {
+	var tr *store.Trigger
+	err := s.tx(ctx, func(t *tx) error {
+		var err error
+		tr, err = scanTrigger(t.queryRow(`UPDATE triggers SET generation = generation + 1 WHERE id = ? RETURNING `+triggerColumns, id))
+		return err
+	})
+	if err != nil {
+		return nil, wrap(ctx, err, "error rotating the secret of trigger %q", id)
+	}
+	return tr, nil
+}
+
 // TriggerDelete removes a trigger; ErrNotFound if there is none.
 func (s *Store) TriggerDelete(ctx context.Context, id string) error {
 	err := s.tx(ctx, func(t *tx) error {

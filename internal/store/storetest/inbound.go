@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -83,6 +84,28 @@ func (h *harness) inbound(t *testing.T) {
 		require.ErrorIs(t, s.TriggerDelete(ctx, "t-a"), store.ErrNotFound)
 		_, err = s.TriggerGet(ctx, "t-a")
 		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	h.test(t, "ConcurrentRotationsEachGetTheirOwnGeneration", func(t *testing.T, ctx context.Context, s store.Store) {
+		_, err := s.TriggerRotate(ctx, "t-none")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		require.NoError(t, s.TriggerCreate(ctx, &store.Trigger{ID: "t-a", Table: "a.b", Generation: 1, CreatedBy: "ana", CreatedAt: t0}))
+		gens := make([]int, 6)
+		errs := concurrently(len(gens), func(i int) error {
+			tr, err := s.TriggerRotate(ctx, "t-a")
+			if err == nil {
+				gens[i] = tr.Generation
+			}
+			return err
+		})
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		sort.Ints(gens)
+		require.Equal(t, []int{2, 3, 4, 5, 6, 7}, gens, "no rotation is lost")
+		tr, err := s.TriggerGet(ctx, "t-a")
+		require.NoError(t, err)
+		require.Equal(t, &store.Trigger{ID: "t-a", Table: "a.b", Generation: 7, CreatedBy: "ana", CreatedAt: t0}, tr)
 	})
 
 	h.test(t, "TriggerDeliveriesAreListedNewestFirst", func(t *testing.T, ctx context.Context, s store.Store) {
