@@ -380,6 +380,11 @@ class Triggers:
         """Every trigger, without secrets (GET /api/v1/triggers)."""
         return self._c.request("GET", "/triggers").get("triggers") or []
 
+    def rotate(self, trigger_id: str) -> Dict[str, Any]:
+        """Gives a trigger a new secret, in the answer this once; the old one stops working
+        (POST /api/v1/triggers/{id}/rotate)."""
+        return self._c.request("POST", "/triggers/" + _seg(trigger_id) + "/rotate")
+
     def delete(self, trigger_id: str) -> None:
         """Deletes a trigger (DELETE /api/v1/triggers/{id}); its deliveries stay listed."""
         self._c.request("DELETE", "/triggers/" + _seg(trigger_id))

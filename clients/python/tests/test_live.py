@@ -59,6 +59,10 @@ class LiveTest(unittest.TestCase):
         outcomes = [d["outcome"] for d in self.m.triggers.deliveries(made["id"])]
         self.assertEqual(outcomes, ["refused", "duplicate", "accepted"])
         self.assertNotIn("secret", self.m.triggers.list()[0])
+        rotated = self.m.triggers.rotate(made["id"])["secret"]
+        with self.assertRaises(AuthenticationError):
+            maestro_client.fire_trigger(url, made["secret"], {}, idempotency_key="py-load-2")
+        self.assertEqual(maestro_client.fire_trigger(url, rotated, {}, idempotency_key="py-load-1")["outcome"], "duplicate")
         self.m.triggers.delete(made["id"])
 
     def test_trigger_wait_read(self) -> None:
