@@ -360,7 +360,8 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 		PublicStatusPage: tcp != nil && tcp.IP.IsLoopback(), External: service.ExternalConfig{Bucket: sys.Objects},
 		Pricing: sys.Project.Pricing, History: sys.History,
 		ExportURL:      func(_ context.Context, key string) (string, error) { return sys.FileURL(key) },
-		DefaultProject: sys.Project.DefaultProject, DefaultDataset: sys.Project.DefaultDataset}))
+		DefaultProject: sys.Project.DefaultProject, DefaultDataset: sys.Project.DefaultDataset,
+		Slack: slackConfig(sys), TriggerKey: sys.TriggerKey}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: devReadHeaderTimeout, IdleTimeout: devIdleTimeout}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -369,6 +370,15 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 	}()
 	log.Info("serving status page and API", zap.String("url", "http://"+ln.Addr().String()+"/"))
 	return srv, nil
+}
+
+// slackConfig serves Slack's buttons and /maestro when SLACK_SIGNING_SECRET is set.
+func slackConfig(sys *devmode.System) service.SlackConfig {
+	sc := service.SlackConfig{SigningSecret: sys.SlackSigningSecret}
+	if sys.SlackUsers != nil {
+		sc.Users = service.SlackWebUsers(sys.SlackUsers)
+	}
+	return sc
 }
 
 // uiURL is the base URL of maestro dev's own pages, for links in notifications.

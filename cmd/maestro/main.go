@@ -38,7 +38,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(), newBenchCmd(), newQueryCmd(), newPushCmd(), newUploadCmd(), newHistoryCmd(),
 	)
 	root.AddCommand(newCostsCmd())
-	root.AddCommand(newTablesCmd(), newRunsCmd(), newRunCmd(), newLogsCmd(), newApplyCmd())
+	root.AddCommand(newTablesCmd(), newRunsCmd(), newRunCmd(), newLogsCmd(), newApplyCmd(), newTriggersCmd())
 	return root
 }
 

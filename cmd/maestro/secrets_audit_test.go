@@ -29,9 +29,10 @@ import (
 	"github.com/maestro-sql/maestro/internal/store/sqlitestore"
 )
 
-// TestSecretsNeverLeak configures one canary secret, in four forms, where a project keeps secrets
-// — a source database's DSN (password), a Slack bot token, an export callback's signing key and
-// a webhook's signing key, all behind env: references — runs a pipeline that uses each of them,
+// TestSecretsNeverLeak configures one canary secret, in five forms, where a project keeps secrets
+// — a source database's DSN (password), a Slack bot token, an export callback's signing key, a
+// webhook's signing key and the Slack app's signing secret, all behind env: references — runs a
+// pipeline that uses each of them,
 // with a failing query, a failing import and an import whose database cannot be reached, and then
 // looks for the canary everywhere a user or an attacker could read: the logs and the summary,
 // every GET route of the API and the status page, the Git history of definitions, the errors in
@@ -60,6 +61,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	t.Setenv("AUDIT_SLACK_TOKEN", "xoxb-"+canary+"-slack")
 	t.Setenv("AUDIT_CALLBACK_KEY", canary+"-callback")
 	t.Setenv("AUDIT_HOOK_KEY", canary+"-hook")
+	// The Slack app's signing secret: maestro dev serves Slack's buttons with it.
+	t.Setenv(strings.TrimPrefix(devmode.SlackSigningSecretRef, "env:"), canary+"-signing")
 	t.Setenv(devmode.CallbackKeyEnv, "")
 
 	// One receiver for the export callback and the webhook, keeping every body.

@@ -78,6 +78,9 @@ func APIService(ctx context.Context, cfg *config.Config, st store.Store, sched *
 		closers = append(closers, func() { _ = wh.Close() })
 		acfg.DryRun = wh
 	}
+	if acfg.Slack, acfg.TriggerKey, err = Inbound(ctx, cfg, Secrets()); err != nil {
+		return nil, nil, nil, err
+	}
 	loop = func(ctx context.Context) error {
 		if mirror != nil {
 			// Catch up on revisions a previous instance could not push; a failure is logged

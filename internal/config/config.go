@@ -87,15 +87,19 @@ var Vars = []Var{
 		Description: "Overrides the BigQuery API endpoint (tests and private endpoints); unset in production."},
 	{Name: "MAESTRO_INSECURE_SKIP_AUTH", Services: []Service{Scheduler, Worker},
 		Description: "true turns off the OIDC checks of /tick and push deliveries; only for local tests, refused when K_SERVICE is set (on Cloud Run)."},
-	{Name: "MAESTRO_SLACK_TOKEN", Services: []Service{Scheduler},
-		Description: "Reference to the Slack bot token (`env:NAME` or `file:PATH`: mount the Secret Manager secret into the service), never the token. Unset: failures and run summaries go to the log."},
+	{Name: "MAESTRO_SLACK_TOKEN", Services: []Service{Scheduler, API},
+		Description: "Reference to the Slack bot token (`env:NAME` or `file:PATH`: mount the Secret Manager secret into the service), never the token. Unset: failures and run summaries go to the log. The api service uses it to find the email of whoever presses a button or types /maestro (users.info)."},
+	{Name: "MAESTRO_SLACK_SIGNING_SECRET", Services: []Service{API},
+		Description: "Reference (`env:NAME`, `file:PATH` or `secretmanager:...`) to the Slack app's signing secret, never the secret. Set: /api/v1/slack/interactions (the buttons of failure and summary messages) and /api/v1/slack/commands (/maestro) accept requests Slack signed; unset, they answer 404."},
+	{Name: "MAESTRO_TRIGGER_KEY", Services: []Service{API},
+		Description: "Reference (`env:NAME`, `file:PATH` or `secretmanager:...`) to a random key (32 bytes or more) from which each trigger URL's secret is derived, so the store holds none. Unset: no trigger URL can be made. A new key changes every trigger's secret."},
 	{Name: "MAESTRO_SLACK_CHANNEL", Services: []Service{Scheduler},
 		Description: "Slack channel of failures, run summaries and cost alerts that no route claims."},
 	{Name: "MAESTRO_SLACK_ROUTES", Services: []Service{Scheduler},
 		Description: "JSON list of routes, as maestro.yaml's `notify.routes`: `[{\"tables\": [\"sales.*\"], \"group\": \"\", \"schedule\": \"\", \"slack_channel\": \"#sales\"}]`."},
 	{Name: "MAESTRO_WEBHOOKS", Services: []Service{Scheduler, API},
 		Description: "JSON list of webhooks told about runs and failed tables, as maestro.yaml's `notify.webhooks`: `[{\"url\": \"https://...\", \"secret\": \"secretmanager:projects/P/secrets/S\", \"events\": [\"run.failed\", \"table.failed\"]}]` (events: run.started, run.finished, run.failed, table.failed; none: all). Messages are signed like export callbacks; deliveries are listed at GET /runs/{id}/deliveries."},
-	{Name: "MAESTRO_SLACK_API_URL", Services: []Service{Scheduler},
+	{Name: "MAESTRO_SLACK_API_URL", Services: []Service{Scheduler, API},
 		Description: "Overrides Slack's Web API URL (tests); unset in production."},
 	{Name: "MAESTRO_UI_URL", Services: []Service{Scheduler},
 		Description: "Base URL of the UI that Slack messages link tables and runs to. Unset: no links."},
@@ -161,17 +165,20 @@ type Config struct {
 	// CallbackAllow are the ranges callbacks may reach beyond public addresses.
 	CallbackAllow []netip.Prefix
 	// Notifications and costs.
-	SlackToken     string // a reference, never the token
-	SlackChannel   string
-	SlackRoutes    []spec.NotifyRoute
-	Webhooks       []spec.Webhook
-	SlackAPIURL    string
-	UIURL          string
-	Pricing        spec.Pricing
-	IAPAudience    string
-	IAPJWKSURL     string
-	IAPDefaultRole string
-	Admins         []string
+	SlackToken string // a reference, never the token
+	// SlackSigningSecret and TriggerKey are references, never the secrets.
+	SlackSigningSecret string
+	TriggerKey         string
+	SlackChannel       string
+	SlackRoutes        []spec.NotifyRoute
+	Webhooks           []spec.Webhook
+	SlackAPIURL        string
+	UIURL              string
+	Pricing            spec.Pricing
+	IAPAudience        string
+	IAPJWKSURL         string
+	IAPDefaultRole     string
+	Admins             []string
 }
 
 // Load reads the variables svc uses through getenv (os.Getenv in the services) and checks them.

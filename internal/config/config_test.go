@@ -112,6 +112,21 @@ func TestSlackAndPricing(t *testing.T) {
 	require.ErrorContains(t, err, "MAESTRO_COST_ANOMALY_MULTIPLE must be above 1")
 }
 
+func TestSlackSigningSecretAndTriggerKeyAreReferences(t *testing.T) {
+	c, err := config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme",
+		"MAESTRO_SLACK_SIGNING_SECRET": "secretmanager:projects/acme/secrets/slack-signing", "MAESTRO_TRIGGER_KEY": "file:/secrets/trigger-key"}))
+	require.NoError(t, err)
+	require.Equal(t, "secretmanager:projects/acme/secrets/slack-signing", c.SlackSigningSecret)
+	require.Equal(t, "file:/secrets/trigger-key", c.TriggerKey)
+
+	_, err = config.Load(config.API, env(map[string]string{"MAESTRO_PROJECT": "acme",
+		"MAESTRO_SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5", "MAESTRO_TRIGGER_KEY": "hunter2"}))
+	require.ErrorContains(t, err, "MAESTRO_SLACK_SIGNING_SECRET must be a reference")
+	require.ErrorContains(t, err, "MAESTRO_TRIGGER_KEY must be a reference")
+	require.NotContains(t, err.Error(), "8f742231", "the secret is never echoed")
+	require.NotContains(t, err.Error(), "hunter2")
+}
+
 func TestHistoryCredentialIsAReference(t *testing.T) {
 	vars := map[string]string{"MAESTRO_PROJECT": "acme", "MAESTRO_HISTORY_REMOTE": "https://git.example.test/acme/history.git",
 		"MAESTRO_HISTORY_AUTH": "ghp_s3cr3t"}

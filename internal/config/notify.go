@@ -21,6 +21,16 @@ func (c *Config) loadNotify(get func(string) string) []error {
 		// Never echoed: it may be the token itself.
 		errs = append(errs, fmt.Errorf("MAESTRO_SLACK_TOKEN must be a reference (env:NAME or file:PATH), never the token itself"))
 	}
+	for _, ref := range []struct {
+		name string
+		dst  *string
+	}{{"MAESTRO_SLACK_SIGNING_SECRET", &c.SlackSigningSecret}, {"MAESTRO_TRIGGER_KEY", &c.TriggerKey}} {
+		*ref.dst = get(ref.name)
+		if kind, _, _ := strings.Cut(*ref.dst, ":"); *ref.dst != "" && kind != "env" && kind != "file" && kind != "secretmanager" {
+			// Never echoed: it may be the secret itself.
+			errs = append(errs, fmt.Errorf("%s must be a reference (env:NAME, file:PATH or secretmanager:...), never the secret itself", ref.name))
+		}
+	}
 	c.SlackChannel = get("MAESTRO_SLACK_CHANNEL")
 	c.SlackAPIURL = get("MAESTRO_SLACK_API_URL")
 	c.UIURL = get("MAESTRO_UI_URL")

@@ -194,8 +194,12 @@ func (r *resolver) Resolve(ctx context.Context, ref string) (string, error) {
 }
 
 // callbackKey returns the state folder's callback key, made on first use.
-func callbackKey(stateDir string) (string, error) {
-	path := filepath.Join(stateDir, "callback.key")
+func callbackKey(stateDir string) (string, error) { return stateKey(stateDir, "callback.key") }
+
+// stateKey returns the random key kept in the state folder's file name, making it (32 random
+// bytes, hex, mode 0600) on first use.
+func stateKey(stateDir, name string) (string, error) {
+	path := filepath.Join(stateDir, name)
 	b, err := os.ReadFile(path)
 	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		return strings.TrimSpace(string(b)), nil

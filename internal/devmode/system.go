@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/blob/localblob"
@@ -79,6 +80,12 @@ type System struct {
 	History *history.Mirror
 	// CallbackKey is the key behind CallbackKeyRef when the variable is unset.
 	CallbackKey string
+	// TriggerKey derives trigger URL secrets (the state folder's trigger.key).
+	TriggerKey []byte
+	// SlackSigningSecret verifies Slack's requests (SLACK_SIGNING_SECRET); nil: Slack's routes
+	// are not served. SlackUsers looks up who pressed a button (nil without a bot token).
+	SlackSigningSecret []byte
+	SlackUsers         *slack.Client
 
 	webhooks    *notify.Webhooks // nil without webhooks
 	tasks       queue.Subscription
@@ -151,6 +158,10 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	}
 
 	if sys.CallbackKey, err = callbackKey(cfg.StateDir); err != nil {
+		sys.Close()
+		return nil, err
+	}
+	if err := sys.inbound(ctx, cfg, log); err != nil {
 		sys.Close()
 		return nil, err
 	}

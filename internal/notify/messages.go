@@ -27,6 +27,9 @@ func (n *Slack) NodeFailed(ctx context.Context, r *run.Run, node *run.Node) {
 	ctx, cancel := n.detach(ctx)
 	defer cancel()
 	log := n.log.With(zap.String("run_id", r.ID), zap.String("node", node.Name), zap.String("job_id", node.JobID))
+	if n.muted(ctx, node.Name, log) {
+		return
+	}
 	var t *spec.Table
 	rec, err := n.st.TableGet(ctx, node.Name)
 	switch {
@@ -85,6 +88,7 @@ func (n *Slack) NodeFailed(ctx context.Context, r *run.Run, node *run.Node) {
 	if len(ctxParts) > 0 {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(ctxParts, " · "))))
 	}
+	blocks = append(blocks, failureActions(node.Name, r.ID))
 	// The text is what notifications and screen readers show; the mention in it pings the owner.
 	text := fmt.Sprintf("%s failed in run %s (attempt %s), owner %s: %s", node.Name, r.ID, attempts, who, excerpt(errText, 150))
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
@@ -191,12 +195,18 @@ func (n *Slack) summary(r *run.Run, nodes []*run.Node, failed []*run.Node) []sla
 		}
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Failed*\n"+strings.Join(lines, "\n")), nil, nil))
 	}
+	if r.State == run.RunFailed || r.State == run.RunCancelled {
+		blocks = append(blocks, summaryActions(r.ID))
+	}
 	text := fmt.Sprintf("%s %s: %s in %s, cost %s", what, r.State, strings.Join(parts, ", "), duration, usd)
 	return []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
 }
 
 func (n *Slack) costAlert(ctx context.Context, r *run.Run, a cost.Anomaly) {
 	log := n.log.With(zap.String("run_id", r.ID), zap.String("node", a.Table))
+	if n.muted(ctx, a.Table, log) {
+		return
+	}
 	var t *spec.Table
 	if rec, err := n.st.TableGet(ctx, a.Table); err == nil {
 		t = &rec.Table

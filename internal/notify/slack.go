@@ -30,6 +30,23 @@ type Store interface {
 	NotifyThreadSetTS(ctx context.Context, table, channel, ts string) error
 	NotifyThreadList(ctx context.Context) ([]*store.NotifyThread, error)
 	NotifyThreadDelete(ctx context.Context, table, channel string) error
+	MuteGet(ctx context.Context, table string) (*store.Mute, error)
+}
+
+// muted reports whether a table's alerts are muted now (a Slack button or PUT /mutes/{table}).
+// A mute that cannot be read does not silence anything.
+func (n *Slack) muted(ctx context.Context, table string, log *zap.Logger) bool {
+	m, err := n.st.MuteGet(ctx, table)
+	switch {
+	case err == nil:
+		if m.Active(n.cfg.Now()) {
+			log.Info("table alerts muted; not telling slack", zap.Time("muted_until", m.Until), zap.String("muted_by", m.By))
+			return true
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		log.Warn("reading the table's mute failed; telling slack anyway", zap.Error(err))
+	}
+	return false
 }
 
 // Config configures Slack.

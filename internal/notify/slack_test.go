@@ -40,6 +40,7 @@ type fakeSlack struct {
 type post struct {
 	Channel, Text, ThreadTS, TS string
 	Blocks                      string // every text of the blocks, one a line
+	BlocksJSON                  string // the blocks as posted
 }
 
 // blockTexts collects the "text" strings of a blocks JSON document.
@@ -92,7 +93,7 @@ func (f *fakeSlack) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ts := fmt.Sprintf("1700000000.%06d", len(f.posts)+1)
-	f.posts = append(f.posts, post{Channel: v.Get("channel"), Text: v.Get("text"), ThreadTS: v.Get("thread_ts"), TS: ts, Blocks: blockTexts(v.Get("blocks"))})
+	f.posts = append(f.posts, post{Channel: v.Get("channel"), Text: v.Get("text"), ThreadTS: v.Get("thread_ts"), TS: ts, Blocks: blockTexts(v.Get("blocks")), BlocksJSON: v.Get("blocks")})
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": v.Get("channel"), "ts": ts})
 }
 

@@ -77,6 +77,8 @@ const (
 	TriggerSchedule Trigger = "schedule" // a schedule fell due
 	TriggerManual   Trigger = "manual"   // a user asked for a schedule, a table, or a table and downstream
 	TriggerResume   Trigger = "resume"   // re-runs the failed and skipped nodes of an earlier run
+	TriggerSlack    Trigger = "slack"    // a Slack button or slash command (CreatedBy names the Slack user)
+	TriggerWebhook  Trigger = "webhook"  // another system called a trigger URL (CreatedBy names the trigger and address)
 )
 
 // Stats are the warehouse statistics of one job, and their sums for a run.

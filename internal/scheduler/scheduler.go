@@ -111,6 +111,10 @@ type StartParams struct {
 	At      time.Time
 	Trigger run.Trigger
 	User    string
+	// ID, when set, is the run's id instead of a fresh one. A caller that derives it from a
+	// request's idempotency key gets one run however often the request is retried: the store
+	// creates a run id once (ErrConflict after).
+	ID string
 }
 
 // Start assembles a run from the current graph, stores it with all its nodes, and dispatches
@@ -177,8 +181,12 @@ func (s *Scheduler) Start(ctx context.Context, p StartParams) (*run.Run, error) 
 	}
 
 	now := s.cfg.Now()
+	id := p.ID
+	if id == "" {
+		id = NewRunID(now)
+	}
 	r := &run.Run{
-		ID:          NewRunID(now),
+		ID:          id,
 		Schedule:    p.Schedule,
 		Trigger:     p.Trigger,
 		State:       run.RunRunning,

@@ -144,6 +144,11 @@ type APIConfig struct {
 	// ExportURL makes the URL a client reads an export file at (GET /runs/{id}/tables/{table}/exports):
 	// maestro dev's file:// URLs. Nil: a GET URL signed by External.Signer, or none without one.
 	ExportURL func(ctx context.Context, key string) (string, error)
+	// Slack serves Slack's buttons and slash command when its SigningSecret is set.
+	Slack SlackConfig
+	// TriggerKey derives the secret of every trigger URL (TriggerSecret). Empty: no trigger
+	// can be made, and deliveries are refused.
+	TriggerKey []byte
 	// PublicStatusPage lets anyone see the status page at / (maestro dev, on loopback);
 	// otherwise it needs a viewer.
 	PublicStatusPage bool
@@ -282,6 +287,20 @@ func (a *api) routeTable() []Route {
 		{Method: "PUT", Path: "/runs/{id}/tables/{table}/data", Tag: "external", Summary: "An external table's file, when the server takes it itself (maestro dev)", Role: editor, TableWrite: true, Status: 204, RawBody: "text/csv",
 			MaxBody: 1 << 40, Timeout: time.Hour, handler: a.ext.data},
 		{Method: "POST", Path: "/runs/{id}/tables/{table}/uploaded", Tag: "external", Summary: "The file is complete: the run loads it", Role: editor, TableWrite: true, Status: 200, Response: uploadedJSON{}, handler: a.ext.uploaded},
+
+		{Method: "GET", Path: "/mutes", Tag: "mutes", Summary: "Tables whose Slack alerts are muted, and until when", Role: viewer, Status: 200, Response: muteListJSON{}, handler: a.listMutes},
+		{Method: "PUT", Path: "/mutes/{name}", Tag: "mutes", Summary: "Mute a table's Slack alerts (hours, default 24)", Role: editor, TableWrite: true, Status: 200, Request: muteRequest{}, Response: MuteJSON{}, handler: a.putMute},
+		{Method: "DELETE", Path: "/mutes/{name}", Tag: "mutes", Summary: "Unmute a table's Slack alerts", Role: editor, TableWrite: true, Status: 204, handler: a.deleteMute},
+
+		{Method: "GET", Path: "/triggers", Tag: "triggers", Summary: "List trigger URLs (never their secrets)", Role: viewer, Status: 200, Response: triggerListJSON{}, handler: a.listTriggers},
+		{Method: "POST", Path: "/triggers", Tag: "triggers", Summary: "Make a trigger URL for a table (or a schedule, admins), its secret shown once", Role: editor, TableWrite: true, Status: 201, Request: triggerRequest{}, Response: TriggerJSON{}, handler: a.createTrigger},
+		{Method: "POST", Path: "/triggers/{id}/rotate", Tag: "triggers", Summary: "Give a trigger a new secret, shown once (the old one stops working)", Role: editor, TableWrite: true, Status: 200, Response: TriggerJSON{}, handler: a.rotateTrigger},
+		{Method: "DELETE", Path: "/triggers/{id}", Tag: "triggers", Summary: "Delete a trigger URL", Role: editor, TableWrite: true, Status: 204, handler: a.deleteTrigger},
+		{Method: "GET", Path: "/triggers/{id}/deliveries", Tag: "triggers", Summary: "A trigger's deliveries, newest first: accepted, duplicate or refused, and why", Role: viewer, Status: 200, Response: triggerDeliveryListJSON{},
+			Query: []Param{{Name: "limit", Type: "integer", Description: "at most this many, 1 to 1000 (default 100)"}}, handler: a.listTriggerDeliveries},
+		{Method: "POST", Path: "/hooks/{id}", Tag: "triggers", Summary: "A trigger's delivery: signed with its secret (Maestro-Signature), Idempotency-Key optional; starts its run", Role: access.None, Status: 202, RawBody: "application/json", Response: hookAnswerJSON{}, handler: a.fireTrigger},
+		{Method: "POST", Path: "/slack/interactions", Tag: "slack", Summary: "Slack's button presses (signed by Slack)", Role: access.None, Status: 200, RawBody: "application/x-www-form-urlencoded", handler: a.slackInteraction},
+		{Method: "POST", Path: "/slack/commands", Tag: "slack", Summary: "The /maestro slash command (signed by Slack)", Role: access.None, Status: 200, RawBody: "application/x-www-form-urlencoded", handler: a.slackCommand},
 
 		{Method: "PUT", Path: "/project", Tag: "project", Summary: "Replace every definition with a project's (maestro push)", Role: admin, Status: 200, Request: spec.Project{}, Response: syncJSON{},
 			MaxBody: maxProjectBytes, Timeout: 5 * time.Minute, handler: a.putProject},

@@ -81,7 +81,10 @@ func newMatrixEnv(t testing.TB) *matrixEnv {
 	b, err := localblob.Open(filepath.Join(t.TempDir(), "objects"))
 	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })
-	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{External: service.ExternalConfig{Bucket: b}}))
+	require.NoError(t, st.TriggerCreate(ctx, &store.Trigger{ID: "t-fixture", Table: "fin.base", Group: "finance", Generation: 1, CreatedBy: "fixture", CreatedAt: now}))
+	require.NoError(t, st.MutePut(ctx, &store.Mute{Table: "fin.revenue", Until: now.Add(time.Hour), By: "fixture", CreatedAt: now}))
+	srv := httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{External: service.ExternalConfig{Bucket: b},
+		Slack: service.SlackConfig{SigningSecret: []byte("matrix-signing-secret")}, TriggerKey: []byte("matrix-trigger-key")}))
 	t.Cleanup(srv.Close)
 
 	e := &matrixEnv{st: st, srv: srv, tokens: map[string]string{}, tokenID: map[string]string{}}
@@ -143,6 +146,21 @@ var matrixCases = map[string]matrixCase{
 	"POST /runs/{id}/tables/{table}/upload":   {path: "/runs/r-running/tables/fin.upload/upload"},
 	"PUT /runs/{id}/tables/{table}/data":      {path: "/runs/r-running/tables/fin.upload/data", body: "id\n1\n"},
 	"POST /runs/{id}/tables/{table}/uploaded": {path: "/runs/r-running/tables/fin.upload/uploaded", want: http.StatusConflict}, // nothing uploaded yet
+
+	"GET /mutes":            {},
+	"PUT /mutes/{name}":     {path: "/mutes/fin.base", body: map[string]any{"hours": 2}},
+	"DELETE /mutes/{name}":  {path: "/mutes/fin.revenue"},
+	"GET /triggers":         {},
+	"POST /triggers":        {body: map[string]any{"table": "fin.base", "downstream": true}},
+	"DELETE /triggers/{id}": {path: "/triggers/t-fixture"},
+
+	"POST /triggers/{id}/rotate": {path: "/triggers/t-fixture/rotate"},
+
+	"GET /triggers/{id}/deliveries": {path: "/triggers/t-fixture/deliveries"},
+	// Signed by their own secrets, not by API credentials: unsigned, everyone is refused.
+	"POST /hooks/{id}":         {path: "/hooks/t-fixture", body: map[string]any{"landed": "orders"}, want: http.StatusUnauthorized},
+	"POST /slack/interactions": {body: "payload=%7B%7D", want: http.StatusUnauthorized},
+	"POST /slack/commands":     {body: "text=runs&user_id=U1", want: http.StatusUnauthorized},
 
 	"PUT /project": {body: spec.Project{Schedules: []spec.Schedule{{Name: "daily", Cron: "0 6 * * *"}},
 		Tables: []spec.Table{{Name: "fin.base", Kind: "query", SQL: "SELECT 1 AS x", Group: "finance"}}}},
@@ -258,6 +276,16 @@ func snapshot(t *testing.T, st store.Store) string {
 	require.NoError(t, err)
 	for _, tk := range tokens {
 		fmt.Fprintf(&b, "token %s %s revoked=%v\n", tk.ID, tk.Owner, tk.RevokedAt)
+	}
+	mutes, err := st.MuteList(ctx)
+	require.NoError(t, err)
+	for _, m := range mutes {
+		fmt.Fprintf(&b, "mute %+v\n", *m)
+	}
+	triggers, err := st.TriggerList(ctx)
+	require.NoError(t, err)
+	for _, tr := range triggers {
+		fmt.Fprintf(&b, "trigger %+v\n", *tr) // a rotation shows as its generation
 	}
 	runs, err := st.RunList(ctx, &store.RunListParams{})
 	require.NoError(t, err)

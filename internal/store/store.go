@@ -57,6 +57,9 @@ type Store interface {
 	// The API's users, connections and tokens (see tokens.go).
 	AccessStore
 
+	// Replay guards, mutes and trigger URLs (see inbound.go).
+	InboundStore
+
 	// RunCreate stores a run and all of its nodes at once. ErrConflict if the id exists.
 	RunCreate(ctx context.Context, r *run.Run, nodes []*run.Node) error
 	// RunGet returns a run or ErrNotFound.

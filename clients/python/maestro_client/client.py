@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -59,6 +61,7 @@ class Client:
         self.timeout: float = timeout
         self.tables: Tables = Tables(self)
         self.runs: Runs = Runs(self)
+        self.triggers: Triggers = Triggers(self)
 
     # --- HTTP -------------------------------------------------------------------------------
 
@@ -354,6 +357,76 @@ class Runs:
             if time.monotonic() >= deadline:
                 raise WaitTimeout(f"run {run_id} is still {r.state} after {timeout:g} s")
             time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+
+class Triggers:
+    """Trigger URLs another system calls to start a run: ``client.triggers``."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def create(self, *, table: Optional[str] = None, downstream: bool = False,
+               schedule: Optional[str] = None) -> Dict[str, Any]:
+        """Makes a trigger for a table (and with ``downstream`` what reads it) or a schedule
+        (POST /api/v1/triggers). The answer holds ``path`` and, this once only, ``secret``."""
+        if (table is None) == (schedule is None):
+            raise ValueError("give exactly one of table or schedule")
+        body: Dict[str, Any] = {"table": table} if table else {"schedule": schedule}
+        if downstream:
+            body["downstream"] = True
+        return self._c.request("POST", "/triggers", body=body)
+
+    def list(self) -> List[Dict[str, Any]]:
+        """Every trigger, without secrets (GET /api/v1/triggers)."""
+        return self._c.request("GET", "/triggers").get("triggers") or []
+
+    def rotate(self, trigger_id: str) -> Dict[str, Any]:
+        """Gives a trigger a new secret, in the answer this once; the old one stops working
+        (POST /api/v1/triggers/{id}/rotate)."""
+        return self._c.request("POST", "/triggers/" + _seg(trigger_id) + "/rotate")
+
+    def delete(self, trigger_id: str) -> None:
+        """Deletes a trigger (DELETE /api/v1/triggers/{id}); its deliveries stay listed."""
+        self._c.request("DELETE", "/triggers/" + _seg(trigger_id))
+
+    def deliveries(self, trigger_id: str, limit: Optional[int] = None) -> List[Dict[str, Any]]:
+        """A trigger's deliveries, newest first: outcome (accepted, duplicate, refused), reason,
+        run_id, remote (GET /api/v1/triggers/{id}/deliveries)."""
+        answer = self._c.request("GET", "/triggers/" + _seg(trigger_id) + "/deliveries", query={"limit": limit})
+        return answer.get("deliveries") or []
+
+
+def sign(secret: str, body: bytes, t: Optional[int] = None) -> str:
+    """The ``Maestro-Signature`` of a body: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">``,
+    the scheme of Maestro's callbacks and of its trigger URLs."""
+    ts = str(int(time.time()) if t is None else t)
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={mac}"
+
+
+def fire_trigger(url: str, secret: str, body: Union[bytes, Dict[str, Any], None] = None, *,
+                 idempotency_key: Optional[str] = None, timeout: float = 30.0) -> Dict[str, Any]:
+    """Delivers to a trigger URL (``Client.url`` + the trigger's ``path``), signed with its
+    secret; needs no API token. Every delivery with the same ``idempotency_key`` starts one run:
+    retrying is safe. Returns ``{"delivery_id", "outcome", "run_id"}``, outcome ``accepted`` or
+    ``duplicate``; a refusal raises an :class:`~maestro_client.errors.APIError` naming why."""
+    data = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
+    headers = {"Content-Type": "application/json", "Maestro-Signature": sign(secret, data)}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    req = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        text = e.read().decode("utf-8", "replace")
+        try:
+            problem = json.loads(text)
+        except ValueError:
+            problem = None
+        raise error_for(e.code, "POST", url, problem if isinstance(problem, dict) else None, text) from None
+    except (urllib.error.URLError, OSError) as e:
+        raise MaestroError(f"POST {url}: cannot reach the API: {getattr(e, 'reason', e)}") from e
 
 
 def parse_rows(f: ExportFile, data: bytes) -> List[Row]:

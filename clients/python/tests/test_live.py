@@ -43,6 +43,28 @@ class LiveTest(unittest.TestCase):
         # One build of both tables, which the reading tests rely on.
         cls.built = cls.m.runs.wait(cls.m.runs.trigger(tables=[ORDERS], downstream=True), timeout=60, check=True)
 
+    def test_trigger_url_starts_one_run_per_key(self) -> None:
+        made = self.m.triggers.create(table=ORDERS)
+        self.assertEqual(len(made["secret"]), 64)
+        url = self.m.url + made["path"]
+        first = maestro_client.fire_trigger(url, made["secret"], {"landed": "orders"}, idempotency_key="py-load-1")
+        again = maestro_client.fire_trigger(url, made["secret"], {"landed": "orders"}, idempotency_key="py-load-1")
+        self.assertEqual((first["outcome"], again["outcome"]), ("accepted", "duplicate"))
+        self.assertEqual(first["run_id"], again["run_id"])
+        run = self.m.runs.wait(first["run_id"], timeout=60, check=True)
+        self.assertEqual(run.trigger, "webhook")
+        self.assertTrue(run.created_by.startswith("trigger:" + made["id"] + " from "), run.created_by)
+        with self.assertRaises(AuthenticationError):
+            maestro_client.fire_trigger(url, "not-the-secret", {"landed": "orders"})
+        outcomes = [d["outcome"] for d in self.m.triggers.deliveries(made["id"])]
+        self.assertEqual(outcomes, ["refused", "duplicate", "accepted"])
+        self.assertNotIn("secret", self.m.triggers.list()[0])
+        rotated = self.m.triggers.rotate(made["id"])["secret"]
+        with self.assertRaises(AuthenticationError):
+            maestro_client.fire_trigger(url, made["secret"], {}, idempotency_key="py-load-2")
+        self.assertEqual(maestro_client.fire_trigger(url, rotated, {}, idempotency_key="py-load-1")["outcome"], "duplicate")
+        self.m.triggers.delete(made["id"])
+
     def test_trigger_wait_read(self) -> None:
         run = self.m.runs.trigger(tables=[ORDERS], downstream=True)
         self.assertEqual(run.trigger, "manual")

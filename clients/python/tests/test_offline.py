@@ -5,7 +5,7 @@ from __future__ import annotations
 import unittest
 from datetime import datetime, timezone
 
-from maestro_client import ExportError, ExportFile, NotFoundError, ServerError, ValidationError, parse_rows
+from maestro_client import ExportError, ExportFile, NotFoundError, ServerError, ValidationError, parse_rows, sign
 from maestro_client.errors import APIError, error_for
 from maestro_client.models import parse_time
 
@@ -36,6 +36,11 @@ class OfflineTest(unittest.TestCase):
         self.assertEqual(parse_rows(export("json"), b'{"a":1}\n{"a":null}\n'), [{"a": 1}, {"a": None}])
         with self.assertRaises(ExportError):
             parse_rows(export("parquet"), b"PAR1")
+
+    def test_sign(self) -> None:
+        # The vector Go's callback.Sign gives for the same secret, time and body.
+        self.assertEqual(sign("s3cret", b'{"a":1}', 1795602600),
+                         "t=1795602600,v1=c6dab33e8ad20dfcfc00f19463d9b9eb3e9beb0c9101d2f1e7d9c42245dc6cce")
 
     def test_times(self) -> None:
         self.assertEqual(parse_time("2026-11-26T02:57:44.361446843Z"),

@@ -50,6 +50,7 @@ type Store struct {
 	deliveriesID                                                                          string
 	notifyThreadsID                                                                       string
 	tokensID                                                                              string
+	noncesID, mutesID, triggersID                                                         string
 
 	downstream downstreamCache
 }
@@ -122,6 +123,7 @@ func Open(ctx context.Context, projectID string, opts ...Option) (*Store, error)
 	s.deliveriesID = p + collDeliveries
 	s.notifyThreadsID = p + collNotifyThreads
 	s.tokensID = p + collTokens
+	s.noncesID, s.mutesID, s.triggersID = p+collNonces, p+collMutes, p+collTriggers
 	return s, nil
 }
 

@@ -108,6 +108,12 @@ var (
 	qTokens        = queryShape{name: "tokens", group: collTokens, scope: scopeCollection}
 	qTokensOfOwner = queryShape{name: "tokensOfOwner", group: collTokens, scope: scopeCollection,
 		filters: []filter{{"owner", "=="}}}
+	// mutes lists every table mute by table; triggers every trigger URL by id; a trigger's
+	// deliveries (a subcollection of its document) newest first.
+	qMutes             = queryShape{name: "mutes", group: collMutes, scope: scopeCollection, orders: []order{{field: "table"}}}
+	qTriggers          = queryShape{name: "triggers", group: collTriggers, scope: scopeCollection, orders: []order{{field: "id"}}}
+	qTriggerDeliveries = queryShape{name: "triggerDeliveries", group: collTriggerDeliveries, scope: scopeCollection,
+		orders: []order{{field: "at", desc: true}}}
 	qNodesUnpropagated = queryShape{name: "nodesUnpropagated", group: collNodes, scope: scopeGroup,
 		filters: []filter{{"propagated", "=="}, {"state", "in"}, {"finishedAt", "<"}},
 		orders:  []order{{field: "finishedAt"}}}
@@ -120,5 +126,6 @@ var queries = []queryShape{
 	qRunNodes, qRunNodesUnfinished, qRunNodesInStates, qRunNodesTodo, qRunNodesBusy, qNodesBusy,
 	qRunDeliveries,
 	qUsers, qTokens, qTokensOfOwner,
+	qMutes, qTriggers, qTriggerDeliveries,
 	qNodesLeaseExpired, qNodesUndelivered, qNodesUnpropagated,
 }

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("NodesStale", h.nodesStale)
 	t.Run("Delivery", h.deliveries)
 	t.Run("NotifyThread", h.notifyThreads)
+	t.Run("Inbound", h.inbound)
 }
 
 type harness struct {
