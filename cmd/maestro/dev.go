@@ -356,7 +356,7 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 	// External tables' files are PUT to the API itself, into the object folder.
 	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{
 		External: service.ExternalConfig{Bucket: sys.Objects},
-		Pricing: sys.Project.Pricing, History: sys.History,
+		Pricing:  sys.Project.Pricing, History: sys.History,
 		ExportURL:      func(_ context.Context, key string) (string, error) { return sys.FileURL(key) },
 		DefaultProject: sys.Project.DefaultProject, DefaultDataset: sys.Project.DefaultDataset}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: devReadHeaderTimeout, IdleTimeout: devIdleTimeout}

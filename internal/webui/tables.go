@@ -88,9 +88,9 @@ type tablesData struct {
 	Rows  []tableRow
 	Total int
 	// The filter as asked, and the values each filter may take.
-	Q, Dataset, Owner, Schedule, State     string
-	Datasets, Owners, Schedules, States    []string
-	CanCreate                              bool
+	Q, Dataset, Owner, Schedule, State  string
+	Datasets, Owners, Schedules, States []string
+	CanCreate                           bool
 }
 
 // nodeStates are the states a table's last run may be in, for the filter.
