@@ -1,0 +1,90 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/project"
+	"github.com/maestro-sql/maestro/internal/store"
+	"github.com/maestro-sql/maestro/internal/webui"
+)
+
+// uiBackend gives the web UI the API's own answers: its authentication, its table cache and
+// graph, its export links. webui cannot import this package (it is mounted by it), so it
+// names what it needs and this adapter provides it.
+type uiBackend struct{ a *api }
+
+func newUI(a *api) (*webui.UI, error) {
+	return webui.New(webui.Config{Backend: uiBackend{a}, Store: a.st, Pricing: a.cfg.Pricing, Log: a.log, Now: a.cfg.Now,
+		TokenSignIn: a.cfg.IAP.Audience == "", DryRun: a.cfg.DryRun != nil})
+}
+
+func viewerOf(p *Principal) *webui.Viewer {
+	if p == nil {
+		return nil
+	}
+	return &webui.Viewer{Email: p.User.Email, Name: p.User.Name, Group: p.User.Group, Role: p.Role}
+}
+
+func (b uiBackend) Authenticate(r *http.Request) (*webui.Viewer, error) {
+	p, err := b.a.auth.authenticate(r)
+	if errors.Is(err, errUnauthenticated) {
+		return nil, fmt.Errorf("%w: %s", webui.ErrBadCredentials, strings.TrimPrefix(err.Error(), errUnauthenticated.Error()+": "))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return viewerOf(p), nil
+}
+
+func (b uiBackend) SignIn(ctx context.Context, token string) (*webui.Viewer, error) {
+	p, err := b.a.auth.token(ctx, token)
+	if errors.Is(err, errUnauthenticated) {
+		return nil, fmt.Errorf("%w: %s", webui.ErrBadCredentials, strings.TrimPrefix(err.Error(), errUnauthenticated.Error()+": "))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.Role == access.None {
+		return nil, fmt.Errorf("%w: %s is not a Maestro user any more", webui.ErrBadCredentials, p.User.Email)
+	}
+	return viewerOf(p), nil
+}
+
+func (b uiBackend) Tables(ctx context.Context) ([]*store.TableRecord, error) {
+	return b.a.tablesForList(ctx)
+}
+
+func (b uiBackend) Neighbours(ctx context.Context, name string) (*webui.Neighbours, error) {
+	recs, err := b.a.tablesForList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(recs, func(rec *store.TableRecord) bool { return rec.Table.Name == name }) {
+		return nil, fmt.Errorf("table %s: %w", name, store.ErrNotFound)
+	}
+	p := b.a.projectOf(recs, nil, "")
+	g, _ := project.Graph(p)
+	if g == nil {
+		return &webui.Neighbours{}, nil
+	}
+	gj := graphOf(g, p, name)
+	return &webui.Neighbours{Upstream: gj.Upstream, Downstream: gj.Downstream, ExternalSources: gj.ExternalSources}, nil
+}
+
+func (b uiBackend) ExportFiles(ctx context.Context, runID, table string) ([]webui.ExportFile, error) {
+	list, err := b.a.exportFiles(ctx, runID, table)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]webui.ExportFile, len(list.Exports))
+	for i, f := range list.Exports {
+		out[i] = webui.ExportFile{Index: f.Index, Format: f.Format, Key: f.Key, Exists: f.Exists, URL: f.URL}
+	}
+	return out, nil
+}
