@@ -135,6 +135,8 @@ type api struct {
 	openapi []byte
 	// tables caches the stored tables for listings.
 	tables tableCache
+	// graph caches the web UI's graph of the cached tables.
+	graph graphCache
 }
 
 // API serves the JSON API under /api/v1 (see RouteTable), GET /healthz (open) and the web UI

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/store"
 )
 
@@ -98,4 +99,12 @@ func (a *api) tablesChanged() {
 	c.gen++
 	c.recs, c.pages = nil, nil
 	c.mu.Unlock()
+}
+
+// graphCache holds the dependency graph built from one slice of cached tables (the web UI's
+// graph page); it is rebuilt when tablesForList returns another slice.
+type graphCache struct {
+	mu   sync.Mutex
+	recs []*store.TableRecord
+	g    *dag.Graph
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/webui"
@@ -87,4 +88,30 @@ func (b uiBackend) ExportFiles(ctx context.Context, runID, table string) ([]webu
 		out[i] = webui.ExportFile{Index: f.Index, Format: f.Format, Key: f.Key, Exists: f.Exists, URL: f.URL}
 	}
 	return out, nil
+}
+
+// Graph is the graph of the tables in the API's listing cache; it is built again only when
+// the cache holds other tables (a change through this API, or a second gone by), since
+// parsing every table's SQL is most of a graph page's time.
+func (b uiBackend) Graph(ctx context.Context) (*dag.Graph, error) {
+	recs, err := b.a.tablesForList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &b.a.graph
+	c.mu.Lock()
+	if c.g != nil && sameRecs(c.recs, recs) {
+		g := c.g
+		c.mu.Unlock()
+		return g, nil
+	}
+	c.mu.Unlock()
+	g, err := project.Graph(b.a.projectOf(recs, nil, ""))
+	if g == nil {
+		return nil, fmt.Errorf("error building the graph of the stored tables: %w", err)
+	}
+	c.mu.Lock()
+	c.recs, c.g = recs, g
+	c.mu.Unlock()
+	return g, nil
 }

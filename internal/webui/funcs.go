@@ -3,11 +3,13 @@ package webui
 import (
 	"fmt"
 	"html/template"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/run"
+	"github.com/maestro-sql/maestro/internal/timeline"
 )
 
 // funcs are the template functions every page may use.
@@ -30,6 +32,11 @@ func (u *UI) funcs() template.FuncMap {
 		"diff":    highlightDiff,
 		"join":    strings.Join,
 		"dataset": datasetOf,
+		// pct, short, offset and liveInterval serve the run page's timeline (runs.go).
+		"pct":          func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "%" },
+		"short":        timeline.Short,
+		"offset":       func(t, start time.Time) string { return timeline.Offset(t.Sub(start)) },
+		"liveInterval": func() int { return runLiveInterval },
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/run"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
@@ -71,6 +72,9 @@ type Backend interface {
 	SignIn(ctx context.Context, token string) (*Viewer, error)
 	// Tables is every stored table (the API's listing cache: at most a second stale).
 	Tables(ctx context.Context) ([]*store.TableRecord, error)
+	// Graph is the dependency graph of the stored tables (with any cycles among them), built
+	// once per version of the API's table cache.
+	Graph(ctx context.Context) (*dag.Graph, error)
 	// Neighbours is where a table stands in the graph of the stored tables.
 	Neighbours(ctx context.Context, name string) (*Neighbours, error)
 	// ExportFiles are the files a table's exports wrote in a run, with links to read them.
@@ -210,6 +214,10 @@ func (u *UI) routes() {
 	u.mux.Handle("GET /tables/{name}", u.page(viewer, u.tablePage))
 	u.mux.Handle("GET /tables/{name}/edit", u.page(access.Editor, u.editPage))
 	u.mux.Handle("GET /costs", u.page(viewer, u.costsPage))
+	u.mux.Handle("GET /graph", u.page(viewer, u.graphPage))
+	u.mux.Handle("GET /runs", u.page(viewer, u.runsPage))
+	u.mux.Handle("GET /runs/{id}", u.page(viewer, u.runPage))
+	u.mux.Handle("GET /runs/{id}/live", u.page(viewer, u.runLive))
 	u.mux.Handle("GET /admin/schedules", u.page(viewer, u.schedulesPage))
 	u.mux.Handle("GET /admin/connections", u.page(viewer, u.connectionsPage))
 	u.mux.Handle("GET /admin/users", u.page(admin, u.usersPage))
