@@ -212,6 +212,8 @@ describe("the graph of a 2,000-table project", { timeout: 600_000 }, () => {
     assert.ok(width < 1366, `the collapsed graph is ${width} px wide`);
     assert.equal(await page.locator('svg.graph [data-id="dataset:ds00"]').getAttribute("data-state"), "succeeded");
     await shot(page, "20-graph-2000-tables");
+    // The drawing itself, whole (the page shows it in a scrolling frame).
+    await page.locator("svg.graph").screenshot({ path: join(shots, "20-graph-2000-tables-drawing.png") });
   });
 
   test("opens a dataset to show its tables", async () => {
@@ -219,6 +221,7 @@ describe("the graph of a 2,000-table project", { timeout: 600_000 }, () => {
     await page.waitForURL((u) => u.searchParams.get("expand") === "ds09");
     assert.equal(await page.locator('svg.graph [data-id^="ds09.t"]').count(), 50);
     await shot(page, "21-graph-2000-dataset-open");
+    await page.locator("svg.graph").screenshot({ path: join(shots, "21-graph-2000-dataset-open-drawing.png") });
   });
 });
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -61,15 +62,18 @@ func (l *Layout) SVG(label string) template.HTML {
 		f(l.Width), f(l.Height), f(l.Width), f(l.Height), html.EscapeString(label))
 	b.WriteString(`<defs><marker id="gv-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L8,4L0,8z" fill="#5b6470"/></marker></defs>`)
 	b.WriteString(`<style>.graph a:focus{outline:none}.graph a:focus>rect,.graph a:hover>rect{stroke-width:3;stroke:#1a4fd6}.graph text{font:12px system-ui,sans-serif;fill:#111}.graph .n{font-size:11px;fill:#333}</style>`)
-	b.WriteString(`<g fill="none" stroke="#5b6470" stroke-opacity=".75">`)
+	// Many edges are drawn lighter, so that the boxes stay legible above them.
+	opacity := ".75"
+	if len(l.Edges) > 150 {
+		opacity = ".4"
+	}
+	b.WriteString(`<g fill="none" stroke="#5b6470" stroke-opacity="` + opacity + `">`)
 	for _, e := range l.Edges {
 		if len(e.Points) < 2 {
 			continue
 		}
-		w := 1.2
-		if e.Count > 1 {
-			w = min(1.2+float64(e.Count)/8, 5)
-		}
+		// A dataset edge standing for many reads is thicker, by the log of their number.
+		w := 1.2 + 0.6*min(math.Log2(float64(max(e.Count, 1))), 5)
 		b.WriteString(`<path d="M`)
 		p0 := e.Points[0]
 		b.WriteString(f(p0.X) + "," + f(p0.Y))
