@@ -112,7 +112,8 @@ export class Timings {
     page.on("response", async (res) => {
       if (res.request().resourceType() !== "document") return;
       const st = (await res.allHeaders())["server-timing"] || "";
-      const m = /render;dur=([\d.]+)/.exec(st);
+      // page: the handler's reads and its template; render: the template alone.
+      const m = /page;dur=([\d.]+)/.exec(st) || /render;dur=([\d.]+)/.exec(st);
       if (m) this.rows.push({ label, path: new URL(res.url()).pathname + new URL(res.url()).search, ms: Number(m[1]) });
     });
   }

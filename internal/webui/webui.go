@@ -239,6 +239,10 @@ func (u *UI) serveStatic(w http.ResponseWriter, r *http.Request) {
 
 type viewerKey struct{}
 
+// startKey holds when u.page began a request, so that Server-Timing counts the page's reads
+// as well as its template.
+type startKey struct{}
+
 // ViewerOf is the viewer of a page request (nil on public pages without a signed-in user).
 func ViewerOf(ctx context.Context) *Viewer {
 	v, _ := ctx.Value(viewerKey{}).(*Viewer)
@@ -280,7 +284,7 @@ func (u *UI) page(role access.Role, h pageHandler) http.Handler {
 			u.fail(w, r, v, http.StatusForbidden, "This page needs the "+role.String()+" role; "+v.Email+" is "+v.Role.String()+".")
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
+		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), viewerKey{}, v), startKey{}, start))
 		h(w, r, v)
 		u.cfg.Log.Debug("page served", zap.String("path", r.URL.Path), zap.Duration("took", u.cfg.Now().Sub(start)))
 	})
@@ -323,7 +327,12 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name, ti
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Server-Timing", fmt.Sprintf("render;dur=%.2f", float64(u.cfg.Now().Sub(start).Microseconds())/1000))
+	end := u.cfg.Now()
+	timing := fmt.Sprintf("render;dur=%.2f", float64(end.Sub(start).Microseconds())/1000)
+	if began, ok := r.Context().Value(startKey{}).(time.Time); ok {
+		timing = fmt.Sprintf("page;dur=%.2f;desc=\"reads and render\", ", float64(end.Sub(began).Microseconds())/1000) + timing
+	}
+	h.Set("Server-Timing", timing)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
