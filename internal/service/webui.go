@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/blob"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/webui"
@@ -87,4 +89,15 @@ func (b uiBackend) ExportFiles(ctx context.Context, runID, table string) ([]webu
 		out[i] = webui.ExportFile{Index: f.Index, Format: f.Format, Key: f.Key, Exists: f.Exists, URL: f.URL}
 	}
 	return out, nil
+}
+
+func (b uiBackend) ReadExport(ctx context.Context, key string) (io.ReadCloser, error) {
+	if b.a.cfg.External.Bucket == nil {
+		return nil, fmt.Errorf("no bucket to read %s from: %w", key, store.ErrNotFound)
+	}
+	rc, err := b.a.cfg.External.Bucket.Read(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, fmt.Errorf("export file %s: %w", key, store.ErrNotFound)
+	}
+	return rc, err
 }

@@ -30,6 +30,8 @@ func (u *UI) funcs() template.FuncMap {
 		"diff":    highlightDiff,
 		"join":    strings.Join,
 		"dataset": datasetOf,
+		"trimdot": func(s string) string { return strings.TrimPrefix(s, ".") },
+		"deref":   func(b *bool) bool { return b != nil && *b },
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -75,6 +76,9 @@ type Backend interface {
 	Neighbours(ctx context.Context, name string) (*Neighbours, error)
 	// ExportFiles are the files a table's exports wrote in a run, with links to read them.
 	ExportFiles(ctx context.Context, runID, table string) ([]ExportFile, error)
+	// ReadExport opens an export file of the server's bucket; ErrNotFound (wrapped) when there
+	// is none or no bucket.
+	ReadExport(ctx context.Context, key string) (io.ReadCloser, error)
 }
 
 // Neighbours are the tables next to one in the dependency graph.
@@ -206,9 +210,10 @@ func (u *UI) routes() {
 
 	u.mux.Handle("GET /{$}", u.page(viewer, u.tablesPage))
 	u.mux.Handle("GET /tables", u.page(viewer, u.tablesPage))
-	u.mux.Handle("GET /tables/new", u.page(access.Editor, u.editPage))
+	u.mux.Handle("GET /tables/new", u.page(access.Editor, u.editPage)) // before {name}: "new" is no table name (those have a dot)
 	u.mux.Handle("GET /tables/{name}", u.page(viewer, u.tablePage))
 	u.mux.Handle("GET /tables/{name}/edit", u.page(access.Editor, u.editPage))
+	u.mux.Handle("GET /tables/{name}/exports/{run}/{index}", u.page(viewer, u.exportFile))
 	u.mux.Handle("GET /costs", u.page(viewer, u.costsPage))
 	u.mux.Handle("GET /admin/schedules", u.page(viewer, u.schedulesPage))
 	u.mux.Handle("GET /admin/connections", u.page(viewer, u.connectionsPage))
