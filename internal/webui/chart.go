@@ -53,6 +53,9 @@ func costChart(days []dayCost, from, to time.Time, pricing spec.Pricing, label s
 		total.Add(s)
 		top = max(top, value(s))
 	}
+	if top == 0 {
+		return template.HTML(`<p class="sub">No finished run cost anything in these ` + fmt.Sprint(len(keys)) + ` days.</p>`)
+	}
 	const w, h, pad, axis = 720.0, 140.0, 4.0, 18.0
 	bw := (w - 2*pad) / float64(len(keys))
 	var b strings.Builder
