@@ -223,14 +223,17 @@ func (a *api) routeTable() []Route {
 		{Name: "limit", Type: "integer", Description: "page size, 1 to 1000 (default 100)"},
 		{Name: "cursor", Type: "string", Description: "the next_cursor of the previous page"},
 	}
+	saveQuery := []Param{{Name: "message", Type: "string", Description: "the revision's message, kept with it and in the Git history (default: saved through the API)"}}
 	return []Route{
 		{Method: "GET", Path: "/openapi.json", Tag: "meta", Summary: "This API's OpenAPI 3.1 document", Role: access.None, Status: 200, Response: map[string]any{}, handler: a.getOpenAPI},
 		{Method: "GET", Path: "/me", Tag: "meta", Summary: "The caller", Role: viewer, Status: 200, Response: userJSON{}, handler: a.getMe},
 
 		{Method: "GET", Path: "/tables", Tag: "tables", Summary: "List tables, by name, a page at a time", Role: viewer, Status: 200, Response: TableListJSON{}, Query: tableQuery, handler: a.listTables},
-		{Method: "POST", Path: "/tables", Tag: "tables", Summary: "Create a table", Role: editor, TableWrite: true, Status: 201, Request: spec.Table{}, Response: TableJSON{}, ETag: true, handler: a.createTable},
+		{Method: "POST", Path: "/tables", Tag: "tables", Summary: "Create a table", Role: editor, TableWrite: true, Status: 201, Request: spec.Table{}, Response: TableJSON{}, ETag: true, Query: saveQuery, handler: a.createTable},
+		{Method: "POST", Path: "/check", Tag: "tables", Summary: "Check an unsaved table: what saving it would refuse (with line and column), its upstream and downstream, a dry-run estimate", Role: viewer, Status: 200, Request: spec.Table{}, Response: tableCheckJSON{},
+			Query: []Param{{Name: "create", Type: "boolean", Description: "the draft is a new table: a stored table of its name is an error"}}, handler: a.checkTable},
 		{Method: "GET", Path: "/tables/{name}", Tag: "tables", Summary: "A table with its upstream and downstream tables", Role: viewer, Status: 200, Response: TableJSON{}, ETag: true, handler: a.getTable},
-		{Method: "PUT", Path: "/tables/{name}", Tag: "tables", Summary: "Change a table (If-Match: its ETag)", Role: editor, TableWrite: true, Status: 200, Request: spec.Table{}, Response: TableJSON{}, IfMatch: true, ETag: true, handler: a.updateTable},
+		{Method: "PUT", Path: "/tables/{name}", Tag: "tables", Summary: "Change a table (If-Match: its ETag)", Role: editor, TableWrite: true, Status: 200, Request: spec.Table{}, Response: TableJSON{}, IfMatch: true, ETag: true, Query: saveQuery, handler: a.updateTable},
 		{Method: "DELETE", Path: "/tables/{name}", Tag: "tables", Summary: "Delete a table (If-Match: its ETag)", Role: editor, TableWrite: true, Status: 204, IfMatch: true, handler: a.deleteTable},
 		{Method: "GET", Path: "/tables/{name}/history", Tag: "tables", Summary: "Every revision of a table: who, when, what changed, the diff", Role: viewer, Status: 200, Response: tableHistoryJSON{}, handler: handleTableHistory(a.st, a.log)},
 		{Method: "GET", Path: "/costs", Tag: "costs", Summary: "What finished runs cost, by table, owner, day or run", Role: viewer, Status: 200, Response: costsResponse{},

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/maestro-sql/maestro/internal/access"
+	"github.com/maestro-sql/maestro/internal/blob"
 	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/project"
 	"github.com/maestro-sql/maestro/internal/store"
@@ -114,4 +116,15 @@ func (b uiBackend) Graph(ctx context.Context) (*dag.Graph, error) {
 	c.recs, c.g = recs, g
 	c.mu.Unlock()
 	return g, nil
+}
+
+func (b uiBackend) ReadExport(ctx context.Context, key string) (io.ReadCloser, error) {
+	if b.a.cfg.External.Bucket == nil {
+		return nil, fmt.Errorf("no bucket to read %s from: %w", key, store.ErrNotFound)
+	}
+	rc, err := b.a.cfg.External.Bucket.Read(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, fmt.Errorf("export file %s: %w", key, store.ErrNotFound)
+	}
+	return rc, err
 }

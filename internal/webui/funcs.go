@@ -32,6 +32,8 @@ func (u *UI) funcs() template.FuncMap {
 		"diff":    highlightDiff,
 		"join":    strings.Join,
 		"dataset": datasetOf,
+		"trimdot": func(s string) string { return strings.TrimPrefix(s, ".") },
+		"deref":   func(b *bool) bool { return b != nil && *b },
 		// pct, short, offset and liveInterval serve the run page's timeline (runs.go).
 		"pct":          func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "%" },
 		"short":        timeline.Short,

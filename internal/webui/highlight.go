@@ -66,27 +66,21 @@ func highlightSQL(src string) template.HTML {
 	return template.HTML(b.String())
 }
 
-// highlightDiff marks a unified diff's added, removed and hunk lines.
+// highlightDiff renders a unified diff one block per line, marking added, removed and hunk
+// lines (each line its own block, so a background spans the line and lines never run together).
 func highlightDiff(diff string) template.HTML {
 	var b strings.Builder
-	for _, line := range strings.SplitAfter(diff, "\n") {
-		if line == "" {
-			continue
-		}
-		class := ""
+	for _, line := range strings.Split(strings.TrimSuffix(diff, "\n"), "\n") {
+		class := "dl"
 		switch {
 		case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
-			class = "dh"
+			class += " dh"
 		case strings.HasPrefix(line, "+"):
-			class = "da"
+			class += " da"
 		case strings.HasPrefix(line, "-"):
-			class = "dd"
+			class += " dd"
 		case strings.HasPrefix(line, "@@"):
-			class = "dk"
-		}
-		if class == "" {
-			b.WriteString(template.HTMLEscapeString(line))
-			continue
+			class += " dk"
 		}
 		b.WriteString(`<span class="` + class + `">` + template.HTMLEscapeString(line) + `</span>`)
 	}

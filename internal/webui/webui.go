@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -79,6 +80,9 @@ type Backend interface {
 	Neighbours(ctx context.Context, name string) (*Neighbours, error)
 	// ExportFiles are the files a table's exports wrote in a run, with links to read them.
 	ExportFiles(ctx context.Context, runID, table string) ([]ExportFile, error)
+	// ReadExport opens an export file of the server's bucket; ErrNotFound (wrapped) when there
+	// is none or no bucket.
+	ReadExport(ctx context.Context, key string) (io.ReadCloser, error)
 }
 
 // Neighbours are the tables next to one in the dependency graph.
@@ -210,9 +214,10 @@ func (u *UI) routes() {
 
 	u.mux.Handle("GET /{$}", u.page(viewer, u.tablesPage))
 	u.mux.Handle("GET /tables", u.page(viewer, u.tablesPage))
-	u.mux.Handle("GET /tables/new", u.page(access.Editor, u.editPage))
+	u.mux.Handle("GET /tables/new", u.page(access.Editor, u.editPage)) // before {name}: "new" is no table name (those have a dot)
 	u.mux.Handle("GET /tables/{name}", u.page(viewer, u.tablePage))
 	u.mux.Handle("GET /tables/{name}/edit", u.page(access.Editor, u.editPage))
+	u.mux.Handle("GET /tables/{name}/exports/{run}/{index}", u.page(viewer, u.exportFile))
 	u.mux.Handle("GET /costs", u.page(viewer, u.costsPage))
 	u.mux.Handle("GET /graph", u.page(viewer, u.graphPage))
 	u.mux.Handle("GET /runs", u.page(viewer, u.runsPage))
@@ -239,8 +244,7 @@ func (u *UI) serveStatic(w http.ResponseWriter, r *http.Request) {
 
 type viewerKey struct{}
 
-// startKey holds when u.page began a request, so that Server-Timing counts the page's reads
-// as well as its template.
+// startKey holds when a page request began, for its Server-Timing.
 type startKey struct{}
 
 // ViewerOf is the viewer of a page request (nil on public pages without a signed-in user).
@@ -284,9 +288,8 @@ func (u *UI) page(role access.Role, h pageHandler) http.Handler {
 			u.fail(w, r, v, http.StatusForbidden, "This page needs the "+role.String()+" role; "+v.Email+" is "+v.Role.String()+".")
 			return
 		}
-		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), viewerKey{}, v), startKey{}, start))
-		h(w, r, v)
-		u.cfg.Log.Debug("page served", zap.String("path", r.URL.Path), zap.Duration("took", u.cfg.Now().Sub(start)))
+		ctx := context.WithValue(r.Context(), viewerKey{}, v)
+		h(w, r.WithContext(context.WithValue(ctx, startKey{}, start)), v)
 	})
 }
 
@@ -305,10 +308,15 @@ type pageData struct {
 }
 
 // render executes a page template into a buffer first, so that a template error gives a
-// clean 500 instead of half a page, and says how long the server took (Server-Timing, which
-// browsers' developer tools and the end-to-end tests read).
+// clean 500 instead of half a page, and says how long the server took (Server-Timing: the
+// page's whole time from authentication on as "page", the template's as "render"; browsers'
+// developer tools and the end-to-end tests read it).
 func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, data any) {
 	start := u.cfg.Now()
+	began, ok := r.Context().Value(startKey{}).(time.Time)
+	if !ok {
+		began = start
+	}
 	t := u.pages[name]
 	if t == nil {
 		u.cfg.Log.Error("no such page template", zap.String("template", name))
@@ -328,14 +336,12 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name, ti
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	end := u.cfg.Now()
-	timing := fmt.Sprintf("render;dur=%.2f", float64(end.Sub(start).Microseconds())/1000)
-	if began, ok := r.Context().Value(startKey{}).(time.Time); ok {
-		timing = fmt.Sprintf("page;dur=%.2f;desc=\"reads and render\", ", float64(end.Sub(began).Microseconds())/1000) + timing
-	}
-	h.Set("Server-Timing", timing)
+	h.Set("Server-Timing", fmt.Sprintf("page;dur=%.2f, render;dur=%.2f", ms(end.Sub(began)), ms(end.Sub(start))))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // fail shows an error page with a plain sentence.
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, v *Viewer, status int, msg string) {
