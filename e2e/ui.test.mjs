@@ -83,21 +83,22 @@ describe("the web UI on the quickstart", { timeout: 600_000 }, () => {
 
   test("a new table's upstream shows while its SQL is typed, before saving", async () => {
     await page.goto(dev.url + "/tables/new");
-    await page.getByLabel("Name", { exact: false }).first().fill(NEW_TABLE);
-    const sql = page.getByLabel("SQL", { exact: false }).first();
+    await page.getByLabel("Name").fill(NEW_TABLE);
+    const sql = page.locator("#e-sql");
     await sql.click();
     // A broken start first: the editor names the error and where it is.
     await sql.pressSequentially("SELECT FROM WHERE", { delay: 5 });
-    await page.getByText(/line 1/i).first().waitFor();
+    await page.locator("#check-errors").getByText(/line 1, column \d+/i).first().waitFor();
     await shot(page, "04-editor-parse-error");
     await sql.fill("");
     await sql.pressSequentially(NEW_SQL, { delay: 2 });
-    const upstream = page.locator("[data-upstream]");
+    const upstream = page.locator("#check-upstream");
     await upstream.getByText("staging.orders_enriched").waitFor();
     await upstream.getByText("raw.customers").waitFor();
+    assert.equal(await page.locator("#check-errors li").count(), 0, "the finished SQL parses");
     await shot(page, "05-editor-upstream");
-    await page.getByLabel(/message/i).fill("e2e: orders with the customer's country as a number");
-    await page.getByRole("button", { name: /save/i }).click();
+    await page.locator("#e-message").fill("e2e: orders with the customer's country as a number");
+    await page.getByRole("button", { name: "Save" }).click();
     await page.waitForURL((u) => u.pathname === `/tables/${NEW_TABLE}`);
     await page.getByText("e2e: orders with the customer's country as a number").first().waitFor();
     await shot(page, "06-table");
@@ -107,7 +108,7 @@ describe("the web UI on the quickstart", { timeout: 600_000 }, () => {
   test("runs a table with its downstream and the timeline fills", async () => {
     await page.goto(dev.url + "/tables/staging.orders_enriched");
     await shot(page, "07-table-upstream-of-new");
-    await page.getByRole("button", { name: /with downstream/i }).click();
+    await page.getByRole("button", { name: "Run with downstream" }).click();
     await page.waitForURL((u) => /^\/runs\/[^/]+$/.test(u.pathname));
     runURL = page.url();
     const live = page.locator("#run-live");
