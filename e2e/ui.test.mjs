@@ -87,8 +87,8 @@ describe("the web UI on the quickstart", { timeout: 600_000 }, () => {
     const sql = page.locator("#e-sql");
     await sql.click();
     // A broken start first: the editor names the error and where it is.
-    await sql.pressSequentially("SELECT FROM WHERE", { delay: 5 });
-    await page.locator("#check-errors").getByText(/line 1, column \d+/i).first().waitFor();
+    await sql.pressSequentially("SELEC order_id", { delay: 5 });
+    await page.locator("#check-errors").getByText(/line 1, column 1/i).first().waitFor();
     await shot(page, "04-editor-parse-error");
     await sql.fill("");
     await sql.pressSequentially(NEW_SQL, { delay: 2 });

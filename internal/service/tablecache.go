@@ -101,10 +101,10 @@ func (a *api) tablesChanged() {
 	c.mu.Unlock()
 }
 
-// graphCache holds the dependency graph built from one slice of cached tables (the web UI's
-// graph page); it is rebuilt when tablesForList returns another slice.
+// graphCache holds the dependency graph of the stored tables for the web UI's graph page,
+// with the version (tablesVersion) of the tables it was built from.
 type graphCache struct {
-	mu   sync.Mutex
-	recs []*store.TableRecord
-	g    *dag.Graph
+	mu  sync.Mutex
+	key [32]byte
+	g   *dag.Graph
 }

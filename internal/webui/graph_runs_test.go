@@ -224,6 +224,38 @@ func TestGraphPage(t *testing.T) {
 	})
 }
 
+// The graph is kept between views while the tables stay the same; a table saved through the
+// API shows at once.
+func TestGraphPageShowsATableSavedThroughTheAPIAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, service.APIConfig{})
+	st, srv := b.st, b.srv
+	storeTables(t, st, map[string][]string{"ds.d": nil, "ds.e": {"ds.d"}})
+	viewer := token(t, st, "v@example.com", "viewer", "")
+	box := regexp.MustCompile(`<(?:a href="[^"]*"|g) data-id="([^"]+)" data-state="([^"]*)"`)
+	boxes := func(body string) map[string]string {
+		out := map[string]string{}
+		for _, m := range box.FindAllStringSubmatch(body, -1) {
+			out[m[1]] = m[2]
+		}
+		return out
+	}
+	_, _, body := getPage(t, srv, viewer, "/graph")
+	require.NotContains(t, body, `data-id="ds.f"`)
+	admin := b.admin
+	c := &http.Client{}
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/tables", strings.NewReader(`{"name":"ds.f","kind":"query","sql":"SELECT x FROM ds.e"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	_, _, body = getPage(t, srv, viewer, "/graph?table=ds.f&depth=1")
+	require.Equal(t, map[string]string{"ds.e": "", "ds.f": ""}, boxes(body))
+}
+
 func TestGraphPageCollapsesDatasetsOfABigProject(t *testing.T) {
 	t.Parallel()
 	b := setup(t, service.APIConfig{})
