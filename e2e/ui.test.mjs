@@ -133,7 +133,7 @@ describe("the web UI on the quickstart", { timeout: 600_000 }, () => {
   test("the failed table's error opens inline", async () => {
     const row = page.locator(`table.gantt tr[data-name="${NEW_TABLE}"]`);
     assert.equal(await row.getAttribute("data-state"), "failed");
-    await row.getByText("Error").click();
+    await row.locator(".node-error summary").click();
     const pre = row.locator(".node-error pre");
     await pre.waitFor();
     assert.match(await pre.innerText(), /convert|cast|int/i, "the error says what went wrong");
