@@ -34,6 +34,13 @@ async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
+// drawing saves the whole graph drawing, which the page shows in a scrolling frame.
+async function drawing(page, name) {
+  await page.locator(".graph-wrap").evaluate((w) => { w.style.maxHeight = "none"; });
+  await page.locator("svg.graph").screenshot({ path: join(shots, `${name}.png`) });
+  await page.locator(".graph-wrap").evaluate((w) => { w.style.maxHeight = ""; });
+}
+
 // signIn goes through the sign-in page as a person would: the protected page sends the
 // browser to /signin, the token is pasted, and the browser comes back signed in.
 async function signIn(page, dev, shotName) {
@@ -213,8 +220,7 @@ describe("the graph of a 2,000-table project", { timeout: 600_000 }, () => {
     assert.ok(width < 1366, `the collapsed graph is ${width} px wide`);
     assert.equal(await page.locator('svg.graph [data-id="dataset:ds00"]').getAttribute("data-state"), "succeeded");
     await shot(page, "20-graph-2000-tables");
-    // The drawing itself, whole (the page shows it in a scrolling frame).
-    await page.locator("svg.graph").screenshot({ path: join(shots, "20-graph-2000-tables-drawing.png") });
+    await drawing(page, "20-graph-2000-tables-drawing");
   });
 
   test("opens a dataset to show its tables", async () => {
@@ -222,7 +228,14 @@ describe("the graph of a 2,000-table project", { timeout: 600_000 }, () => {
     await page.waitForURL((u) => u.searchParams.get("expand") === "ds09");
     assert.equal(await page.locator('svg.graph [data-id^="ds09.t"]').count(), 50);
     await shot(page, "21-graph-2000-dataset-open");
-    await page.locator("svg.graph").screenshot({ path: join(shots, "21-graph-2000-dataset-open-drawing.png") });
+    // The frame scrolled to the opened dataset.
+    const seen = await page.locator(".graph-wrap").evaluate((w) => {
+      const b = w.querySelector('[data-id^="ds09."]').getBoundingClientRect();
+      const f = w.getBoundingClientRect();
+      return b.top >= f.top && b.bottom <= f.bottom;
+    });
+    assert.ok(seen, "the opened dataset's first table is in view");
+    await drawing(page, "21-graph-2000-dataset-open-drawing");
   });
 });
 

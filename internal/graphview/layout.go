@@ -59,6 +59,8 @@ const (
 	gapX      = 70.0
 	gapY      = 12.0
 	margin    = 16.0
+	// maxGap is the widest empty band left between two vertices of a layer.
+	maxGap = 2 * boxH
 )
 
 // Box is one drawn node: a table, an external source, or a collapsed dataset.
@@ -427,6 +429,19 @@ func Compute(in Input, opt Options) *Layout {
 		}
 		for i := range order {
 			alignLayer(verts, layers[i], nbr)
+		}
+	}
+	// Aligning to far-apart neighbours can open wide empty bands in a layer; close each gap to
+	// at most maxGap, so that a layer stays about as tall as its contents.
+	for _, ly := range layers {
+		shift := 0.0
+		for i := 1; i < len(ly); i++ {
+			prev, cur := &verts[ly[i-1]], &verts[ly[i]]
+			cur.pos -= shift
+			if gap := cur.pos - (prev.pos + prev.h); gap > maxGap {
+				shift += gap - maxGap
+				cur.pos -= gap - maxGap
+			}
 		}
 	}
 	minY := 0.0

@@ -36,6 +36,8 @@ type graphData struct {
 	Legend    []legendItem
 	// CollapseHref closes every dataset again.
 	CollapseHref string
+	// ScrollTo is the box (a table's key, or a dataset: its first table) the frame scrolls to.
+	ScrollTo string
 }
 
 type legendItem struct {
@@ -113,6 +115,12 @@ func (u *UI) graphPage(w http.ResponseWriter, r *http.Request, v *Viewer) {
 			cq.Set("depth", strconv.Itoa(d.Depth))
 		}
 		d.CollapseHref = "/graph?" + cq.Encode()
+	}
+	switch {
+	case d.Table != "":
+		d.ScrollTo = d.Table
+	case len(d.Expand) > 0:
+		d.ScrollTo = d.Expand[len(d.Expand)-1]
 	}
 	l := graphview.Compute(in, opt)
 	d.SVG, d.Boxes, d.Shown, d.Collapsed, d.Layers = l.SVG(d.Label), len(l.Boxes), l.Tables, l.Collapsed, l.Layers

@@ -4,6 +4,7 @@ import { wireActions } from "./api.js";
 
 const modules = {
   "[data-live]": () => import("./run.js"),
+  "[data-graph]": () => import("./graph.js"),
   "[data-signin]": () => import("./signin.js"),
   "[data-editor]": () => import("./editor.js"),
   "[data-admin]": () => import("./admin.js"),
