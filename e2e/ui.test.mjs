@@ -145,15 +145,22 @@ describe("the web UI on the quickstart", { timeout: 600_000 }, () => {
     await pre.waitFor();
     assert.match(await pre.innerText(), /convert|cast|int/i, "the error says what went wrong");
     await shot(page, "10-run-error");
-    // The run failed: it can be resumed as a new run.
-    await assert.doesNotReject(page.getByRole("button", { name: /resume/i }).waitFor());
+    // The run failed: resuming it makes a new run of the failed table, which links back.
+    await page.getByRole("button", { name: /resume/i }).click();
+    await page.waitForURL((u) => /^\/runs\/[^/]+$/.test(u.pathname) && u.href !== runURL);
+    const first = new URL(runURL).pathname.split("/").pop();
+    await page.locator("#run-live").getByRole("link", { name: first }).waitFor();
+    assert.deepEqual(await page.locator("table.gantt tbody tr").evaluateAll((trs) => trs.map((tr) => tr.dataset.name)), [NEW_TABLE],
+      "the resumed run has only the failed table");
+    await page.waitForFunction(() => document.querySelector("#run-live")?.dataset.state !== "running", null, { timeout: 120_000 });
+    await shot(page, "10b-run-resumed");
   });
 
   test("lists runs", async () => {
     await page.goto(dev.url + "/runs");
     await page.getByRole("heading", { name: "Runs" }).waitFor();
     const id = new URL(runURL).pathname.split("/").pop();
-    const row = page.locator("table.grid tr", { has: page.getByRole("link", { name: id }) });
+    const row = page.locator("table.grid tr", { has: page.getByRole("link", { name: id, exact: true }) });
     await row.getByText("failed").first().waitFor();
     await shot(page, "11-runs");
   });

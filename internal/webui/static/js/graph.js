@@ -5,10 +5,11 @@ export default function graph(wrap) {
   const target = wrap.dataset.scrollTo;
   if (!target) return;
   const svg = wrap.querySelector("svg");
-  const box = [...svg.querySelectorAll("[data-id]")].find((el) => el.dataset.id === target || el.dataset.id.startsWith(target + "."));
-  if (!box) return;
-  const b = box.getBoundingClientRect();
+  // The topmost of the boxes that match: a table, or the tables of the dataset.
+  const boxes = [...svg.querySelectorAll("[data-id]")].filter((el) => el.dataset.id === target || el.dataset.id.startsWith(target + "."));
+  if (boxes.length === 0) return;
+  const b = boxes.map((el) => el.getBoundingClientRect()).reduce((a, c) => (c.top < a.top ? c : a));
   const w = wrap.getBoundingClientRect();
-  wrap.scrollTop += b.top - w.top - (w.height - b.height) / 2;
+  wrap.scrollTop += b.top - w.top - (boxes.length > 1 ? 24 : (w.height - b.height) / 2);
   wrap.scrollLeft += b.left - w.left - (w.width - b.width) / 2;
 }
