@@ -29,7 +29,7 @@ type shop struct {
 	viewer, editor string // tokens
 }
 
-func newShop(t *testing.T) *shop {
+func newShop(t testing.TB) *shop {
 	t.Helper()
 	ctx := context.Background()
 	bucket, err := localblob.Open(filepath.Join(t.TempDir(), "objects"))
@@ -81,7 +81,7 @@ func newShop(t *testing.T) *shop {
 }
 
 // page GETs a page as the holder of tok.
-func (s *shop) page(t *testing.T, tok, path string) (int, http.Header, string) {
+func (s *shop) page(t testing.TB, tok, path string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest("GET", s.srv.URL+path, nil)
 	require.NoError(t, err)
@@ -273,4 +273,20 @@ func rowOf(t *testing.T, page, marker string) string {
 	end := strings.Index(page[i:], "</tr>")
 	require.True(t, start >= 0 && end >= 0)
 	return page[start : i+end]
+}
+
+// BenchmarkPages measures each page's server time over the shop fixture, through the real
+// API and its SQLite store: go test ./internal/webui -run '^$' -bench Pages.
+func BenchmarkPages(b *testing.B) {
+	s := newShop(b)
+	for _, p := range []string{"/tables", "/tables/marts.revenue", "/tables/marts.revenue/edit", "/costs",
+		"/admin/schedules", "/admin/connections", "/admin/users", "/admin/tokens"} {
+		b.Run(strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "_"), func(b *testing.B) {
+			for b.Loop() {
+				if code, _, _ := s.page(b, s.admin, p); code != http.StatusOK {
+					b.Fatalf("%s: %d", p, code)
+				}
+			}
+		})
+	}
 }

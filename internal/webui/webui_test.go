@@ -28,7 +28,7 @@ type testBundle struct {
 	admin string // an admin's API token
 }
 
-func setup(t *testing.T, cfg service.APIConfig) *testBundle {
+func setup(t testing.TB, cfg service.APIConfig) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
@@ -42,7 +42,7 @@ func setup(t *testing.T, cfg service.APIConfig) *testBundle {
 	return &testBundle{st: st, srv: srv, admin: token(t, st, "ada@example.com", "admin", "")}
 }
 
-func token(t *testing.T, st store.Store, email, role, group string) string {
+func token(t testing.TB, st store.Store, email, role, group string) string {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, st.UserPut(ctx, store.User{Email: email, Role: role, Group: group}))
