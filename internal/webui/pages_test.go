@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -289,4 +290,21 @@ func BenchmarkPages(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestTablePageShowsTheNewestRevisions(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	for i := 2; i <= 30; i++ {
+		_, err := s.st.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: "raw.orders", Kind: "query", SQL: "SELECT " + strconv.Itoa(i) + " AS id",
+			Owner: "ana@example.com", Group: "sales", Schedules: []string{"daily"}}, User: "ana@example.com", Message: "take " + strconv.Itoa(i), IfRevision: i - 1})
+		require.NoError(t, err)
+	}
+	_, _, page := s.page(t, s.viewer, "/tables/raw.orders")
+	require.Contains(t, page, "<strong>Revision 30</strong>")
+	require.Contains(t, page, "<strong>Revision 6</strong>")
+	require.NotContains(t, page, "<strong>Revision 5</strong>")
+	require.Contains(t, page, `<span class="dl dd">-SELECT 5 AS id</span>`, "revision 6 is diffed against 5")
+	require.Contains(t, page, "the API's full history")
 }
