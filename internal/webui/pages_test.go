@@ -308,3 +308,27 @@ func TestTablePageShowsTheNewestRevisions(t *testing.T) {
 	require.Contains(t, page, `<span class="dl dd">-SELECT 5 AS id</span>`, "revision 6 is diffed against 5")
 	require.Contains(t, page, "the API's full history")
 }
+
+func TestEditorHighlightsWithTheServersLexer(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	post := func(tok, body string) (int, string) {
+		req, err := http.NewRequest("POST", s.srv.URL+"/highlight", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "text/plain")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, out := post(s.viewer, "SELECT '<b>' -- hi")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, `<span class="k">SELECT</span> <span class="s">&#39;&lt;b&gt;&#39;</span> <span class="c">-- hi</span>`, out)
+	code, _ = post("", "SELECT 1")
+	require.Equal(t, http.StatusSeeOther, code, "only for the signed-in")
+}

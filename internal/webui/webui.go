@@ -214,6 +214,7 @@ func (u *UI) routes() {
 	u.mux.Handle("GET /tables/{name}", u.page(viewer, u.tablePage))
 	u.mux.Handle("GET /tables/{name}/edit", u.page(access.Editor, u.editPage))
 	u.mux.Handle("GET /tables/{name}/exports/{run}/{index}", u.page(viewer, u.exportFile))
+	u.mux.Handle("POST /highlight", u.page(viewer, u.highlight))
 	u.mux.Handle("GET /costs", u.page(viewer, u.costsPage))
 	u.mux.Handle("GET /admin/schedules", u.page(viewer, u.schedulesPage))
 	u.mux.Handle("GET /admin/connections", u.page(viewer, u.connectionsPage))
