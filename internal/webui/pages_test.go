@@ -2,6 +2,7 @@ package webui_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -331,4 +332,55 @@ func TestEditorHighlightsWithTheServersLexer(t *testing.T) {
 	require.Equal(t, `<span class="k">SELECT</span> <span class="s">&#39;&lt;b&gt;&#39;</span> <span class="c">-- hi</span>`, out)
 	code, _ = post("", "SELECT 1")
 	require.Equal(t, http.StatusSeeOther, code, "only for the signed-in")
+}
+
+// BenchmarkTablesPage2000 measures the tables page of a 2,000-table project with a run of
+// every table: go test ./internal/webui -run '^$' -bench TablesPage2000.
+func BenchmarkTablesPage2000(b *testing.B) {
+	s := newShop(b)
+	ctx := context.Background()
+	var nodes []*run.Node
+	for i := range 2000 {
+		name := fmt.Sprintf("ds%02d.t%04d", i%40, i)
+		sql := "SELECT 1 AS x"
+		if i >= 40 {
+			sql = fmt.Sprintf("SELECT x FROM ds%02d.t%04d", (i-40)%40, i-40)
+		}
+		_, err := s.st.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: name, Kind: "query", SQL: sql, Owner: "ana@example.com"}, User: "ana@example.com", Create: true})
+		require.NoError(b, err)
+		nodes = append(nodes, &run.Node{RunID: "r-big", Name: name, Kind: "query", State: run.NodeSucceeded, Attempt: 1, MaxAttempts: 1,
+			StartedAt: time.Now().Add(-time.Minute), FinishedAt: time.Now(), Stats: run.Stats{BytesBilled: int64(i) << 20}})
+	}
+	require.NoError(b, s.st.RunCreate(ctx, &run.Run{ID: "r-big", State: run.RunRunning, CreatedAt: time.Now()}, nodes))
+	require.NoError(b, s.st.RunFinish(ctx, &store.RunFinishParams{ID: "r-big", State: run.RunSucceeded, FinishedAt: time.Now()}))
+	var size int
+	for b.Loop() {
+		code, _, page := s.page(b, s.admin, "/tables")
+		if code != http.StatusOK {
+			b.Fatal(code)
+		}
+		size = len(page)
+	}
+	b.ReportMetric(float64(size)/1024, "KiB/page")
+}
+
+func TestTablesPageShowsAPageAtATime(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	for i := range 205 {
+		_, err := s.st.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: fmt.Sprintf("big.t%03d", i), Kind: "query", SQL: "SELECT 1 AS x"},
+			User: "ana@example.com", Create: true})
+		require.NoError(t, err)
+	}
+	_, _, page := s.page(t, s.viewer, "/tables?dataset=big")
+	require.Contains(t, page, "1–200 of 205 matching, 208 tables")
+	require.Contains(t, page, `href="/tables?dataset=big&amp;page=2" rel="next"`)
+	require.Contains(t, page, `href="/tables/big.t199"`)
+	require.NotContains(t, page, `href="/tables/big.t200"`)
+	_, _, page = s.page(t, s.viewer, "/tables?dataset=big&page=2")
+	require.Contains(t, page, "201–205 of 205 matching")
+	require.Contains(t, page, `href="/tables/big.t204"`)
+	require.Contains(t, page, `rel="prev"`)
+	require.NotContains(t, page, `rel="next"`)
 }
