@@ -334,9 +334,9 @@ func TestEditorHighlightsWithTheServersLexer(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, code, "only for the signed-in")
 }
 
-// BenchmarkTablesPage2000 measures the tables page of a 2,000-table project with a run of
-// every table: go test ./internal/webui -run '^$' -bench TablesPage2000.
-func BenchmarkTablesPage2000(b *testing.B) {
+// BenchmarkPages2000 measures the pages of a 2,000-table project with a run of every table:
+// go test ./internal/webui -run '^$' -bench Pages2000.
+func BenchmarkPages2000(b *testing.B) {
 	s := newShop(b)
 	ctx := context.Background()
 	var nodes []*run.Node
@@ -353,15 +353,19 @@ func BenchmarkTablesPage2000(b *testing.B) {
 	}
 	require.NoError(b, s.st.RunCreate(ctx, &run.Run{ID: "r-big", State: run.RunRunning, CreatedAt: time.Now()}, nodes))
 	require.NoError(b, s.st.RunFinish(ctx, &store.RunFinishParams{ID: "r-big", State: run.RunSucceeded, FinishedAt: time.Now()}))
-	var size int
-	for b.Loop() {
-		code, _, page := s.page(b, s.admin, "/tables")
-		if code != http.StatusOK {
-			b.Fatal(code)
-		}
-		size = len(page)
+	for _, p := range []string{"/tables", "/tables/ds10.t1050", "/tables/ds10.t1050/edit", "/costs"} {
+		b.Run(strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "_"), func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				code, _, page := s.page(b, s.admin, p)
+				if code != http.StatusOK {
+					b.Fatal(code)
+				}
+				size = len(page)
+			}
+			b.ReportMetric(float64(size)/1024, "KiB/page")
+		})
 	}
-	b.ReportMetric(float64(size)/1024, "KiB/page")
 }
 
 func TestTablesPageShowsAPageAtATime(t *testing.T) {

@@ -120,6 +120,8 @@ type Config struct {
 	// TokenSignIn offers the sign-in form that takes an API token (maestro dev, and any
 	// deployment without IAP). Behind IAP the proxy signs people in and the form is not needed.
 	TokenSignIn bool
+	// SignInCodes, when set, are the one-time codes the sign-in page accepts (maestro dev's link).
+	SignInCodes *SignInCodes
 	// DryRun tells the editor that the server estimates a query's cost as it is typed.
 	DryRun bool
 	Log    *zap.Logger
