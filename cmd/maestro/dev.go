@@ -26,6 +26,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
+	"github.com/maestro-sql/maestro/internal/webui"
 )
 
 type devFlags struct {
@@ -353,10 +354,16 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 	}
 	mux := http.NewServeMux()
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
-	// External tables' files are PUT to the API itself, into the object folder.
+	// External tables' files are PUT to the API itself, into the object folder. The web UI's
+	// sign-in link carries a one-time code for the admin token, never the token.
+	codes := webui.NewSignInCodes(time.Now)
+	code, err := codes.Issue(token)
+	if err != nil {
+		return nil, err
+	}
 	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{
-		External: service.ExternalConfig{Bucket: sys.Objects},
-		Pricing:  sys.Project.Pricing, History: sys.History,
+		External: service.ExternalConfig{Bucket: sys.Objects}, SignInCodes: codes,
+		Pricing: sys.Project.Pricing, History: sys.History,
 		ExportURL:      func(_ context.Context, key string) (string, error) { return sys.FileURL(key) },
 		DefaultProject: sys.Project.DefaultProject, DefaultDataset: sys.Project.DefaultDataset}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: devReadHeaderTimeout, IdleTimeout: devIdleTimeout}
@@ -366,9 +373,9 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 		}
 	}()
 	log.Info("serving the web UI and API", zap.String("url", "http://"+ln.Addr().String()+"/"))
-	// The token rides in the fragment, which the browser keeps to itself: it reaches no server
+	// The code rides in the fragment, which the browser keeps to itself: it reaches no server
 	// log, and the sign-in page removes it from the address bar and history.
-	fmt.Fprintf(stderr, "Web UI: sign in at http://%s/signin#token=%s\n", ln.Addr().String(), token)
+	fmt.Fprintf(stderr, "Web UI: sign in at http://%s/signin#code=%s (the link works once)\n", ln.Addr().String(), code)
 	return srv, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/warehouse"
+	"github.com/maestro-sql/maestro/internal/webui"
 )
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -117,6 +118,9 @@ type APIConfig struct {
 	// ExportURL makes the URL a client reads an export file at (GET /runs/{id}/tables/{table}/exports):
 	// maestro dev's file:// URLs. Nil: a GET URL signed by External.Signer, or none without one.
 	ExportURL func(ctx context.Context, key string) (string, error)
+	// SignInCodes are one-time codes the web UI's sign-in accepts (maestro dev prints a link with
+	// one); nil: none.
+	SignInCodes *webui.SignInCodes
 	// RequestTimeout bounds a request of a route without its own timeout; defaults to 30 s.
 	RequestTimeout time.Duration
 	// Now is the clock; defaults to time.Now.

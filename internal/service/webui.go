@@ -26,7 +26,7 @@ type uiBackend struct{ a *api }
 
 func newUI(a *api) (*webui.UI, error) {
 	return webui.New(webui.Config{Backend: uiBackend{a}, Store: a.st, Pricing: a.cfg.Pricing, Log: a.log, Now: a.cfg.Now,
-		TokenSignIn: a.cfg.IAP.Audience == "", DryRun: a.cfg.DryRun != nil})
+		TokenSignIn: a.cfg.IAP.Audience == "", SignInCodes: a.cfg.SignInCodes, DryRun: a.cfg.DryRun != nil})
 }
 
 func viewerOf(p *Principal) *webui.Viewer {

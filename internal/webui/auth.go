@@ -55,6 +55,15 @@ func (u *UI) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	next := safeNext(r.PostForm.Get("next"))
 	token := strings.TrimSpace(r.PostForm.Get("token"))
+	if code := strings.TrimSpace(r.PostForm.Get("code")); code != "" && token == "" {
+		t, ok := u.cfg.SignInCodes.redeem(code)
+		if !ok {
+			u.render(w, r, http.StatusUnauthorized, "signin", "Sign in", "", signinData{Next: next, TokenSignIn: true,
+				Error: "That sign-in link was used already or is too old: paste an API token (maestro dev keeps its own in its state folder, api-token)."})
+			return
+		}
+		token = t
+	}
 	if token == "" {
 		u.render(w, r, http.StatusUnprocessableEntity, "signin", "Sign in", "", signinData{Next: next, TokenSignIn: true, Error: "Paste an API token (it starts with mae_)."})
 		return

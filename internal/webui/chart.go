@@ -56,7 +56,7 @@ func costChart(days []dayCost, from, to time.Time, pricing spec.Pricing, label s
 	if top == 0 {
 		return template.HTML(`<p class="sub">No finished run cost anything in these ` + fmt.Sprint(len(keys)) + ` days.</p>`)
 	}
-	const w, h, pad, axis = 720.0, 140.0, 4.0, 18.0
+	const w, h, pad, axis = 1200.0, 150.0, 4.0, 18.0
 	bw := (w - 2*pad) / float64(len(keys))
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s: %s in total over %d days">`,

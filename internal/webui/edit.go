@@ -2,6 +2,7 @@ package webui
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 
@@ -71,4 +72,20 @@ func groupName(g string) string {
 		return "no group (admins only)"
 	}
 	return "group " + g
+}
+
+// maxHighlight bounds the SQL the editor may send to be highlighted; a table's SQL is a few KB.
+const maxHighlight = 1 << 20
+
+// highlight answers the editor's SQL as highlighted HTML, from the same lexer the table page
+// (and dependency inference) uses, so the editor needs no second lexer in JavaScript.
+func (u *UI) highlight(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHighlight))
+	if err != nil {
+		http.Error(w, "the SQL must be at most 1 MiB", http.StatusRequestEntityTooLarge)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = io.WriteString(w, string(highlightSQL(string(body))))
 }

@@ -32,6 +32,7 @@ func (u *UI) funcs() template.FuncMap {
 		"diff":    highlightDiff,
 		"join":    strings.Join,
 		"dataset": datasetOf,
+		"add":     func(a, b, c int) int { return a + b + c },
 		"trimdot": func(s string) string { return strings.TrimPrefix(s, ".") },
 		"deref":   func(b *bool) bool { return b != nil && *b },
 		// pct, short, offset and liveInterval serve the run page's timeline (runs.go).

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"errors"
 	"html/template"
 	"strings"
 
@@ -35,18 +36,25 @@ func highlightSQL(src string) template.HTML {
 			b.WriteString(template.HTMLEscapeString(g))
 			return
 		}
-		// Keep leading spaces outside the comment span, so a comment's colour starts at its text.
-		trimmed := strings.TrimLeft(g, " \t\r\n")
-		b.WriteString(template.HTMLEscapeString(g[:len(g)-len(trimmed)]))
+		// Spaces around comments stay outside the span, so its colour covers the comment only.
+		lead := len(g) - len(strings.TrimLeft(g, " \t\r\n"))
+		tail := len(strings.TrimRight(g, " \t\r"))
+		b.WriteString(template.HTMLEscapeString(g[:lead]))
 		b.WriteString(`<span class="c">`)
-		b.WriteString(template.HTMLEscapeString(trimmed))
+		b.WriteString(template.HTMLEscapeString(g[lead:tail]))
 		b.WriteString(`</span>`)
+		b.WriteString(template.HTMLEscapeString(g[tail:]))
 	}
 	for {
 		t, err := l.Next()
 		if err != nil {
+			at := prev
+			if se, ok := errors.AsType[*sqlref.Error](err); ok && se.Offset >= prev && se.Offset <= len(src) {
+				at = se.Offset
+			}
+			gap(at)
 			b.WriteString(`<span class="err">`)
-			b.WriteString(template.HTMLEscapeString(src[prev:]))
+			b.WriteString(template.HTMLEscapeString(src[at:]))
 			b.WriteString(`</span>`)
 			break
 		}

@@ -2,9 +2,11 @@ package webui_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ type shop struct {
 	viewer, editor string // tokens
 }
 
-func newShop(t *testing.T) *shop {
+func newShop(t testing.TB) *shop {
 	t.Helper()
 	ctx := context.Background()
 	bucket, err := localblob.Open(filepath.Join(t.TempDir(), "objects"))
@@ -81,7 +83,7 @@ func newShop(t *testing.T) *shop {
 }
 
 // page GETs a page as the holder of tok.
-func (s *shop) page(t *testing.T, tok, path string) (int, http.Header, string) {
+func (s *shop) page(t testing.TB, tok, path string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest("GET", s.srv.URL+path, nil)
 	require.NoError(t, err)
@@ -273,4 +275,116 @@ func rowOf(t *testing.T, page, marker string) string {
 	end := strings.Index(page[i:], "</tr>")
 	require.True(t, start >= 0 && end >= 0)
 	return page[start : i+end]
+}
+
+// BenchmarkPages measures each page's server time over the shop fixture, through the real
+// API and its SQLite store: go test ./internal/webui -run '^$' -bench Pages.
+func BenchmarkPages(b *testing.B) {
+	s := newShop(b)
+	for _, p := range []string{"/tables", "/tables/marts.revenue", "/tables/marts.revenue/edit", "/costs",
+		"/admin/schedules", "/admin/connections", "/admin/users", "/admin/tokens"} {
+		b.Run(strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "_"), func(b *testing.B) {
+			for b.Loop() {
+				if code, _, _ := s.page(b, s.admin, p); code != http.StatusOK {
+					b.Fatalf("%s: %d", p, code)
+				}
+			}
+		})
+	}
+}
+
+func TestTablePageShowsTheNewestRevisions(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	for i := 2; i <= 30; i++ {
+		_, err := s.st.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: "raw.orders", Kind: "query", SQL: "SELECT " + strconv.Itoa(i) + " AS id",
+			Owner: "ana@example.com", Group: "sales", Schedules: []string{"daily"}}, User: "ana@example.com", Message: "take " + strconv.Itoa(i), IfRevision: i - 1})
+		require.NoError(t, err)
+	}
+	_, _, page := s.page(t, s.viewer, "/tables/raw.orders")
+	require.Contains(t, page, "<strong>Revision 30</strong>")
+	require.Contains(t, page, "<strong>Revision 6</strong>")
+	require.NotContains(t, page, "<strong>Revision 5</strong>")
+	require.Contains(t, page, `<span class="dl dd">-SELECT 5 AS id</span>`, "revision 6 is diffed against 5")
+	require.Contains(t, page, "the API's full history")
+}
+
+func TestEditorHighlightsWithTheServersLexer(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	post := func(tok, body string) (int, string) {
+		req, err := http.NewRequest("POST", s.srv.URL+"/highlight", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "text/plain")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, out := post(s.viewer, "SELECT '<b>' -- hi")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, `<span class="k">SELECT</span> <span class="s">&#39;&lt;b&gt;&#39;</span> <span class="c">-- hi</span>`, out)
+	code, _ = post("", "SELECT 1")
+	require.Equal(t, http.StatusSeeOther, code, "only for the signed-in")
+}
+
+// BenchmarkPages2000 measures the pages of a 2,000-table project with a run of every table:
+// go test ./internal/webui -run '^$' -bench Pages2000.
+func BenchmarkPages2000(b *testing.B) {
+	s := newShop(b)
+	ctx := context.Background()
+	var nodes []*run.Node
+	for i := range 2000 {
+		name := fmt.Sprintf("ds%02d.t%04d", i%40, i)
+		sql := "SELECT 1 AS x"
+		if i >= 40 {
+			sql = fmt.Sprintf("SELECT x FROM ds%02d.t%04d", (i-40)%40, i-40)
+		}
+		_, err := s.st.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: name, Kind: "query", SQL: sql, Owner: "ana@example.com"}, User: "ana@example.com", Create: true})
+		require.NoError(b, err)
+		nodes = append(nodes, &run.Node{RunID: "r-big", Name: name, Kind: "query", State: run.NodeSucceeded, Attempt: 1, MaxAttempts: 1,
+			StartedAt: time.Now().Add(-time.Minute), FinishedAt: time.Now(), Stats: run.Stats{BytesBilled: int64(i) << 20}})
+	}
+	require.NoError(b, s.st.RunCreate(ctx, &run.Run{ID: "r-big", State: run.RunRunning, CreatedAt: time.Now()}, nodes))
+	require.NoError(b, s.st.RunFinish(ctx, &store.RunFinishParams{ID: "r-big", State: run.RunSucceeded, FinishedAt: time.Now()}))
+	for _, p := range []string{"/tables", "/tables/ds10.t1050", "/tables/ds10.t1050/edit", "/costs"} {
+		b.Run(strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "_"), func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				code, _, page := s.page(b, s.admin, p)
+				if code != http.StatusOK {
+					b.Fatal(code)
+				}
+				size = len(page)
+			}
+			b.ReportMetric(float64(size)/1024, "KiB/page")
+		})
+	}
+}
+
+func TestTablesPageShowsAPageAtATime(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	for i := range 205 {
+		_, err := s.st.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: fmt.Sprintf("big.t%03d", i), Kind: "query", SQL: "SELECT 1 AS x"},
+			User: "ana@example.com", Create: true})
+		require.NoError(t, err)
+	}
+	_, _, page := s.page(t, s.viewer, "/tables?dataset=big")
+	require.Contains(t, page, "1–200 of 205 matching, 208 tables")
+	require.Contains(t, page, `href="/tables?dataset=big&amp;page=2" rel="next"`)
+	require.Contains(t, page, `href="/tables/big.t199"`)
+	require.NotContains(t, page, `href="/tables/big.t200"`)
+	_, _, page = s.page(t, s.viewer, "/tables?dataset=big&page=2")
+	require.Contains(t, page, "201–205 of 205 matching")
+	require.Contains(t, page, `href="/tables/big.t204"`)
+	require.Contains(t, page, `rel="prev"`)
+	require.NotContains(t, page, `rel="next"`)
 }

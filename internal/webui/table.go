@@ -39,10 +39,12 @@ func (t tableRun) Duration() time.Duration { return lastNode(t).Duration() }
 type tableData struct {
 	Rec        *store.TableRecord
 	Neighbours *Neighbours
-	Revisions  []history.Entry // newest first
-	Runs       []tableRun
-	CostChart  template.HTML
-	CostTotal  string
+	Revisions  []history.Entry // newest first, at most shownRevisions
+	// OlderRevisions: there are more than shown (the API's history route has them all).
+	OlderRevisions bool
+	Runs           []tableRun
+	CostChart      template.HTML
+	CostTotal      string
 	// ExportRun is the run whose export files are listed (the newest where the table succeeded).
 	ExportRun string
 	Exports   []ExportFile
@@ -50,6 +52,24 @@ type tableData struct {
 	CanRun    bool
 	// RunBody and RunDownstreamBody are the JSON bodies of the run buttons.
 	RunBody, RunDownstreamBody string
+}
+
+// shownRevisions bounds the revisions a table page diffs: rendering a revision's files and
+// diffing them is the page's largest cost, and a table may have hundreds.
+const shownRevisions = 25
+
+// newestRevisions reads only a table's newest n revisions, for history.TableLog.
+type newestRevisions struct {
+	Reader
+	n int
+}
+
+func (s newestRevisions) TableRevisions(ctx context.Context, name string) ([]*store.TableRecord, error) {
+	revs, err := s.Reader.TableRevisions(ctx, name)
+	if len(revs) > s.n {
+		revs = revs[len(revs)-s.n:]
+	}
+	return revs, err
 }
 
 // findTable returns a stored table by name from the listing cache, or ErrNotFound.
@@ -82,10 +102,14 @@ func (u *UI) tablePage(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		u.storeFailed(w, r, v, "placing table "+name+" in the graph", err)
 		return
 	}
-	revs, err := history.TableLog(ctx, u.cfg.Store, name)
+	revs, err := history.TableLog(ctx, newestRevisions{u.cfg.Store, shownRevisions + 1}, name)
 	if err != nil {
 		u.storeFailed(w, r, v, "reading the revisions of "+name, err)
 		return
+	}
+	if len(revs) > shownRevisions {
+		// The oldest one read is there only as the base of the next one's diff.
+		revs, d.OlderRevisions = revs[1:], true
 	}
 	slices.Reverse(revs)
 	d.Revisions = revs

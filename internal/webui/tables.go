@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,11 +88,18 @@ type tableRow struct {
 type tablesData struct {
 	Rows  []tableRow
 	Total int
+	// Matching counts the rows the filter keeps; Rows is one page of them, from First (1-based).
+	Matching, First  int
+	PrevURL, NextURL string
+	PerPage          int
 	// The filter as asked, and the values each filter may take.
 	Q, Dataset, Owner, Schedule, State  string
 	Datasets, Owners, Schedules, States []string
 	CanCreate                           bool
 }
+
+// tablesPerPage is how many tables the tables page lists at once.
+const tablesPerPage = 200
 
 // nodeStates are the states a table's last run may be in, for the filter.
 var nodeStates = []string{"never", "pending", "ready", "running", "succeeded", "failed", "skipped", "cancelled"}
@@ -110,7 +118,7 @@ func (u *UI) tablesPage(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	}
 	q := r.URL.Query()
 	d := tablesData{Q: strings.TrimSpace(q.Get("q")), Dataset: q.Get("dataset"), Owner: q.Get("owner"), Schedule: q.Get("schedule"),
-		State: q.Get("state"), States: nodeStates, Total: len(recs), CanCreate: v.CanEdit()}
+		State: q.Get("state"), States: nodeStates, Total: len(recs), CanCreate: v.CanEdit(), PerPage: tablesPerPage}
 	datasets, owners, schedules := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	needle := strings.ToLower(d.Q)
 	for _, rec := range recs {
@@ -137,6 +145,28 @@ func (u *UI) tablesPage(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		d.Rows = append(d.Rows, tableRow{Rec: rec, Last: l})
 	}
 	d.Datasets, d.Owners, d.Schedules = keys(datasets), keys(owners), keys(schedules)
+	// One page at a time: a template renders a few thousand rows in about 100 ms, and nobody
+	// reads them all; search and the filters find a table.
+	page := 1
+	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 1 {
+		page = p
+	}
+	d.Matching = len(d.Rows)
+	pages := max(1, (d.Matching+tablesPerPage-1)/tablesPerPage)
+	page = min(page, pages)
+	start := (page - 1) * tablesPerPage
+	d.Rows, d.First = d.Rows[start:min(start+tablesPerPage, d.Matching)], start+1
+	at := func(p int) string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(p))
+		return "/tables?" + q.Encode()
+	}
+	if page > 1 {
+		d.PrevURL = at(page - 1)
+	}
+	if page < pages {
+		d.NextURL = at(page + 1)
+	}
 	u.render(w, r, http.StatusOK, "tables", "Tables", "tables", d)
 }
 

@@ -124,6 +124,8 @@ type Config struct {
 	// TokenSignIn offers the sign-in form that takes an API token (maestro dev, and any
 	// deployment without IAP). Behind IAP the proxy signs people in and the form is not needed.
 	TokenSignIn bool
+	// SignInCodes, when set, are the one-time codes the sign-in page accepts (maestro dev's link).
+	SignInCodes *SignInCodes
 	// DryRun tells the editor that the server estimates a query's cost as it is typed.
 	DryRun bool
 	Log    *zap.Logger
@@ -218,6 +220,7 @@ func (u *UI) routes() {
 	u.mux.Handle("GET /tables/{name}", u.page(viewer, u.tablePage))
 	u.mux.Handle("GET /tables/{name}/edit", u.page(access.Editor, u.editPage))
 	u.mux.Handle("GET /tables/{name}/exports/{run}/{index}", u.page(viewer, u.exportFile))
+	u.mux.Handle("POST /highlight", u.page(viewer, u.highlight))
 	u.mux.Handle("GET /costs", u.page(viewer, u.costsPage))
 	u.mux.Handle("GET /graph", u.page(viewer, u.graphPage))
 	u.mux.Handle("GET /runs", u.page(viewer, u.runsPage))

@@ -28,7 +28,7 @@ type testBundle struct {
 	admin string // an admin's API token
 }
 
-func setup(t *testing.T, cfg service.APIConfig) *testBundle {
+func setup(t testing.TB, cfg service.APIConfig) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
@@ -42,7 +42,7 @@ func setup(t *testing.T, cfg service.APIConfig) *testBundle {
 	return &testBundle{st: st, srv: srv, admin: token(t, st, "ada@example.com", "admin", "")}
 }
 
-func token(t *testing.T, st store.Store, email, role, group string) string {
+func token(t testing.TB, st store.Store, email, role, group string) string {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, st.UserPut(ctx, store.User{Email: email, Role: role, Group: group}))
@@ -179,4 +179,34 @@ func TestStaticFilesAreCachedByVersion(t *testing.T) {
 	code, hdr, _ = get(t, c, b.srv.URL+"/static/maestro.css?v=old")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "no-cache", hdr.Get("Cache-Control"), "an old page's link is not cached for good")
+}
+
+func TestSignInWithAOneTimeCode(t *testing.T) {
+	t.Parallel()
+	codes := webui.NewSignInCodes(nil)
+	b := setup(t, service.APIConfig{SignInCodes: codes})
+	code, err := codes.Issue(b.admin)
+	require.NoError(t, err)
+	post := func(c *http.Client, code string) *http.Response {
+		req, err := http.NewRequest("POST", b.srv.URL+"/signin", strings.NewReader(url.Values{"code": {code}, "next": {"/costs"}}.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	c := b.browser(t)
+	resp := post(c, code)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/costs", resp.Header.Get("Location"))
+	code2, _, page := get(t, c, b.srv.URL+"/costs")
+	require.Equal(t, http.StatusOK, code2)
+	require.Contains(t, page, "ada@example.com · admin")
+
+	resp = post(b.browser(t), code)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a code works once")
+	resp = post(b.browser(t), "0123456789abcdef0123456789abcdef")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }

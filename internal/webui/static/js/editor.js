@@ -12,6 +12,7 @@ export default function editor(form) {
   const sql = form.querySelector("#e-sql");
   const status = document.getElementById("check-status");
   const errorsList = document.getElementById("check-errors");
+  const hl = document.getElementById("e-hl");
   const saveError = document.getElementById("save-error");
   let timer = null;
   let inflight = null;
@@ -133,9 +134,34 @@ export default function editor(form) {
     }
   }
 
+  // The highlighted copy follows every keystroke as plain text at once, and takes its colours
+  // from the server (the same lexer as the table page) when typing pauses.
+  let hlSeq = 0;
+  function syncScroll() {
+    hl.parentElement.scrollTop = sql.scrollTop;
+    hl.parentElement.scrollLeft = sql.scrollLeft;
+  }
+  function mirror() {
+    hl.textContent = sql.value + "\n";
+    syncScroll();
+  }
+  async function colour() {
+    const mine = ++hlSeq;
+    const text = sql.value;
+    try {
+      const res = await fetch("/highlight", { method: "POST", credentials: "same-origin", headers: { "Content-Type": "text/plain" }, body: text });
+      if (!res.ok || mine !== hlSeq || text !== sql.value) return;
+      hl.innerHTML = (await res.text()) + "\n";
+      syncScroll();
+    } catch { /* the plain copy stays */ }
+  }
+  sql.addEventListener("input", mirror);
+  sql.addEventListener("scroll", syncScroll);
+  new ResizeObserver(syncScroll).observe(sql);
+
   function schedule() {
     clearTimeout(timer);
-    timer = setTimeout(check, DEBOUNCE_MS);
+    timer = setTimeout(() => { check(); colour(); }, DEBOUNCE_MS);
   }
 
   form.addEventListener("input", schedule);
@@ -148,6 +174,7 @@ export default function editor(form) {
     if (ev.key === "Tab" && !ev.shiftKey && !escaped) {
       ev.preventDefault();
       sql.setRangeText("\t", sql.selectionStart, sql.selectionEnd, "end");
+      mirror();
       schedule();
     }
     escaped = false;
