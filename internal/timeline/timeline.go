@@ -31,6 +31,9 @@ type Row struct {
 	Duration time.Duration
 	// Critical: the table is on the critical path.
 	Critical bool
+	// Copied: a resume run kept the table's success from the run it resumes; it did not run
+	// in this one (no bar, no cost).
+	Copied bool
 	Stats    run.Stats
 	// USD is what the table's job cost; Priced is false when it is unknown (no pricing).
 	USD    float64
@@ -93,7 +96,9 @@ func Build(rn *run.Run, nodes []*run.Node, now time.Time, price Pricer) *Timelin
 
 	for i, n := range nodes {
 		r := Row{Name: n.Name, Kind: n.Kind, State: n.State, Attempt: n.Attempt, Error: n.Error, Layer: visit(i), Stats: n.Stats}
-		if !n.StartedAt.IsZero() {
+		// A success copied from the resumed run started before this run existed.
+		r.Copied = rn.ResumedFrom != "" && !n.StartedAt.IsZero() && n.StartedAt.Before(rn.CreatedAt)
+		if !n.StartedAt.IsZero() && !r.Copied {
 			r.Bar, r.Start, r.End = true, n.StartedAt, n.FinishedAt
 			if r.End.IsZero() || !n.State.Terminal() {
 				r.End, r.Running = now, n.State == run.NodeRunning
@@ -107,7 +112,7 @@ func Build(rn *run.Run, nodes []*run.Node, now time.Time, price Pricer) *Timelin
 				tl.End = r.End
 			}
 		}
-		if price != nil && n.State.Terminal() {
+		if price != nil && n.State.Terminal() && !r.Copied {
 			r.USD, r.Priced = price(n.Stats)
 		}
 		tl.Rows = append(tl.Rows, r)

@@ -131,6 +131,24 @@ func TestBuild(t *testing.T) {
 	})
 }
 
+func TestBuildResumeRunKeepsCopiedSuccessesOffItsClock(t *testing.T) {
+	t.Parallel()
+	// r5 resumes a run whose s.a succeeded at 0–2 s; s.b runs again from 62 s.
+	rn := &run.Run{ID: "r5", ResumedFrom: "r4", State: run.RunSucceeded, CreatedAt: at(60), FinishedAt: at(70)}
+	nodes := []*run.Node{node("s.a", run.NodeSucceeded, 0, 2), node("s.b", run.NodeSucceeded, 62, 70, "s.a")}
+	tl := Build(rn, nodes, at(100), func(run.Stats) (float64, bool) { return 1, true })
+	a, b := rowNamed(t, tl, "s.a"), rowNamed(t, tl, "s.b")
+	if !a.Copied || a.Bar || a.Priced {
+		t.Errorf("the copied success: copied %v, bar %v, priced %v; want copied, no bar, no cost", a.Copied, a.Bar, a.Priced)
+	}
+	if !tl.Start.Equal(at(60)) || b.Left != 20 || b.Width != 80 {
+		t.Errorf("axis from %v, s.b at %v%% for %v%%: the axis must start with this run", tl.Start, b.Left, b.Width)
+	}
+	if got := strings.Join(tl.Critical, " "); got != "s.b" {
+		t.Errorf("critical path %q, want s.b alone", got)
+	}
+}
+
 func TestShort(t *testing.T) {
 	t.Parallel()
 	for d, want := range map[time.Duration]string{
