@@ -34,7 +34,7 @@ type Row struct {
 	// Copied: a resume run kept the table's success from the run it resumes; it did not run
 	// in this one (no bar, no cost).
 	Copied bool
-	Stats    run.Stats
+	Stats  run.Stats
 	// USD is what the table's job cost; Priced is false when it is unknown (no pricing).
 	USD    float64
 	Priced bool
