@@ -9,7 +9,6 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/cost"
 	"github.com/maestro-sql/maestro/internal/run"
-	"github.com/maestro-sql/maestro/internal/timeline"
 )
 
 // funcs are the template functions every page may use.
@@ -35,11 +34,9 @@ func (u *UI) funcs() template.FuncMap {
 		"add":     func(a, b, c int) int { return a + b + c },
 		"trimdot": func(s string) string { return strings.TrimPrefix(s, ".") },
 		"deref":   func(b *bool) bool { return b != nil && *b },
-		// pct, short, offset and liveInterval serve the run page's timeline (runs.go).
-		"pct":          func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "%" },
-		"short":        timeline.Short,
-		"offset":       func(t, start time.Time) string { return timeline.Offset(t.Sub(start)) },
-		"liveInterval": func() int { return runLiveInterval },
+		// pct and ganttRows draw the run page's timeline (runs.go).
+		"pct":       func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "%" },
+		"ganttRows": u.ganttRows,
 	}
 }
 

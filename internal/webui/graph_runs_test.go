@@ -120,7 +120,7 @@ func TestRunPages(t *testing.T) {
 		require.NotContains(t, body, "/cancel")
 		_, _, body = getPage(t, srv, editor, "/runs/r2")
 		require.Contains(t, body, `data-api="POST /runs/r2/cancel"`)
-		require.Contains(t, body, `data-live="/runs/r2/live"`)
+		require.Contains(t, body, `data-live="/runs/r2/live" data-interval="1010"`, "a run of two tables is polled about every second")
 		require.Contains(t, body, "waiting for upstream")
 	})
 

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"html"
+	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,6 +91,8 @@ type runData struct {
 	Priced   bool
 	// CanEdit: the viewer may cancel or resume it.
 	CanEdit bool
+	// LiveInterval is how often, in milliseconds, the page asks for changes while the run goes on.
+	LiveInterval int
 }
 
 type stateCount struct {
@@ -94,8 +100,12 @@ type stateCount struct {
 	N     int
 }
 
-// runLiveInterval is how often a running run's page asks for changes, in milliseconds.
-const runLiveInterval = 1000
+// liveInterval is how often a running run's page asks for changes, in milliseconds: every
+// second for a small run, less often for a big one, since each answer reads every node (a
+// Firestore read each) and renders every row.
+func liveInterval(nodes int) int {
+	return min(1000+5*nodes, 15000)
+}
 
 func (u *UI) runData(r *http.Request, v *Viewer) (*runData, error) {
 	ctx := r.Context()
@@ -110,7 +120,7 @@ func (u *UI) runData(r *http.Request, v *Viewer) (*runData, error) {
 	}
 	now := u.cfg.Now()
 	price := func(s run.Stats) (float64, bool) { return cost.Of(u.cfg.Pricing, s) }
-	d := &runData{Run: rn, Timeline: timeline.Build(rn, nodes, now, price), CanEdit: v.CanEdit()}
+	d := &runData{Run: rn, Timeline: timeline.Build(rn, nodes, now, price), CanEdit: v.CanEdit(), LiveInterval: liveInterval(len(nodes))}
 	d.Duration = d.Timeline.End.Sub(rn.CreatedAt)
 	counts := map[run.NodeState]int{}
 	var stats run.Stats
@@ -171,4 +181,65 @@ func (u *UI) runLive(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(buf.Bytes())
+}
+
+// ganttRows writes the timeline's rows. They are written here rather than by the template:
+// a run of 2,000 tables took html/template about 150 ms, this a tenth of it. Every string
+// written is escaped.
+func (u *UI) ganttRows(rn *run.Run, tl *timeline.Timeline) template.HTML {
+	var b strings.Builder
+	b.Grow(700 * len(tl.Rows))
+	esc := html.EscapeString
+	for i := range tl.Rows {
+		r := &tl.Rows[i]
+		name, state := esc(r.Name), esc(string(r.State))
+		crit := ""
+		if r.Critical {
+			crit = " crit"
+		}
+		fmt.Fprintf(&b, `<tr class="g-row%s" data-name="%s" data-state="%s">`, crit, name, state)
+		b.WriteString(`<th scope="row" class="g-name">`)
+		if r.Critical {
+			b.WriteString(`<span class="crit-mark" title="on the critical path">◆</span>`)
+		}
+		fmt.Fprintf(&b, `<a href="/tables/%s">%s</a></th>`, esc(url.PathEscape(r.Name)), name)
+		fmt.Fprintf(&b, `<td class="g-state"><span class="state %s">%s</span>`, state, state)
+		if r.Attempt > 1 {
+			fmt.Fprintf(&b, ` <span class="sub">attempt %d</span>`, r.Attempt)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(&b, `<details class="node-error"><summary>Error</summary><pre>%s</pre></details>`, esc(r.Error))
+		}
+		b.WriteString(`</td><td class="g-track">`)
+		switch {
+		case r.Bar:
+			live := ""
+			if r.Running {
+				live = " live"
+			}
+			fmt.Fprintf(&b, `<div class="bar %s%s%s" style="left:%.2f%%;width:%.2f%%" title="%s: %s, %s from %s"></div>`,
+				state, crit, live, r.Left, r.Width, name, state, timeline.Short(r.Duration), timeline.Offset(r.Start.Sub(tl.Start)))
+		case r.Copied:
+			fmt.Fprintf(&b, `<span class="sub">succeeded in <a href="/runs/%s">the resumed run</a></span>`, esc(url.PathEscape(rn.ResumedFrom)))
+		case r.State == run.NodePending:
+			b.WriteString(`<span class="sub">waiting for upstream</span>`)
+		case r.State == run.NodeReady:
+			b.WriteString(`<span class="sub">queued</span>`)
+		default:
+			b.WriteString(`<span class="sub">did not run</span>`)
+		}
+		b.WriteString(`</td><td class="num g-dur">`)
+		if r.Bar {
+			b.WriteString(timeline.Short(r.Duration))
+		}
+		b.WriteString(`</td><td class="num g-cost">`)
+		switch {
+		case r.Priced:
+			b.WriteString(esc(cost.Format(r.USD, true)))
+		case r.Stats.BytesBilled > 0:
+			b.WriteString(formatBytes(r.Stats.BytesBilled))
+		}
+		b.WriteString("</td></tr>\n")
+	}
+	return template.HTML(b.String()) //nolint:gosec // every dynamic string above is escaped
 }
