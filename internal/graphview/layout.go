@@ -53,10 +53,10 @@ const DefaultBudget = 150
 
 // Geometry of the drawing, in SVG user units (pixels at 100 %).
 const (
-	boxW      = 190.0
+	boxW      = 200.0
 	boxH      = 30.0
 	groupBoxH = 46.0
-	gapX      = 70.0
+	gapX      = 60.0
 	gapY      = 12.0
 	margin    = 16.0
 	// maxGap is the widest empty band left between two vertices of a layer.
