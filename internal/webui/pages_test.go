@@ -388,3 +388,22 @@ func TestTablesPageShowsAPageAtATime(t *testing.T) {
 	require.Contains(t, page, `rel="prev"`)
 	require.NotContains(t, page, `rel="next"`)
 }
+
+// TestHostilePageRequests: odd paths and query strings get a 4xx page or an ordinary one,
+// never a 5xx, and what a request says is shown escaped.
+func TestHostilePageRequests(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	for _, p := range []string{
+		"/tables/%2e%2e", "/tables/..%2f..%2fetc%2fpasswd", "/tables?page=-1", "/tables?page=99999999999999999999",
+		"/costs?days=99999", "/costs?days=-3", "/tables/marts.revenue/exports/r-yesterday/x", "/tables/marts.revenue/exports/..%2f..%2fobjects/1",
+		"/tables/marts.revenue/exports/nope/1", "/static/../webui.go", "/static/%2e%2e/webui.go", "/tables/%00/edit", "/admin/nope",
+	} {
+		code, _, page := s.page(t, s.admin, p)
+		require.Less(t, code, 500, "%s: %s", p, page)
+		require.NotContains(t, page, "package webui", p)
+	}
+	_, _, page := s.page(t, s.viewer, "/tables?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+	require.NotContains(t, page, "<script>alert(1)")
+	require.Contains(t, page, `value="&lt;script&gt;alert(1)&lt;/script&gt;"`)
+}
