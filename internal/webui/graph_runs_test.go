@@ -287,3 +287,24 @@ func TestGraphPageCollapsesDatasetsOfABigProject(t *testing.T) {
 	_, _, body = getPage(t, srv, viewer, "/graph?all=1")
 	require.Len(t, regexp.MustCompile(`data-id="([^"]+)"`).FindAllStringSubmatch(body, -1), 240)
 }
+
+// Odd query strings and ids on the graph and runs pages get a 4xx page or an ordinary one,
+// never a 5xx, and what they say is shown escaped.
+func TestGraphAndRunPagesHostileRequests(t *testing.T) {
+	t.Parallel()
+	b := setup(t, service.APIConfig{})
+	storeTables(t, b.st, map[string][]string{"ds.a": nil, "ds.b": {"ds.a"}})
+	storeFailedRun(t, b.st, "r1", time.Now().Add(-time.Hour))
+	for _, p := range []string{
+		"/graph?table=%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/graph?expand=%3Cscript%3Ealert(1)%3C%2Fscript%3E&expand=ds",
+		"/graph?table=ds.a&depth=-1", "/graph?table=ds.a&depth=99999999999999999999", "/graph?table=%00", "/graph?all=%3Cb%3E",
+		"/runs?limit=99999999999999999999", "/runs?state=%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/runs/%2e%2e", "/runs/..%2f..%2fetc",
+		"/runs/%3Cscript%3Ealert(1)%3C%2Fscript%3E/live", "/runs/r1/live?x=%3Cscript%3E",
+	} {
+		status, _, body := getPage(t, b.srv, b.admin, p)
+		require.Less(t, status, 500, "%s: %s", p, body)
+		require.NotContains(t, body, "<script>alert(1)", p)
+	}
+	_, _, body := getPage(t, b.srv, b.admin, "/graph?expand=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+	require.Contains(t, body, `value="&lt;script&gt;alert(1)&lt;/script&gt;"`, "an opened dataset is kept, escaped")
+}

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -155,7 +156,7 @@ func (u *UI) runLive(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	d, err := u.runData(r, v)
 	if err != nil {
 		status := http.StatusInternalServerError
-		if strings.Contains(err.Error(), store.ErrNotFound.Error()) {
+		if errors.Is(err, store.ErrNotFound) {
 			status = http.StatusNotFound
 		} else {
 			u.cfg.Log.Error("page: the live part of a run", zap.String("run_id", r.PathValue("id")), zap.Error(err))
