@@ -60,7 +60,7 @@ func (l *Layout) SVG(label string) template.HTML {
 	b.Grow(512 + 420*len(l.Boxes) + 160*len(l.Edges))
 	fmt.Fprintf(&b, `<svg class="graph" xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %s %s" role="group" aria-label="%s">`,
 		f(l.Width), f(l.Height), f(l.Width), f(l.Height), html.EscapeString(label))
-	b.WriteString(`<defs><marker id="gv-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L8,4L0,8z" fill="#5b6470"/></marker></defs>`)
+	b.WriteString(`<defs><marker id="gv-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerUnits="userSpaceOnUse" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0L8,4L0,8z" fill="#5b6470"/></marker></defs>`)
 	b.WriteString(`<style>.graph a:focus{outline:none}.graph a:focus>rect,.graph a:hover>rect{stroke-width:3;stroke:#1a4fd6}.graph text{font:12px system-ui,sans-serif;fill:#111}.graph .n{font-size:11px;fill:#333}</style>`)
 	// Many edges are drawn lighter, so that the boxes stay legible above them.
 	opacity := ".75"
