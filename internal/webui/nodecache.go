@@ -14,12 +14,14 @@ import (
 type nodeCache struct {
 	st Reader
 	mu sync.Mutex
-	// nodes of terminal runs, by run id.
+	// nodes of terminal runs, by run id; count is how many nodes they hold.
 	nodes map[string][]*run.Node
+	count int
 }
 
-// maxCachedRuns bounds the cache; past it, it starts over (a page then reads again what it needs).
-const maxCachedRuns = 4096
+// maxCachedNodes bounds the cache (a node is a few hundred bytes); past it, it starts over,
+// and a page reads again what it needs.
+const maxCachedNodes = 100_000
 
 func newNodeCache(st Reader) *nodeCache {
 	return &nodeCache{st: st, nodes: map[string][]*run.Node{}}
@@ -41,10 +43,13 @@ func (c *nodeCache) of(ctx context.Context, r *run.Run) ([]*run.Node, error) {
 	}
 	if r.State.Terminal() {
 		c.mu.Lock()
-		if len(c.nodes) >= maxCachedRuns {
-			c.nodes = map[string][]*run.Node{}
+		if _, ok := c.nodes[r.ID]; !ok {
+			if c.count+len(ns) > maxCachedNodes {
+				c.nodes, c.count = map[string][]*run.Node{}, 0
+			}
+			c.nodes[r.ID] = ns
+			c.count += len(ns)
 		}
-		c.nodes[r.ID] = ns
 		c.mu.Unlock()
 	}
 	return ns, nil

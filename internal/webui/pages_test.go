@@ -407,3 +407,17 @@ func TestHostilePageRequests(t *testing.T) {
 	require.NotContains(t, page, "<script>alert(1)")
 	require.Contains(t, page, `value="&lt;script&gt;alert(1)&lt;/script&gt;"`)
 }
+
+// A run still going is read afresh on every view; only finished runs' nodes are kept.
+func TestTablesPageFollowsARunningRun(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	require.NoError(t, s.st.RunCreate(ctx, &run.Run{ID: "r-now", State: run.RunRunning, Trigger: run.TriggerManual, CreatedAt: time.Now()},
+		[]*run.Node{{RunID: "r-now", Name: "raw.customers", Kind: "import", State: run.NodeReady, Attempt: 1, MaxAttempts: 1}}))
+	_, _, page := s.page(t, s.viewer, "/tables")
+	require.Contains(t, rowOf(t, page, `href="/tables/raw.customers"`), `<span class="state ready">ready</span>`)
+	require.NoError(t, s.st.RunCancel(ctx, "r-now", time.Now()))
+	_, _, page = s.page(t, s.viewer, "/tables")
+	require.Contains(t, rowOf(t, page, `href="/tables/raw.customers"`), `<span class="state cancelled">cancelled</span>`)
+}
