@@ -17,6 +17,11 @@ export default function live(el) {
       const headers = { Accept: "text/html" };
       if (etag) headers["If-None-Match"] = etag;
       const res = await fetch(url, { headers, credentials: "same-origin", cache: "no-cache" });
+      if (res.redirected) {
+        // Signed out meanwhile (sent to the sign-in page): load the page itself, which asks.
+        location.reload();
+        return;
+      }
       if (res.status === 200) {
         etag = res.headers.get("ETag");
         apply(await res.text());
