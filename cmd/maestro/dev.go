@@ -26,6 +26,7 @@ import (
 	"github.com/maestro-sql/maestro/internal/service"
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
+	"github.com/maestro-sql/maestro/internal/webui"
 )
 
 type devFlags struct {
@@ -56,7 +57,7 @@ schedules; --table runs only those tables (with --downstream, and everything dow
 them); --resume RUN re-runs the failed and skipped nodes of a failed run.
 
 While it runs, the HTTP server answers:
-  GET  /healthz, GET /            health and a status page
+  GET  /healthz, GET /            health and the web UI (sign in with the link printed at start)
   /api/v1/...                     the JSON API (GET /api/v1/openapi.json describes it): tables,
                                   schedules, connections, runs, uploads of external tables,
                                   users and tokens
@@ -343,7 +344,8 @@ const (
 )
 
 func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System, log *zap.Logger, stderr io.Writer) (*http.Server, error) {
-	if _, err := ensureDevToken(ctx, sys.Store, stateDir, stderr); err != nil {
+	token, err := ensureDevToken(ctx, sys.Store, stateDir, stderr)
+	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -352,12 +354,15 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 	}
 	mux := http.NewServeMux()
 	mux.Handle(devmode.CallbackPath, &devmode.Receiver{Key: sys.CallbackKey, Log: log})
-	// External tables' files are PUT to the API itself, into the object folder. The status
-	// page (it shows no secret) is open on loopback, where dev listens unless told otherwise;
-	// on another address it needs a token like the API.
-	tcp, _ := ln.Addr().(*net.TCPAddr)
+	// External tables' files are PUT to the API itself, into the object folder. The web UI's
+	// sign-in link carries a one-time code for the admin token, never the token.
+	codes := webui.NewSignInCodes(time.Now)
+	code, err := codes.Issue(token)
+	if err != nil {
+		return nil, err
+	}
 	mux.Handle("/", service.API(sys.Store, sys.Scheduler, log, service.APIConfig{
-		PublicStatusPage: tcp != nil && tcp.IP.IsLoopback(), External: service.ExternalConfig{Bucket: sys.Objects},
+		External: service.ExternalConfig{Bucket: sys.Objects}, SignInCodes: codes,
 		Pricing: sys.Project.Pricing, History: sys.History,
 		ExportURL:      func(_ context.Context, key string) (string, error) { return sys.FileURL(key) },
 		DefaultProject: sys.Project.DefaultProject, DefaultDataset: sys.Project.DefaultDataset,
@@ -368,7 +373,10 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 			log.Error("http server stopped", zap.Error(err))
 		}
 	}()
-	log.Info("serving status page and API", zap.String("url", "http://"+ln.Addr().String()+"/"))
+	log.Info("serving the web UI and API", zap.String("url", "http://"+ln.Addr().String()+"/"))
+	// The code rides in the fragment, which the browser keeps to itself: it reaches no server
+	// log, and the sign-in page removes it from the address bar and history.
+	fmt.Fprintf(stderr, "Web UI: sign in at http://%s/signin#code=%s (the link works once)\n", ln.Addr().String(), code)
 	return srv, nil
 }
 

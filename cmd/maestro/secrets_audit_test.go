@@ -35,7 +35,7 @@ import (
 // pipeline that uses each of them,
 // with a failing query, a failing import and an import whose database cannot be reached, and then
 // looks for the canary everywhere a user or an attacker could read: the logs and the summary,
-// every GET route of the API and the status page, the Git history of definitions, the errors in
+// every GET route of the API and the web UI's pages, the Git history of definitions, the errors in
 // the store and the store's own files, the Slack messages and the callback and webhook bodies.
 func TestSecretsNeverLeak(t *testing.T) {
 	ctx := context.Background()
@@ -132,7 +132,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		look("a Slack message", []byte(p.text+p.blocks))
 	}
 
-	// The store: the errors it keeps, then the API over it (every GET route), the status page.
+	// The store: the errors it keeps, then the API over it (every GET route), the web UI's pages.
 	st, err := sqlitestore.Open(ctx, filepath.Join(state, "maestro.db"))
 	require.NoError(t, err)
 	runs, err := st.RunList(ctx, &store.RunListParams{})
@@ -169,8 +169,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 		return b
 	}
 	page := get("/")
-	require.Contains(t, string(page), runs[0].ID, "the status page shows the run")
-	look("the status page", page)
+	require.Contains(t, string(page), runs[0].ID, "the tables page links the last run")
+	look("the web UI's tables page", page)
+	// Every page of the web UI that shows tables, their errors, exports, connections or tokens.
+	for _, p := range []string{"/costs", "/admin/schedules", "/admin/connections", "/admin/users", "/admin/tokens", "/tables/new",
+		"/tables/raw.orders", "/tables/raw.broken", "/tables/raw.unreachable", "/tables/marts.totals", "/tables/marts.bad",
+		"/tables/marts.totals/edit", "/runs", "/runs/" + runs[0].ID, "/graph"} {
+		look("the web UI's page "+p, get(p))
+	}
 	values := map[string][]string{
 		"{id}":    {runs[0].ID},
 		"{name}":  {"raw.orders", "raw.broken", "raw.unreachable", "marts.totals", "marts.bad"},

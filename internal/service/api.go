@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -20,28 +19,8 @@ import (
 	"github.com/maestro-sql/maestro/internal/spec"
 	"github.com/maestro-sql/maestro/internal/store"
 	"github.com/maestro-sql/maestro/internal/warehouse"
+	"github.com/maestro-sql/maestro/internal/webui"
 )
-
-var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
-	"dur": func(n *run.Node) string {
-		if n.StartedAt.IsZero() || n.FinishedAt.IsZero() {
-			return ""
-		}
-		return n.FinishedAt.Sub(n.StartedAt).Round(time.Millisecond).String()
-	},
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Maestro</title>
-<meta http-equiv="refresh" content="2">
-<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-bottom:2em}
-td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.succeeded{color:#17653a}.failed{color:#b00020}
-.running,.ready{color:#8a5a00}.skipped,.cancelled,.pending{color:#666}</style></head><body>
-<h1>Maestro</h1>
-{{range .}}<h2>Run {{.Run.ID}} <span class="{{.Run.State}}">{{.Run.State}}</span></h2>
-<p>{{.Run.Trigger}} {{.Run.Schedule}} · started {{.Run.CreatedAt.Format "2006-01-02 15:04:05"}}</p>
-<table><tr><th>Table</th><th>State</th><th>Attempt</th><th>Duration</th><th>Rows</th><th>Error</th></tr>
-{{range .Nodes}}<tr><td>{{.Name}}</td><td class="{{.State}}">{{.State}}</td><td>{{.Attempt}}</td><td>{{dur .}}</td><td>{{.Stats.Rows}}</td><td>{{.Error}}</td></tr>
-{{end}}</table>{{else}}<p>No runs yet.</p>{{end}}
-</body></html>`))
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -116,11 +95,6 @@ func newDeliveriesJSON(ds []*store.Delivery) []DeliveryJSON {
 	return out
 }
 
-type runView struct {
-	Run   *run.Run
-	Nodes []*run.Node
-}
-
 // APIConfig configures the API handler.
 type APIConfig struct {
 	// DefaultProject and DefaultDataset resolve table names of synced projects and of tables
@@ -149,9 +123,9 @@ type APIConfig struct {
 	// TriggerKey derives the secret of every trigger URL (TriggerSecret). Empty: no trigger
 	// can be made, and deliveries are refused.
 	TriggerKey []byte
-	// PublicStatusPage lets anyone see the status page at / (maestro dev, on loopback);
-	// otherwise it needs a viewer.
-	PublicStatusPage bool
+	// SignInCodes are one-time codes the web UI's sign-in accepts (maestro dev prints a link with
+	// one); nil: none.
+	SignInCodes *webui.SignInCodes
 	// RequestTimeout bounds a request of a route without its own timeout; defaults to 30 s.
 	RequestTimeout time.Duration
 	// Now is the clock; defaults to time.Now.
@@ -170,10 +144,12 @@ type api struct {
 	openapi []byte
 	// tables caches the stored tables for listings.
 	tables tableCache
+	// graph caches the web UI's graph of the cached tables.
+	graph graphCache
 }
 
-// API serves the JSON API under /api/v1 (see RouteTable), GET /healthz (open) and a status
-// page of recent runs at /.
+// API serves the JSON API under /api/v1 (see RouteTable), GET /healthz (open) and the web UI
+// (internal/webui) at every other path.
 func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APIConfig) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -221,11 +197,14 @@ func API(st store.Store, sched *scheduler.Scheduler, log *zap.Logger, cfg APICon
 		writeProblem(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+": "+APIPrefix+"/openapi.json lists them")
 	})
 	mux.HandleFunc("GET /healthz", healthz)
-	statusRole := access.Viewer
-	if cfg.PublicStatusPage {
-		statusRole = access.None
+	// The web UI takes every other path: its pages authenticate as the API does (a token, the
+	// session cookie its sign-in sets, or IAP's assertion) and send a stranger to sign in.
+	ui, err := newUI(a)
+	if err != nil {
+		// The templates are embedded and parsed by the package's tests: this is a build bug.
+		panic(err)
 	}
-	mux.Handle("GET /{$}", a.guard(&Route{Role: statusRole, handler: a.statusPage}))
+	mux.Handle("/", ui)
 	// Behind IAP a browser's cookie is an ambient credential: a page elsewhere must not make it
 	// POST here. Browsers say where a request comes from (Sec-Fetch-Site, Origin); the CLI and
 	// other programs send neither and pass.
@@ -253,14 +232,17 @@ func (a *api) routeTable() []Route {
 		{Name: "limit", Type: "integer", Description: "page size, 1 to 1000 (default 100)"},
 		{Name: "cursor", Type: "string", Description: "the next_cursor of the previous page"},
 	}
+	saveQuery := []Param{{Name: "message", Type: "string", Description: "the revision's message, kept with it and in the Git history (default: saved through the API)"}}
 	return []Route{
 		{Method: "GET", Path: "/openapi.json", Tag: "meta", Summary: "This API's OpenAPI 3.1 document", Role: access.None, Status: 200, Response: map[string]any{}, handler: a.getOpenAPI},
 		{Method: "GET", Path: "/me", Tag: "meta", Summary: "The caller", Role: viewer, Status: 200, Response: userJSON{}, handler: a.getMe},
 
 		{Method: "GET", Path: "/tables", Tag: "tables", Summary: "List tables, by name, a page at a time", Role: viewer, Status: 200, Response: TableListJSON{}, Query: tableQuery, handler: a.listTables},
-		{Method: "POST", Path: "/tables", Tag: "tables", Summary: "Create a table", Role: editor, TableWrite: true, Status: 201, Request: spec.Table{}, Response: TableJSON{}, ETag: true, handler: a.createTable},
+		{Method: "POST", Path: "/tables", Tag: "tables", Summary: "Create a table", Role: editor, TableWrite: true, Status: 201, Request: spec.Table{}, Response: TableJSON{}, ETag: true, Query: saveQuery, handler: a.createTable},
+		{Method: "POST", Path: "/check", Tag: "tables", Summary: "Check an unsaved table: what saving it would refuse (with line and column), its upstream and downstream, a dry-run estimate", Role: viewer, Status: 200, Request: spec.Table{}, Response: tableCheckJSON{},
+			Query: []Param{{Name: "create", Type: "boolean", Description: "the draft is a new table: a stored table of its name is an error"}}, handler: a.checkTable},
 		{Method: "GET", Path: "/tables/{name}", Tag: "tables", Summary: "A table with its upstream and downstream tables", Role: viewer, Status: 200, Response: TableJSON{}, ETag: true, handler: a.getTable},
-		{Method: "PUT", Path: "/tables/{name}", Tag: "tables", Summary: "Change a table (If-Match: its ETag)", Role: editor, TableWrite: true, Status: 200, Request: spec.Table{}, Response: TableJSON{}, IfMatch: true, ETag: true, handler: a.updateTable},
+		{Method: "PUT", Path: "/tables/{name}", Tag: "tables", Summary: "Change a table (If-Match: its ETag)", Role: editor, TableWrite: true, Status: 200, Request: spec.Table{}, Response: TableJSON{}, IfMatch: true, ETag: true, Query: saveQuery, handler: a.updateTable},
 		{Method: "DELETE", Path: "/tables/{name}", Tag: "tables", Summary: "Delete a table (If-Match: its ETag)", Role: editor, TableWrite: true, Status: 204, IfMatch: true, handler: a.deleteTable},
 		{Method: "GET", Path: "/tables/{name}/history", Tag: "tables", Summary: "Every revision of a table: who, when, what changed, the diff", Role: viewer, Status: 200, Response: tableHistoryJSON{}, handler: handleTableHistory(a.st, a.log)},
 		{Method: "GET", Path: "/costs", Tag: "costs", Summary: "What finished runs cost, by table, owner, day or run", Role: viewer, Status: 200, Response: costsResponse{},
@@ -320,29 +302,6 @@ func (a *api) routeTable() []Route {
 func (a *api) getOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(a.openapi)
-}
-
-func (a *api) statusPage(w http.ResponseWriter, r *http.Request) {
-	runs, err := a.st.RunList(r.Context(), &store.RunListParams{Limit: 10})
-	if err != nil {
-		a.log.Error("status page: listing runs", zap.Error(err))
-		http.Error(w, "could not list runs", http.StatusInternalServerError)
-		return
-	}
-	views := make([]runView, 0, len(runs))
-	for _, rn := range runs {
-		nodes, err := a.st.NodeList(r.Context(), rn.ID)
-		if err != nil {
-			a.log.Error("status page: listing nodes", zap.String("run_id", rn.ID), zap.Error(err))
-			http.Error(w, "could not list nodes", http.StatusInternalServerError)
-			return
-		}
-		views = append(views, runView{Run: rn, Nodes: nodes})
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusPage.Execute(w, views); err != nil {
-		a.log.Warn("status page: rendering", zap.Error(err))
-	}
 }
 
 // storeFailed answers 404 for ErrNotFound (with notFound as the detail), 409 for ErrConflict,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/maestro-sql/maestro/internal/access"
 	"github.com/maestro-sql/maestro/internal/store"
+	"github.com/maestro-sql/maestro/internal/webui"
 )
 
 // tokenPrefix starts every API token, so that a leaked one is recognisable (secret scanners)
@@ -183,6 +184,12 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
 			}
 			return &Principal{User: *u, Role: access.RoleOf(u)}, nil
 		}
+	}
+	// The web UI's session cookie holds the token its sign-in form took. It is HttpOnly and
+	// SameSite=Strict, and a cross-origin request that would change something is refused
+	// before this, so another site cannot borrow it.
+	if c, err := r.Cookie(webui.SessionCookie); err == nil && c.Value != "" {
+		return a.token(ctx, c.Value)
 	}
 	return nil, nil
 }

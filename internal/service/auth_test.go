@@ -5,8 +5,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,4 +234,43 @@ func TestCrossSiteBrowserRequestsAreRefused(t *testing.T) {
 	require.Equal(t, http.StatusCreated, code)
 	code, _, _ = c.do("POST", "/tokens", map[string]any{"name": "y"})
 	require.Equal(t, http.StatusCreated, code)
+}
+
+// The web UI's pages are authenticated by IAP's assertion as the API is; behind IAP the
+// token sign-in form is off, and a stranger IAP lets in is told to ask an admin.
+func TestIdentityAwareProxySignsInToTheWebUI(t *testing.T) {
+	st := openStore(t)
+	require.NoError(t, st.UserPut(t.Context(), store.User{Email: "ana@example.com", Role: "editor", Group: "finance"}))
+	e := newIAPEnv(t, st, "")
+	site := strings.TrimSuffix(e.base, service.APIPrefix)
+	now := time.Now()
+	assertion := func(email string) string {
+		return signIAP(t, e.key, "iap-1", iapClaims{Email: email, Claims: jwt.Claims{Issuer: "https://cloud.google.com/iap", Subject: "accounts.google.com:1",
+			Audience: jwt.Audience{e.audience}, IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(10 * time.Minute))}})
+	}
+	page := func(method, path, email string) (int, string) {
+		req, err := http.NewRequest(method, site+path, nil)
+		require.NoError(t, err)
+		if email != "" {
+			req.Header.Set("X-Goog-Iap-Jwt-Assertion", assertion(email))
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, body := page("GET", "/costs", "ana@example.com")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "ana@example.com · editor")
+	code, body = page("GET", "/", "stranger@example.com")
+	require.Equal(t, http.StatusForbidden, code)
+	require.Contains(t, body, "stranger@example.com is not a Maestro user: ask an admin to add you.")
+	code, body = page("GET", "/signin", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "Identity-Aware Proxy")
+	require.NotContains(t, body, `name="token"`)
+	code, _ = page("POST", "/signin", "")
+	require.Equal(t, http.StatusNotFound, code, "no token sign-in behind IAP")
 }

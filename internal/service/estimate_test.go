@@ -83,6 +83,13 @@ func TestSavingATableAnswersItsEstimate(t *testing.T) {
 	require.InDelta(t, 6.25/1024, est["usd"], 1e-12)
 	require.NotContains(t, est, "warning", "under the threshold")
 
+	// The editor's check dry-runs the unsaved draft, and saves nothing.
+	out = save(base, tok, http.MethodPost, "/check?create=true", "", spec.Table{Name: "mart.draft", SQL: "SELECT 1 AS big_scan"})
+	require.Equal(t, true, out["valid"], out)
+	est = out["estimate"].(map[string]any)
+	require.Equal(t, float64(2*tib), est["bytes_processed"])
+	require.Contains(t, est["warning"], "mart.draft: a run would process about 2.0 TiB")
+
 	base, tok = serve(spec.Pricing{Model: "editions", USDPerSlotHour: 0.06}, true)
 	out = save(base, tok, http.MethodPost, "/tables", "", spec.Table{Name: "mart.big", SQL: "SELECT 1 AS big_scan"})
 	est = out["estimate"].(map[string]any)

@@ -121,6 +121,7 @@ var matrixCases = map[string]matrixCase{
 	"GET /tables":           {path: "/tables?group=finance&limit=2"},
 	"POST /tables":          {body: spec.Table{Name: "fin.new", SQL: "SELECT x FROM fin.base", Group: "finance"}},
 	"GET /tables/{name}":    {path: "/tables/fin.revenue"},
+	"POST /check":           {path: "/check?create=true", body: spec.Table{Name: "fin.draft", SQL: "SELECT x FROM fin.base"}},
 	"PUT /tables/{name}":    {path: "/tables/fin.revenue", body: spec.Table{SQL: "SELECT x + 1 AS x FROM fin.base", Group: "finance"}, headers: ifMatch1},
 	"DELETE /tables/{name}": {path: "/tables/fin.revenue", headers: ifMatch1},
 	"GET /graph":            {},

@@ -29,6 +29,9 @@ type Problem struct {
 type FieldError struct {
 	Field  string `json:"field"`
 	Reason string `json:"reason"`
+	// Line and Column (1-based) place an error in the SQL; absent elsewhere.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 const problemContentType = "application/problem+json"

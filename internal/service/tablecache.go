@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/maestro-sql/maestro/internal/dag"
 	"github.com/maestro-sql/maestro/internal/store"
 )
 
@@ -98,4 +99,12 @@ func (a *api) tablesChanged() {
 	c.gen++
 	c.recs, c.pages = nil, nil
 	c.mu.Unlock()
+}
+
+// graphCache holds the dependency graph of the stored tables for the web UI's graph page,
+// with the version (tablesVersion) of the tables it was built from.
+type graphCache struct {
+	mu  sync.Mutex
+	key [32]byte
+	g   *dag.Graph
 }

@@ -430,19 +430,27 @@ const exportURLExpiry = 15 * time.Minute
 // client can read the table's data without a callback. The keys come from the table's current
 // definition (a run keeps no copy of it); Exists tells whether the run actually wrote each one.
 func (a *api) listExports(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	id, name := r.PathValue("id"), strings.ToLower(r.PathValue("table"))
+	out, err := a.exportFiles(r.Context(), id, name)
+	if err != nil {
+		a.storeFailed(w, r, err, "listing the export files of table "+name+" in run "+id, fmt.Sprintf("run %q has no table %q, or the table no longer exists", id, name))
+		return
+	}
+	writeJSON(w, out)
+}
+
+// exportFiles is listExports' answer: ErrNotFound (wrapped) when the run has no such table
+// or the table no longer exists.
+func (a *api) exportFiles(ctx context.Context, id, name string) (*exportListJSON, error) {
 	n, err := a.st.NodeGet(ctx, id, name)
 	if err != nil {
-		a.storeFailed(w, r, err, "reading table "+name+" of run "+id, fmt.Sprintf("run %q has no table %q", id, name))
-		return
+		return nil, fmt.Errorf("error reading table %s of run %s: %w", name, id, err)
 	}
 	rec, err := a.st.TableGet(ctx, name)
 	if err != nil {
-		a.storeFailed(w, r, err, "reading table "+name, fmt.Sprintf("table %q no longer exists", name))
-		return
+		return nil, fmt.Errorf("error reading table %s: %w", name, err)
 	}
-	out := exportListJSON{RunID: id, Table: rec.Table.Name, State: n.State, Exports: []exportFileJSON{}}
+	out := &exportListJSON{RunID: id, Table: rec.Table.Name, State: n.State, Exports: []exportFileJSON{}}
 	for i, x := range rec.Table.Exports {
 		if x.Sheet != nil || x.Postgres != nil {
 			continue
@@ -452,19 +460,17 @@ func (a *api) listExports(w http.ResponseWriter, r *http.Request) {
 			// Buckets list by prefix; the file exists when its exact key is among them.
 			keys, err := b.List(ctx, f.Key)
 			if err != nil {
-				a.storeFailed(w, r, err, "looking for export file "+f.Key, "")
-				return
+				return nil, fmt.Errorf("error looking for export file %s: %w", f.Key, err)
 			}
 			exists := slices.Contains(keys, f.Key)
 			f.Exists = &exists
 		}
 		if f.URL, err = a.exportURL(ctx, f.Key); err != nil {
-			a.storeFailed(w, r, err, "making the URL of export file "+f.Key, "")
-			return
+			return nil, fmt.Errorf("error making the URL of export file %s: %w", f.Key, err)
 		}
 		out.Exports = append(out.Exports, f)
 	}
-	writeJSON(w, out)
+	return out, nil
 }
 
 // exportURL is how a client fetches an export file: APIConfig.ExportURL, else a GET URL

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -214,7 +215,7 @@ func nonNil(s []string) []string {
 
 func (a *api) createTable(w http.ResponseWriter, r *http.Request) {
 	var t spec.Table
-	if !decodeBody(w, r, defaultMaxBody, &t) {
+	if !checkMessage(w, r) || !decodeBody(w, r, defaultMaxBody, &t) {
 		return
 	}
 	p := principalOf(r.Context())
@@ -234,7 +235,7 @@ func (a *api) createTable(w http.ResponseWriter, r *http.Request) {
 func (a *api) updateTable(w http.ResponseWriter, r *http.Request) {
 	name := tableName(r)
 	var t spec.Table
-	if !decodeBody(w, r, defaultMaxBody, &t) {
+	if !checkMessage(w, r) || !decodeBody(w, r, defaultMaxBody, &t) {
 		return
 	}
 	cur, err := a.st.TableGet(r.Context(), name)
@@ -296,7 +297,7 @@ func (a *api) saveTable(w http.ResponseWriter, r *http.Request, t *spec.Table, c
 		writeProblem(w, http.StatusUnprocessableEntity, "table "+t.Name+" cannot be saved: "+err.Error(), graphErrors(t.Name, err)...)
 		return
 	}
-	params := &store.TablePutParams{Table: *t, User: userName(ctx), Message: "saved through the API"}
+	params := &store.TablePutParams{Table: *t, User: userName(ctx), Message: saveMessage(r)}
 	status := http.StatusOK
 	if cur == nil {
 		params.Create, status = true, http.StatusCreated
@@ -333,6 +334,28 @@ func (a *api) saveTable(w http.ResponseWriter, r *http.Request, t *spec.Table, c
 	writeJSONStatus(w, status, out)
 }
 
+// maxMessage bounds a revision's message: a commit message, not a document.
+const maxMessage = 2000
+
+// saveMessage is the revision message a save asked for (?message=), or a default saying where
+// the change came from. The length is checked by checkMessage before anything is saved.
+func saveMessage(r *http.Request) string {
+	if m := strings.TrimSpace(r.URL.Query().Get("message")); m != "" {
+		return m
+	}
+	return "saved through the API"
+}
+
+// checkMessage refuses a message too long to be one (400), before anything is checked or saved.
+func checkMessage(w http.ResponseWriter, r *http.Request) bool {
+	if m := r.URL.Query().Get("message"); len(m) > maxMessage || !utf8.ValidString(m) {
+		writeProblem(w, http.StatusBadRequest, fmt.Sprintf("the message must be UTF-8 text of at most %d bytes", maxMessage),
+			FieldError{Field: "message", Reason: "too long or not UTF-8"})
+		return false
+	}
+	return true
+}
+
 // graphErrors turns what project.Graph refused into field errors: this table's SQL that does
 // not parse, a cycle through it, or other tables it would break (named).
 func graphErrors(name string, err error) []FieldError {
@@ -355,7 +378,7 @@ func graphErrors(name string, err error) []FieldError {
 			msg = fmt.Sprintf("line %d, column %d: %s", pe.Line, pe.Column, pe.Msg)
 		}
 		if pe.File == name {
-			out = append(out, FieldError{Field: "sql", Reason: msg})
+			out = append(out, FieldError{Field: "sql", Reason: msg, Line: pe.Line, Column: pe.Column})
 		} else {
 			out = append(out, FieldError{Field: "sql", Reason: "table " + pe.File + " would no longer parse: " + msg})
 		}
