@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -97,9 +96,8 @@ func newSlackEnv(t *testing.T) *slackEnv {
 	_, err := q.CreateSubscription("s", queue.SubscriptionConfig{Topic: "tasks"})
 	require.NoError(t, err)
 	sched := scheduler.New(st, q.Topic("tasks"), scheduler.ProjectGraph("", ""), nil, zap.NewNop(), scheduler.Config{})
-	api := slack.New("xoxb-test", slack.OptionAPIURL(sl.GetAPIURL()))
 	e.srv = httptest.NewServer(service.API(st, sched, zap.NewNop(), service.APIConfig{
-		Slack: service.SlackConfig{SigningSecret: signingSecret, Users: service.SlackWebUsers(api)}}))
+		Slack: service.SlackConfig{SigningSecret: signingSecret, Users: service.SlackWebUsers(sl.GetAPIURL(), "xoxb-test", nil)}}))
 	t.Cleanup(e.srv.Close)
 	return e
 }
