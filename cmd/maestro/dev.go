@@ -383,8 +383,8 @@ func serveStatus(ctx context.Context, addr, stateDir string, sys *devmode.System
 // slackConfig serves Slack's buttons and /maestro when SLACK_SIGNING_SECRET is set.
 func slackConfig(sys *devmode.System) service.SlackConfig {
 	sc := service.SlackConfig{SigningSecret: sys.SlackSigningSecret}
-	if sys.SlackUsers != nil {
-		sc.Users = service.SlackWebUsers(sys.SlackUsers)
+	if sys.SlackBotToken != "" {
+		sc.Users = service.SlackWebUsers(sys.SlackUsersAPIURL, sys.SlackBotToken, nil)
 	}
 	return sc
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/slack-go/slack"
-
 	"github.com/maestro-sql/maestro/internal/config"
 	"github.com/maestro-sql/maestro/internal/secret"
 	"github.com/maestro-sql/maestro/internal/service"
@@ -29,11 +27,7 @@ func Inbound(ctx context.Context, cfg *config.Config, secrets secret.Resolver) (
 			if err != nil {
 				return sc, nil, fmt.Errorf("error resolving MAESTRO_SLACK_TOKEN: %w", err)
 			}
-			var opts []slack.Option
-			if cfg.SlackAPIURL != "" {
-				opts = append(opts, slack.OptionAPIURL(cfg.SlackAPIURL))
-			}
-			sc.Users = service.SlackWebUsers(slack.New(token, opts...))
+			sc.Users = service.SlackWebUsers(cfg.SlackAPIURL, token, nil)
 		}
 	}
 	if cfg.TriggerKey != "" {

@@ -3,7 +3,6 @@ package devmode
 import (
 	"context"
 
-	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/secret"
@@ -19,7 +18,7 @@ const TriggerKeyFile = "trigger.key"
 
 // inbound fills what maestro dev's API needs to take calls from outside: the trigger key of
 // the state folder, the Slack signing secret (none when SLACK_SIGNING_SECRET is unset) and a
-// Slack client for users.info when the project's bot token resolves.
+// bot token for users.info when it resolves.
 func (sys *System) inbound(ctx context.Context, cfg Config, log *zap.Logger) error {
 	key, err := stateKey(cfg.StateDir, TriggerKeyFile)
 	if err != nil {
@@ -40,11 +39,7 @@ func (sys *System) inbound(ctx context.Context, cfg Config, log *zap.Logger) err
 		log.Warn("the slack bot token does not resolve: Slack users cannot be known, so their buttons and commands are refused", zap.Error(err))
 		return nil
 	}
-	var opts []slack.Option
-	if cfg.SlackAPIURL != "" {
-		opts = append(opts, slack.OptionAPIURL(cfg.SlackAPIURL))
-	}
-	sys.SlackUsers = slack.New(token, opts...)
+	sys.SlackUsersAPIURL, sys.SlackBotToken = cfg.SlackAPIURL, token
 	log.Info("serving Slack's buttons and /maestro")
 	return nil
 }

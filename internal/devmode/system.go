@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/blob/localblob"
@@ -83,9 +82,11 @@ type System struct {
 	// TriggerKey derives trigger URL secrets (the state folder's trigger.key).
 	TriggerKey []byte
 	// SlackSigningSecret verifies Slack's requests (SLACK_SIGNING_SECRET); nil: Slack's routes
-	// are not served. SlackUsers looks up who pressed a button (nil without a bot token).
+	// are not served. SlackBotToken (empty when it does not resolve) at SlackUsersAPIURL
+	// (empty: Slack's) looks up who pressed a button.
 	SlackSigningSecret []byte
-	SlackUsers         *slack.Client
+	SlackBotToken      string
+	SlackUsersAPIURL   string
 
 	webhooks    *notify.Webhooks // nil without webhooks
 	tasks       queue.Subscription

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
 	"github.com/maestro-sql/maestro/internal/access"
@@ -49,21 +48,62 @@ type SlackUsers interface {
 	SlackUserEmail(ctx context.Context, userID string) (string, error)
 }
 
-// SlackWebUsers finds emails with Slack's users.info (the bot token needs users:read and
-// users:read.email).
-func SlackWebUsers(api *slack.Client) SlackUsers { return slackWebUsers{api: api} }
+// SlackWebUsers finds emails with Slack's users.info at apiURL (Slack's https://slack.com/api/
+// when empty) with the bot token, which needs the users:read and users:read.email scopes.
+// It speaks the Web API with net/http rather than slack-go's client: that client's hundreds of
+// methods would all stay in the api binary.
+func SlackWebUsers(apiURL, token string, client *http.Client) SlackUsers {
+	if apiURL == "" {
+		apiURL = "https://slack.com/api/"
+	}
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/"
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &slackWebUsers{url: apiURL + "users.info", token: token, client: client}
+}
 
-type slackWebUsers struct{ api *slack.Client }
+type slackWebUsers struct {
+	url, token string
+	client     *http.Client
+}
 
-func (s slackWebUsers) SlackUserEmail(ctx context.Context, userID string) (string, error) {
-	u, err := s.api.GetUserInfoContext(ctx, userID)
+func (s *slackWebUsers) SlackUserEmail(ctx context.Context, userID string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(url.Values{"user": {userID}}.Encode()))
 	if err != nil {
 		return "", fmt.Errorf("error looking up slack user %s: %w", userID, err)
 	}
-	if u.Profile.Email == "" {
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("error looking up slack user %s: %w", userID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("error looking up slack user %s: users.info answered %s", userID, resp.Status)
+	}
+	var out struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+		User  struct {
+			Profile struct {
+				Email string `json:"email"`
+			} `json:"profile"`
+		} `json:"user"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return "", fmt.Errorf("error looking up slack user %s: decoding users.info: %w", userID, err)
+	}
+	if !out.OK {
+		return "", fmt.Errorf("error looking up slack user %s: users.info: %s", userID, out.Error)
+	}
+	if out.User.Profile.Email == "" {
 		return "", fmt.Errorf("slack user %s has no email Maestro may read (the app needs the users:read.email scope)", userID)
 	}
-	return u.Profile.Email, nil
+	return out.User.Profile.Email, nil
 }
 
 // slackVerified reads a Slack request's body and checks that Slack sent it: the v0 signature
@@ -205,10 +245,27 @@ func (a *api) slackActorOf(ctx context.Context, slackID string) (*slackActor, er
 
 // slackMessage is what Maestro posts to a response URL.
 type slackMessage struct {
-	ResponseType    string        `json:"response_type,omitempty"`
-	ReplaceOriginal bool          `json:"replace_original"`
-	Text            string        `json:"text"`
-	Blocks          []slack.Block `json:"blocks,omitempty"`
+	ResponseType    string `json:"response_type,omitempty"`
+	ReplaceOriginal bool   `json:"replace_original"`
+	Text            string `json:"text"`
+	Blocks          []any  `json:"blocks,omitempty"`
+}
+
+// slackInteractionPayload is the part of Slack's block_actions payload Maestro reads. The
+// message's blocks stay raw: they go back to Slack as they came, with a line added.
+type slackInteractionPayload struct {
+	Type        string `json:"type"`
+	ResponseURL string `json:"response_url"`
+	User        struct {
+		ID string `json:"id"`
+	} `json:"user"`
+	Message struct {
+		Blocks []json.RawMessage `json:"blocks"`
+	} `json:"message"`
+	Actions []struct {
+		ActionID string `json:"action_id"`
+		Value    string `json:"value"`
+	} `json:"actions"`
 }
 
 func (a *api) slackClient() *http.Client {
@@ -277,16 +334,16 @@ func (a *api) slackInteraction(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "the body is not a form: "+err.Error())
 		return
 	}
-	var cb slack.InteractionCallback
+	var cb slackInteractionPayload
 	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
 		writeProblem(w, http.StatusBadRequest, "the payload is not an interaction: "+err.Error())
 		return
 	}
-	if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
+	if cb.Type != "block_actions" || len(cb.Actions) == 0 {
 		w.WriteHeader(http.StatusOK) // nothing Maestro offers; Slack needs only the 200
 		return
 	}
-	act := *cb.ActionCallback.BlockActions[0]
+	act := cb.Actions[0]
 	table, runID, valid := notify.ParseActionValue(act.Value)
 	if !valid || cb.User.ID == "" || cb.ResponseURL == "" {
 		writeProblem(w, http.StatusBadRequest, "the action is not one of Maestro's buttons")
@@ -296,7 +353,7 @@ func (a *api) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	a.later(r.Context(), func(ctx context.Context) {
 		log := a.log.With(zap.String("slack_user", cb.User.ID), zap.String("action", act.ActionID),
 			zap.String("node", table), zap.String("run_id", runID))
-		msg := a.slackAct(ctx, log, cb, act.ActionID, table, runID)
+		msg := a.slackAct(ctx, log, &cb, act.ActionID, table, runID)
 		if err := a.respond(ctx, cb.ResponseURL, msg); err != nil {
 			log.Warn("answering a slack button failed", zap.Error(err))
 		}
@@ -304,7 +361,7 @@ func (a *api) slackInteraction(w http.ResponseWriter, r *http.Request) {
 }
 
 // slackAct does what a button asks and says what happened.
-func (a *api) slackAct(ctx context.Context, log *zap.Logger, cb slack.InteractionCallback, action, table, runID string) slackMessage {
+func (a *api) slackAct(ctx context.Context, log *zap.Logger, cb *slackInteractionPayload, action, table, runID string) slackMessage {
 	actor, err := a.slackActorOf(ctx, cb.User.ID)
 	if err != nil {
 		log.Error("mapping a slack user failed", zap.Error(err))
@@ -379,8 +436,12 @@ func (a *api) slackAct(ctx context.Context, log *zap.Logger, cb slack.Interactio
 		done = fmt.Sprintf("Alerts of %s muted until %s by %s", table, m.Until.Format("2006-01-02 15:04 MST"), actor.who())
 		log.Info("slack muted a table", zap.Time("until", m.Until), zap.String("user", actor.label()))
 	}
-	blocks := append([]slack.Block{}, cb.Message.Blocks.BlockSet...)
-	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, ":white_check_mark: "+slackEscape(done), false, false)))
+	blocks := make([]any, 0, len(cb.Message.Blocks)+1)
+	for _, b := range cb.Message.Blocks {
+		blocks = append(blocks, b)
+	}
+	blocks = append(blocks, map[string]any{"type": "context",
+		"elements": []any{map[string]any{"type": "mrkdwn", "text": ":white_check_mark: " + slackEscape(done)}}})
 	return slackMessage{ReplaceOriginal: true, Text: done, Blocks: blocks}
 }
 
