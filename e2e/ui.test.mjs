@@ -176,6 +176,9 @@ describe("the web UI on the quickstart", { timeout: 600_000 }, () => {
     for (const up of ["staging.orders_enriched", "raw.customers"]) {
       assert.equal(await page.locator(`svg.graph [data-id="${up}"]`).count(), 1, `${up} is in the neighbourhood`);
     }
+    // Focusing a box (keyboard) brings out its edges: here, the new table's two reads.
+    await page.locator(`svg.graph a[data-id="${NEW_TABLE}"]`).focus();
+    assert.equal(await page.locator("svg.graph path.e.on").count(), 2, "the focused table's two edges stand out");
     await shot(page, "13-graph-neighbourhood");
     await page.locator(`svg.graph a[data-id="raw.customers"]`).click();
     await page.waitForURL((u) => u.pathname === "/tables/raw.customers");

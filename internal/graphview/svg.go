@@ -61,7 +61,7 @@ func (l *Layout) SVG(label string) template.HTML {
 	fmt.Fprintf(&b, `<svg class="graph" xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %s %s" role="group" aria-label="%s">`,
 		f(l.Width), f(l.Height), f(l.Width), f(l.Height), html.EscapeString(label))
 	b.WriteString(`<defs><marker id="gv-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerUnits="userSpaceOnUse" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0L8,4L0,8z" fill="#5b6470"/></marker></defs>`)
-	b.WriteString(`<style>.graph a:focus{outline:none}.graph a:focus>rect,.graph a:hover>rect{stroke-width:3;stroke:#1a4fd6}.graph text{font:12px system-ui,sans-serif;fill:#111}.graph .n{font-size:11px;fill:#333}</style>`)
+	b.WriteString(`<style>.graph a:focus{outline:none}.graph a:focus>rect,.graph a:hover>rect{stroke-width:3;stroke:#1a4fd6}.graph text{font:12px system-ui,sans-serif;fill:#111}.graph .n{font-size:11px;fill:#333}.graph.hl path.e{stroke-opacity:.1}.graph.hl path.e.on{stroke-opacity:1;stroke:#1a4fd6;stroke-width:2.5}</style>`)
 	// Many edges are drawn lighter, so that the boxes stay legible above them.
 	opacity := ".75"
 	if len(l.Edges) > 150 {
@@ -74,7 +74,7 @@ func (l *Layout) SVG(label string) template.HTML {
 		}
 		// A dataset edge standing for many reads is thicker, by the log of their number.
 		w := 1.2 + 0.6*min(math.Log2(float64(max(e.Count, 1))), 5)
-		b.WriteString(`<path d="M`)
+		fmt.Fprintf(&b, `<path class="e" data-from="%s" data-to="%s" d="M`, html.EscapeString(e.From), html.EscapeString(e.To))
 		p0 := e.Points[0]
 		b.WriteString(f(p0.X) + "," + f(p0.Y))
 		for _, p1 := range e.Points[1:] {
