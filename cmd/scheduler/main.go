@@ -30,7 +30,7 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), notifier, log,
-		scheduler.Config{GlobalLimit: cfg.MaxParallel})
+		scheduler.Config{GlobalLimit: cfg.MaxParallel, UndeliveredAfter: cfg.RedispatchAfter})
 	scfg := service.SchedulerConfig{SweepEvery: cfg.SweepEvery}
 	if !cfg.InsecureSkipAuth {
 		if scfg.TickAuth, err = cloud.TickAuth(ctx, cfg); err != nil {
