@@ -44,6 +44,8 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	} else {
 		scfg.Completions = cloud.CompletionSubscription(q)
 	}
+	scfg.DeadLetters = scheduler.NewDeadLetters(st, log)
+	scfg.DeadLetterSubscriptions = cloud.DeadLetterSubscriptions(q)
 	h, loop := service.SchedulerService(sched, log, scfg)
 	return cloud.Serve(ctx, cfg, h, loop, log)
 }

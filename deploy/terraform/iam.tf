@@ -108,6 +108,21 @@ resource "google_pubsub_subscription_iam_member" "completions_viewer" {
   member       = "serviceAccount:${google_service_account.scheduler.email}"
 }
 
+# The scheduler reports (logs and counts) what reaches the dead-letter subscriptions.
+resource "google_pubsub_subscription_iam_member" "dead_letters_scheduler" {
+  for_each     = toset([google_pubsub_subscription.tasks_dead.name, google_pubsub_subscription.completions_dead.name])
+  subscription = each.value
+  role         = "roles/pubsub.subscriber"
+  member       = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letters_scheduler_viewer" {
+  for_each     = toset([google_pubsub_subscription.tasks_dead.name, google_pubsub_subscription.completions_dead.name])
+  subscription = each.value
+  role         = "roles/pubsub.viewer"
+  member       = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
 # --- Cloud Storage ----------------------------------------------------------------------------
 
 resource "google_storage_bucket_iam_member" "worker_object_admin" {

@@ -281,6 +281,9 @@ func (h *harness) runSeed(ctx context.Context, seed int64) (SeedResult, error) {
 			MaxDeliveries: 10, DeadLetterTopic: s.dead}); err != nil {
 			return sr, err
 		}
+		if err := q.CreateDeadLetterSubscription(ctx, s.dead, s.dead); err != nil {
+			return sr, err
+		}
 	}
 	taps := map[string]string{"chaos-tap-tasks": engine.TasksTopic, "chaos-tap-completions": engine.CompletionsTopic}
 	tapSubs := map[string]queue.Subscription{}

@@ -71,19 +71,19 @@ func generate(seed int64, n, layers, planted int) *generated {
 				sort.Strings(reads)
 			}
 			g.upstream[name] = reads
+			parts := make([]string, len(reads))
+			for i, r := range reads {
+				parts[i] = "SELECT n FROM " + r
+			}
 			switch {
 			case g.planted[name] && len(reads) > 0:
-				// It still reads its upstream tables, so it waits for them; then it fails.
-				t.SQL = plantedFailure + " FROM " + reads[0] + " LIMIT 1"
+				// It still reads all its upstream tables, so it waits for them; then it fails.
+				t.SQL = plantedFailure + " FROM (" + strings.Join(parts, " UNION ALL ") + ") LIMIT 1"
 			case g.planted[name]:
 				t.SQL = plantedFailure
 			case len(reads) == 0:
 				t.SQL = fmt.Sprintf("SELECT %d AS n", rng.IntN(1000))
 			default:
-				parts := make([]string, len(reads))
-				for i, r := range reads {
-					parts[i] = "SELECT n FROM " + r
-				}
 				t.SQL = "SELECT COUNT(*) AS n FROM (" + strings.Join(parts, " UNION ALL ") + ")"
 			}
 			g.project.Tables = append(g.project.Tables, t)
