@@ -69,9 +69,9 @@ func TestPoisonMessagesAreDeadLetteredAndReported(t *testing.T) {
 		return m.ID
 	}
 	wantTasks := map[string]string{
-		publish(engine.TasksTopic, []byte("{not json")): "malformed",
-		publish(engine.TasksTopic, run.EncodeTask(run.Task{RunID: "r-missing", Node: "ds.t", Attempt: 1})):           "unknown run",
-		publish(engine.TasksTopic, run.EncodeTask(run.Task{RunID: realRun.ID, Node: "ds.missing", Attempt: 1})):      "unknown node",
+		publish(engine.TasksTopic, []byte("{not json")):                                                         "malformed",
+		publish(engine.TasksTopic, run.EncodeTask(run.Task{RunID: "r-missing", Node: "ds.t", Attempt: 1})):      "unknown run",
+		publish(engine.TasksTopic, run.EncodeTask(run.Task{RunID: realRun.ID, Node: "ds.missing", Attempt: 1})): "unknown node",
 	}
 	wantCompletions := map[string]string{
 		publish(engine.CompletionsTopic, []byte(`{"run_id": 7}`)): "malformed",
@@ -117,7 +117,7 @@ func TestPoisonMessagesAreDeadLetteredAndReported(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{
 		engine.TasksDeadLetterSubscription + ": malformed": 1, engine.TasksDeadLetterSubscription + ": unknown run": 1,
-		engine.TasksDeadLetterSubscription + ": unknown node": 1,
+		engine.TasksDeadLetterSubscription + ": unknown node":    1,
 		engine.CompletionsDeadLetterSubscription + ": malformed": 1, engine.CompletionsDeadLetterSubscription + ": unknown run": 1,
 	}, reasons)
 
