@@ -376,8 +376,8 @@ func (h *harness) runSeed(ctx context.Context, seed int64) (SeedResult, error) {
 	}
 	sr.RunID = started.ID
 
-	// The killer: kill -9 a random worker every couple of seconds and start it again shortly
-	// after; kill -9 the scheduler twice, early and midway, and start it again.
+	// The killer: kill -9 a random worker every few seconds and start it again shortly after;
+	// kill -9 the scheduler twice, early in the run, and start it again.
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	var workerKills, schedulerKills atomic.Int64
 	var (
@@ -394,20 +394,25 @@ func (h *harness) runSeed(ctx context.Context, seed int64) (SeedResult, error) {
 	}
 	chaosDone.Go(func() {
 		rng := rand.New(rand.NewPCG(uint64(seed), 0xC4A05))
+		// Early enough that even a small project on a fast machine is still running.
 		schedKillsAt := []time.Duration{
-			2*time.Second + time.Duration(rng.Int64N(int64(2*time.Second))),
-			6*time.Second + time.Duration(rng.Int64N(int64(4*time.Second))),
+			1500*time.Millisecond + time.Duration(rng.Int64N(int64(1500*time.Millisecond))),
+			4*time.Second + time.Duration(rng.Int64N(int64(2*time.Second))),
 		}
 		start := time.Now()
 		var restarting sync.WaitGroup
 		defer restarting.Wait()
 		busy := make([]atomic.Bool, len(workers))
+		nextWorkerKill := workerKillEvery/2 + time.Duration(rng.Int64N(int64(workerKillEvery)))
 		for {
-			wait := workerKillEvery/2 + time.Duration(rng.Int64N(int64(workerKillEvery)))
+			next := nextWorkerKill
+			if len(schedKillsAt) > 0 {
+				next = min(next, schedKillsAt[0])
+			}
 			select {
 			case <-chaosCtx.Done():
 				return
-			case <-time.After(wait):
+			case <-time.After(next - time.Since(start)):
 			}
 			if len(schedKillsAt) > 0 && time.Since(start) >= schedKillsAt[0] {
 				schedKillsAt = schedKillsAt[1:]
@@ -419,6 +424,7 @@ func (h *harness) runSeed(ctx context.Context, seed int64) (SeedResult, error) {
 				}
 				continue
 			}
+			nextWorkerKill = time.Since(start) + workerKillEvery/2 + time.Duration(rng.Int64N(int64(workerKillEvery)))
 			i := rng.IntN(len(workers))
 			if !busy[i].CompareAndSwap(false, true) {
 				continue
