@@ -203,12 +203,17 @@ func TestServiceAccountsHaveTheirRoles(t *testing.T) {
 	completionsTopic := "google_pubsub_topic_iam_member:google_pubsub_topic.completions.name"
 	tasksSub := "google_pubsub_subscription_iam_member:google_pubsub_subscription.tasks.name"
 	completionsSub := "google_pubsub_subscription_iam_member:google_pubsub_subscription.completions.name"
+	// The scheduler reports what reaches the dead-letter subscriptions.
+	tasksDeadSub := "google_pubsub_subscription_iam_member:google_pubsub_subscription.tasks_dead.name"
+	completionsDeadSub := "google_pubsub_subscription_iam_member:google_pubsub_subscription.completions_dead.name"
 	bucket := "google_storage_bucket_iam_member:google_storage_bucket.maestro.name"
 	for account, want := range map[string][]grant{
 		"maestro-scheduler": {
 			{"roles/datastore.user", project},
 			{"roles/pubsub.publisher", tasksTopic},
 			{"roles/pubsub.subscriber", completionsSub},
+			{"roles/pubsub.subscriber", tasksDeadSub},
+			{"roles/pubsub.subscriber", completionsDeadSub},
 		},
 		"maestro-worker": {
 			{"roles/datastore.user", project},
@@ -237,7 +242,8 @@ func TestServiceAccountsHaveTheirRoles(t *testing.T) {
 	}
 	// Nothing beyond these and the few documented extras in iam.tf.
 	extras := map[string][]grant{
-		"maestro-scheduler": {{"roles/pubsub.viewer", completionsSub}},
+		"maestro-scheduler": {{"roles/pubsub.viewer", completionsSub}, {"roles/pubsub.viewer", tasksDeadSub},
+			{"roles/pubsub.viewer", completionsDeadSub}},
 		"maestro-worker": {
 			{"roles/pubsub.viewer", tasksSub},
 			{"roles/iam.serviceAccountTokenCreator", "google_service_account_iam_member:google_service_account.worker.name"},

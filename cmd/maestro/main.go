@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newRefsCmd(), newPlanCmd(), newGenProjectCmd(),
-		newDevCmd(), newBenchCmd(), newQueryCmd(), newPushCmd(), newUploadCmd(), newHistoryCmd(),
+		newDevCmd(), newChaosCmd(), newBenchCmd(), newQueryCmd(), newPushCmd(), newUploadCmd(), newHistoryCmd(),
 	)
 	root.AddCommand(newCostsCmd())
 	root.AddCommand(newTablesCmd(), newRunsCmd(), newRunCmd(), newLogsCmd(), newApplyCmd(), newTriggersCmd())

@@ -30,7 +30,7 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	sched := scheduler.New(st, q.Topic(engine.TasksTopic), scheduler.ProjectGraph(cfg.DefaultProject, cfg.DefaultDataset), notifier, log,
-		scheduler.Config{GlobalLimit: cfg.MaxParallel})
+		scheduler.Config{GlobalLimit: cfg.MaxParallel, UndeliveredAfter: cfg.RedispatchAfter})
 	scfg := service.SchedulerConfig{SweepEvery: cfg.SweepEvery}
 	if !cfg.InsecureSkipAuth {
 		if scfg.TickAuth, err = cloud.TickAuth(ctx, cfg); err != nil {
@@ -44,6 +44,8 @@ func run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	} else {
 		scfg.Completions = cloud.CompletionSubscription(q)
 	}
+	scfg.DeadLetters = scheduler.NewDeadLetters(st, log)
+	scfg.DeadLetterSubscriptions = cloud.DeadLetterSubscriptions(q)
 	h, loop := service.SchedulerService(sched, log, scfg)
 	return cloud.Serve(ctx, cfg, h, loop, log)
 }

@@ -108,6 +108,32 @@ resource "google_pubsub_subscription_iam_member" "completions_viewer" {
   member       = "serviceAccount:${google_service_account.scheduler.email}"
 }
 
+# The scheduler reports (logs and counts) what reaches the dead-letter subscriptions, reading
+# their ack deadline as any receiver does.
+resource "google_pubsub_subscription_iam_member" "tasks_dead_scheduler" {
+  subscription = google_pubsub_subscription.tasks_dead.name
+  role         = "roles/pubsub.subscriber"
+  member       = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_pubsub_subscription_iam_member" "completions_dead_scheduler" {
+  subscription = google_pubsub_subscription.completions_dead.name
+  role         = "roles/pubsub.subscriber"
+  member       = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_pubsub_subscription_iam_member" "tasks_dead_viewer" {
+  subscription = google_pubsub_subscription.tasks_dead.name
+  role         = "roles/pubsub.viewer"
+  member       = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_pubsub_subscription_iam_member" "completions_dead_viewer" {
+  subscription = google_pubsub_subscription.completions_dead.name
+  role         = "roles/pubsub.viewer"
+  member       = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
 # --- Cloud Storage ----------------------------------------------------------------------------
 
 resource "google_storage_bucket_iam_member" "worker_object_admin" {

@@ -79,7 +79,22 @@ func CreateTopics(ctx context.Context, q *pubsubqueue.Queue) error {
 	}); err != nil {
 		return fmt.Errorf("error creating the completion subscription: %w", err)
 	}
+	for sub, topic := range map[string]string{engine.TasksDeadLetterSubscription: engine.TasksDeadLetterTopic,
+		engine.CompletionsDeadLetterSubscription: engine.CompletionsDeadLetterTopic} {
+		if err := q.CreateDeadLetterSubscription(ctx, sub, topic); err != nil {
+			return fmt.Errorf("error creating dead-letter subscription %s: %w", sub, err)
+		}
+	}
 	return nil
+}
+
+// DeadLetterSubscriptions are the dead-letter subscriptions the scheduler reports from
+// (deploy/ creates them).
+func DeadLetterSubscriptions(q *pubsubqueue.Queue) []service.DeadLetterSubscription {
+	return []service.DeadLetterSubscription{
+		{Name: engine.TasksDeadLetterSubscription, Subscription: q.ExistingSubscription(engine.TasksDeadLetterSubscription, 4, 0)},
+		{Name: engine.CompletionsDeadLetterSubscription, Subscription: q.ExistingSubscription(engine.CompletionsDeadLetterSubscription, 4, 0), Completions: true},
+	}
 }
 
 // Logger returns the Cloud Logging JSON logger of a service, labelled with the Cloud Run service

@@ -73,6 +73,8 @@ var Vars = []Var{
 		Description: "A worker's lease on a running node; it heartbeats at a third of it. A node whose lease lapses is reclaimed by the sweeper."},
 	{Name: "MAESTRO_SWEEP_EVERY", Default: "15s", Services: []Service{Scheduler},
 		Description: "How often the scheduler sweeps for lost messages and expired leases."},
+	{Name: "MAESTRO_REDISPATCH_AFTER", Default: "30s", Services: []Service{Scheduler},
+		Description: "A task published (or about to be, by a process that died) and not claimed within this is published again by the sweeper."},
 	{Name: "MAESTRO_LOG_LEVEL", Default: "info", Services: all,
 		Description: "debug, info, warn or error."},
 	{Name: "MAESTRO_SIGNED_URL_SERVICE_ACCOUNT", Services: []Service{Worker, API},
@@ -150,6 +152,7 @@ type Config struct {
 	MaxParallel       int
 	Lease             time.Duration
 	SweepEvery        time.Duration
+	RedispatchAfter   time.Duration
 	LogLevel          string
 	BigQueryEndpoint  string
 	InsecureSkipAuth  bool
@@ -245,6 +248,7 @@ func Load(svc Service, getenv func(string) string) (*Config, error) {
 		MaxParallel:       atoi("MAESTRO_MAX_PARALLEL"),
 		Lease:             duration("MAESTRO_LEASE"),
 		SweepEvery:        duration("MAESTRO_SWEEP_EVERY"),
+		RedispatchAfter:   duration("MAESTRO_REDISPATCH_AFTER"),
 		LogLevel:          oneOf("MAESTRO_LOG_LEVEL", "debug", "info", "warn", "error"),
 		BigQueryEndpoint:  get("MAESTRO_BIGQUERY_ENDPOINT"),
 		HistoryRemote:     get("MAESTRO_HISTORY_REMOTE"),

@@ -24,6 +24,10 @@ const (
 	CompletionsTopic           = "maestro-completions"
 	CompletionsSubscription    = "maestro-completions-scheduler"
 	CompletionsDeadLetterTopic = "maestro-completions-dead"
+	// The dead-letter topics' subscriptions (deploy/ names them as their topics), which keep
+	// what Pub/Sub gave up on; the scheduler reports it.
+	TasksDeadLetterSubscription       = "maestro-tasks-dead"
+	CompletionsDeadLetterSubscription = "maestro-completions-dead"
 )
 
 // RunWorker delivers tasks to w until ctx is done.

@@ -386,12 +386,13 @@ func (s *Scheduler) publish(ctx context.Context, n *run.Node) error {
 
 // HandleCompletion is the completion subscription's handler: it applies the node's outcome
 // downstream, finishes the run when nothing is left, and dispatches what became ready.
-// Malformed messages are acked (logged): they can never succeed.
+// Poison messages — malformed, or naming a run or node that does not exist — are nacked with an
+// error wrapping ErrPoison, so that the subscription's dead-letter policy moves them to the
+// dead-letter topic after its max deliveries (DeadLetters reports them there).
 func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) error {
 	c, err := run.DecodeCompletion(m.Data)
 	if err != nil {
-		s.log.Error("dropping malformed completion", zap.String("message_id", m.ID), zap.Error(err))
-		return nil
+		return s.poison(m, "malformed completion", err)
 	}
 	if c.State == run.NodeFailed {
 		s.nodeFailed(ctx, c.RunID, c.Node)
@@ -403,8 +404,7 @@ func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) erro
 		err = s.finish(ctx, c.RunID)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		s.log.Warn("completion for unknown node", zap.String("run_id", c.RunID), zap.String("node", c.Node))
-		return nil
+		return s.poison(m, "completion of an unknown run or node", err)
 	}
 	if err != nil {
 		return err
@@ -415,6 +415,17 @@ func (s *Scheduler) HandleCompletion(ctx context.Context, m *queue.Message) erro
 		s.RequestDispatch()
 	}
 	return nil
+}
+
+// ErrPoison is wrapped by the error HandleCompletion returns for a message that can never be
+// handled.
+var ErrPoison = errors.New("poison message")
+
+// poison reports a completion that can never be handled and returns the error that nacks it.
+func (s *Scheduler) poison(m *queue.Message, reason string, err error) error {
+	s.log.Warn("poison completion: nacked until the subscription dead-letters it", zap.String("message_id", m.ID),
+		zap.Int("delivery_attempt", m.DeliveryAttempt), zap.String("reason", reason), zap.Error(err))
+	return fmt.Errorf("%w: %s (message %s): %w", ErrPoison, reason, m.ID, err)
 }
 
 // runStarted tells a StartNotifier about a run just saved.

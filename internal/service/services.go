@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,6 +37,19 @@ type SchedulerConfig struct {
 	Completions queue.Subscription
 	// Push, in push mode, serves POST /push/completions. Nil in pull mode.
 	Push PushHandler
+	// DeadLetters, when set, reports every message of DeadLetterSubscriptions (logged at error
+	// level, counted) and serves the counts and latest ones at GET /dead-letters (guarded by
+	// TickAuth).
+	DeadLetters             *scheduler.DeadLetters
+	DeadLetterSubscriptions []DeadLetterSubscription
+}
+
+// DeadLetterSubscription is a dead-letter subscription the scheduler reports from.
+type DeadLetterSubscription struct {
+	Name         string
+	Subscription queue.Subscription
+	// Completions says its messages are completions; otherwise they are tasks.
+	Completions bool
 }
 
 // SchedulerService serves the scheduler: POST /tick (Cloud Scheduler calls it every minute:
@@ -65,7 +79,32 @@ func SchedulerService(s *scheduler.Scheduler, log *zap.Logger, cfg SchedulerConf
 	if cfg.Push != nil {
 		mux.Handle("POST /push/completions", cfg.Push(s.HandleCompletion))
 	}
+	if cfg.DeadLetters != nil {
+		mux.HandleFunc("GET /dead-letters", func(w http.ResponseWriter, r *http.Request) {
+			if cfg.TickAuth != nil {
+				if err := cfg.TickAuth(r); err != nil {
+					writeJSONError(w, http.StatusForbidden, "only the scheduler job's service account may read dead letters")
+					return
+				}
+			}
+			writeJSON(w, cfg.DeadLetters.Report())
+		})
+	}
 	loop := func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		var receivers sync.WaitGroup
+		defer receivers.Wait()
+		defer cancel()
+		if cfg.DeadLetters != nil {
+			for _, d := range cfg.DeadLetterSubscriptions {
+				receivers.Go(func() {
+					err := d.Subscription.Receive(ctx, cfg.DeadLetters.Handler(d.Name, d.Completions))
+					if err != nil && ctx.Err() == nil {
+						log.Error("receiving dead letters failed; they stay in their subscription", zap.String("subscription", d.Name), zap.Error(err))
+					}
+				})
+			}
+		}
 		return engine.RunScheduler(ctx, cfg.Completions, s, log, engine.SchedulerLoops{SweepEvery: cfg.SweepEvery, NoTick: true})
 	}
 	return mux, loop

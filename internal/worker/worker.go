@@ -104,20 +104,44 @@ func New(st store.Store, completions queue.Topic, executors map[string]Executor,
 	return &Worker{store: st, completions: completions, executors: executors, log: log.With(zap.String("worker", cfg.ID)), cfg: cfg}
 }
 
-// Handle is the task subscription's handler. It returns an error (nack, redelivery) only when
-// the store or queue failed in a way a later delivery may not; everything else is acked.
+// ErrPoison is wrapped by the error Handle returns for a poison message: one that can never be
+// handled (malformed, or naming a run or node that does not exist). It is nacked, never acked,
+// so that the subscription's dead-letter policy moves it to the dead-letter topic after the
+// configured deliveries, where the scheduler reports it (scheduler.DeadLetters).
+var ErrPoison = errors.New("poison message")
+
+// Handle is the task subscription's handler. It returns an error (nack, redelivery) when the
+// store or queue failed in a way a later delivery may not, and for poison messages (ErrPoison);
+// everything else is acked.
 func (w *Worker) Handle(ctx context.Context, m *queue.Message) error {
 	t, err := run.DecodeTask(m.Data)
 	if err != nil {
-		w.log.Error("dropping malformed task", zap.String("message_id", m.ID), zap.Error(err))
-		return nil
+		return w.poison(m, "malformed task", err)
 	}
 	// Completions are published while the next node runs, and nodes taken beyond the first run
 	// beside it; the message is acked once all of that is done.
 	var pending sync.WaitGroup
 	defer pending.Wait()
-	return w.chain(ctx, step{task: t}, &pending, true)
+	err = w.chain(ctx, step{task: t}, &pending, true)
+	if errors.Is(err, errUnknownNode) {
+		reason := "unknown node"
+		if _, rerr := w.store.RunGet(ctx, t.RunID); errors.Is(rerr, store.ErrNotFound) {
+			reason = "unknown run"
+		}
+		return w.poison(m, reason, err)
+	}
+	return err
 }
+
+// poison reports a message that can never be handled and returns the error that nacks it.
+func (w *Worker) poison(m *queue.Message, reason string, err error) error {
+	w.log.Warn("poison task: nacked until the subscription dead-letters it", zap.String("message_id", m.ID),
+		zap.Int("delivery_attempt", m.DeliveryAttempt), zap.String("reason", reason), zap.Error(err))
+	return fmt.Errorf("%w: %s (message %s): %w", ErrPoison, reason, m.ID, err)
+}
+
+// errUnknownNode: a task names a node that is not in the store.
+var errUnknownNode = errors.New("no such node")
 
 // step is a node to run: a task to claim, or a node already claimed under lease (handed off by
 // the node before it).
@@ -179,7 +203,9 @@ func (w *Worker) claim(ctx context.Context, s *step) error {
 		LeaseExpiresAt: now.Add(w.cfg.Lease), JobID: run.JobID(t.RunID, t.Node, t.Attempt), Now: now,
 	})
 	switch {
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: node %q of run %q", errUnknownNode, t.Node, t.RunID)
+	case errors.Is(err, store.ErrConflict):
 		// Someone else has it, it ran already, or the run is over: the message was a duplicate.
 		w.log.Debug("task not claimable; acking", zap.String("run_id", t.RunID), zap.String("node", t.Node),
 			zap.Int("attempt", t.Attempt), zap.Error(err))

@@ -214,6 +214,16 @@ func (q *Queue) ExistingSubscription(name string, maxOutstanding int, maxExtensi
 	return q.newSubscription(name, queue.SubscriptionConfig{MaxExtension: maxExtension, MaxOutstanding: maxOutstanding})
 }
 
+// CreateDeadLetterSubscription creates subscription name on a dead-letter topic: a plain one
+// (no dead-letter policy of its own) that keeps what reaches the topic, which would otherwise be
+// dropped. One that exists already is fine.
+func (q *Queue) CreateDeadLetterSubscription(ctx context.Context, name, topic string) error {
+	if err := q.CreateTopic(ctx, topic); err != nil {
+		return err
+	}
+	return q.createPlainSubscription(ctx, name, topic)
+}
+
 func (q *Queue) createPlainSubscription(ctx context.Context, name, topic string) error {
 	return q.createOrCheckSubscription(ctx, &pubsubpb.Subscription{
 		Name:               q.subscriptionPath(name),

@@ -35,6 +35,10 @@ type job struct {
 	runningPolls   int
 	dest           sqlref.TableName // query: the table the results went to
 	etag           int
+
+	// Injected faults (Faults): an error to fail with instead of running, a wait before running.
+	fault *bq.ErrorProto
+	delay time.Duration
 }
 
 // outcome is what running a job's work produced.
@@ -143,6 +147,12 @@ func (s *Server) createJob(ref bq.JobReference, config *bq.JobConfiguration, kin
 		j.runningPolls = sc.RunningPolls
 		lostResponse = sc.LoseInsertResponse
 	}
+	lost, failReason, delay := s.jobFaultsLocked(ref.JobId)
+	lostResponse = lostResponse || lost
+	if failReason != "" {
+		j.fault = &bq.ErrorProto{Reason: failReason, Message: "bqfake: injected job failure: " + failReason}
+	}
+	j.delay = delay
 	s.jobs[key] = j
 	s.wg.Add(1)
 	go s.run(j, sc)
@@ -243,6 +253,14 @@ func jobKind(c *bq.JobConfiguration) (kind, problem string) {
 // run does a job's work and records its outcome.
 func (s *Server) run(j *job, sc *Script) {
 	defer s.wg.Done()
+	if j.delay > 0 {
+		t := time.NewTimer(j.delay)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+		}
+		t.Stop()
+	}
 	s.mu.Lock()
 	j.started = s.now()
 	s.mu.Unlock()
@@ -251,6 +269,8 @@ func (s *Server) run(j *job, sc *Script) {
 	switch {
 	case sc != nil && sc.Fail != nil:
 		out.err = sc.Fail.proto()
+	case j.fault != nil:
+		out.err = j.fault
 	case j.kind == "query":
 		out = s.runQuery(j)
 	case j.kind == "load":

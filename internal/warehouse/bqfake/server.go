@@ -65,6 +65,10 @@ type Server struct {
 	executions map[string]int
 	tables     map[sqlref.TableName]*tableMeta
 	seq        int
+
+	faults      Faults
+	faultCounts FaultCounts
+	callCounts  map[string]int // calls by "METHOD path", for Faults' decisions
 }
 
 // Request is one HTTP request the server received.
@@ -104,6 +108,7 @@ func New(ctx context.Context, opts *Options) (*Server, error) {
 		requestIDs: map[string]jobKey{},
 		executions: map[string]int{},
 		tables:     map[sqlref.TableName]*tableMeta{},
+		callCounts: map[string]int{},
 	}
 	if s.engine == nil {
 		var eo *duckdbwarehouse.Options
@@ -233,6 +238,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, path string, body
 		return
 	}
 	project := parts[1]
+	jobCall := (len(parts) == 3 && parts[2] == "jobs" && r.Method == http.MethodPost) ||
+		(len(parts) == 4 && (parts[2] == "jobs" || parts[2] == "queries") && r.Method == http.MethodGet)
+	if jobCall && s.transientFault(w, r, path) {
+		return
+	}
 	switch {
 	case len(parts) == 3 && parts[2] == "jobs" && r.Method == http.MethodPost:
 		s.insertJob(w, r, project, body)
