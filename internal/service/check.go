@@ -48,22 +48,12 @@ func (a *api) checkTable(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	t.Name = strings.ToLower(strings.TrimSpace(t.Name))
-	if t.Kind == "" {
-		t.Kind = "query"
-	}
-	t.File = ""
 	out := tableCheckJSON{Errors: []FieldError{}, Upstream: []string{}, Downstream: []string{}, ExternalSources: []string{}}
-	schedules, err := a.st.ScheduleList(ctx)
-	if err != nil {
-		a.storeFailed(w, r, err, "listing schedules", "")
+	errs, ok := a.validateDraft(w, r, &t)
+	if !ok {
 		return
 	}
-	conns, err := a.st.ConnectionList(ctx)
-	if err != nil {
-		a.storeFailed(w, r, err, "listing connections", "")
-		return
-	}
-	out.Errors = append(out.Errors, validateTable(&t, schedules, conns)...)
+	out.Errors = append(out.Errors, errs...)
 	recs, err := a.tablesForList(ctx)
 	if err != nil {
 		a.storeFailed(w, r, err, "listing tables", "")

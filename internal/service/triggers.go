@@ -193,19 +193,26 @@ func (a *api) scheduleNamed(r *http.Request, name string) (*store.ScheduleRecord
 	return nil, store.ErrNotFound
 }
 
-func (a *api) deleteTrigger(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	ctx := r.Context()
-	tr, err := a.st.TriggerGet(ctx, id)
+// writableTrigger loads trigger id for a change by the caller, who must be allowed to write its
+// table (or, for a schedule's trigger, be an admin or of its group). It has answered when ok is
+// false.
+func (a *api) writableTrigger(w http.ResponseWriter, r *http.Request, id string) (tr *store.Trigger, ok bool) {
+	tr, err := a.st.TriggerGet(r.Context(), id)
 	if err != nil {
 		a.storeFailed(w, r, err, "reading trigger "+id, "no trigger "+id)
-		return
+		return nil, false
 	}
 	what := tr.Table
 	if what == "" {
 		what = "of schedule " + tr.Schedule
 	}
-	if !canWriteTable(w, r, what, tr.Group) {
+	return tr, canWriteTable(w, r, what, tr.Group)
+}
+
+func (a *api) deleteTrigger(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ctx := r.Context()
+	if _, ok := a.writableTrigger(w, r, id); !ok {
 		return
 	}
 	if err := a.st.TriggerDelete(ctx, id); err != nil {
@@ -221,23 +228,15 @@ func (a *api) deleteTrigger(w http.ResponseWriter, r *http.Request) {
 func (a *api) rotateTrigger(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	ctx := r.Context()
-	tr, err := a.st.TriggerGet(ctx, id)
-	if err != nil {
-		a.storeFailed(w, r, err, "reading trigger "+id, "no trigger "+id)
-		return
-	}
-	what := tr.Table
-	if what == "" {
-		what = "of schedule " + tr.Schedule
-	}
-	if !canWriteTable(w, r, what, tr.Group) {
+	if _, ok := a.writableTrigger(w, r, id); !ok {
 		return
 	}
 	if len(a.cfg.TriggerKey) == 0 {
 		writeProblem(w, http.StatusConflict, "this server has no trigger key (MAESTRO_TRIGGER_KEY), so it can make no trigger secrets")
 		return
 	}
-	if tr, err = a.st.TriggerRotate(ctx, id); err != nil {
+	tr, err := a.st.TriggerRotate(ctx, id)
+	if err != nil {
 		a.storeFailed(w, r, err, "rotating the secret of trigger "+id, "no trigger "+id)
 		return
 	}

@@ -258,27 +258,37 @@ func (a *api) updateTable(w http.ResponseWriter, r *http.Request) {
 	a.saveTable(w, r, &t, cur)
 }
 
-// saveTable validates t against the project's rules and the other tables (parse, cycles,
-// schedules and connections it names) and saves it: created when cur is nil, else as the
-// revision after cur's.
-func (a *api) saveTable(w http.ResponseWriter, r *http.Request, t *spec.Table, cur *store.TableRecord) {
-	ctx := r.Context()
+// validateDraft fills in t's defaults and checks its fields against the stored schedules and
+// connections (validateTable). It has answered when ok is false (the store failed).
+func (a *api) validateDraft(w http.ResponseWriter, r *http.Request, t *spec.Table) (errs []FieldError, ok bool) {
 	if t.Kind == "" {
 		t.Kind = "query"
 	}
 	// A definition saved through the API has no file; errors name the table instead.
 	t.File = ""
-	schedules, err := a.st.ScheduleList(ctx)
+	schedules, err := a.st.ScheduleList(r.Context())
 	if err != nil {
 		a.storeFailed(w, r, err, "listing schedules", "")
-		return
+		return nil, false
 	}
-	conns, err := a.st.ConnectionList(ctx)
+	conns, err := a.st.ConnectionList(r.Context())
 	if err != nil {
 		a.storeFailed(w, r, err, "listing connections", "")
+		return nil, false
+	}
+	return validateTable(t, schedules, conns), true
+}
+
+// saveTable validates t against the project's rules and the other tables (parse, cycles,
+// schedules and connections it names) and saves it: created when cur is nil, else as the
+// revision after cur's.
+func (a *api) saveTable(w http.ResponseWriter, r *http.Request, t *spec.Table, cur *store.TableRecord) {
+	ctx := r.Context()
+	errs, ok := a.validateDraft(w, r, t)
+	if !ok {
 		return
 	}
-	if errs := validateTable(t, schedules, conns); len(errs) > 0 {
+	if len(errs) > 0 {
 		writeProblem(w, http.StatusUnprocessableEntity, "table "+t.Name+" is not valid", errs...)
 		return
 	}

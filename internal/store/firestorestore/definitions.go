@@ -119,13 +119,9 @@ func (s *Store) writeTable(tx *firestore.Transaction, rec *store.TableRecord) er
 
 // TableGet returns the current revision of a table, or store.ErrNotFound.
 func (s *Store) TableGet(ctx context.Context, name string) (*store.TableRecord, error) {
-	snap, err := s.tableRef(name).Get(ctx)
+	d, err := getDoc[tableDoc](ctx, s.tableRef(name), "table %q", name)
 	if err != nil {
-		return nil, wrap(ctx, err, "error loading table %q", name)
-	}
-	var d tableDoc
-	if err := snap.DataTo(&d); err != nil {
-		return nil, fmt.Errorf("error decoding table %q: %w", name, err)
+		return nil, err
 	}
 	if d.Deleted {
 		return nil, wrap(ctx, notFound("the table"), "error loading table %q", name)
@@ -316,13 +312,9 @@ func (s *Store) UserPut(ctx context.Context, u store.User) error {
 
 // UserGet returns a user, or ErrNotFound.
 func (s *Store) UserGet(ctx context.Context, email string) (*store.User, error) {
-	snap, err := s.client.Collection(s.usersID).Doc(docID(email)).Get(ctx)
+	d, err := getDoc[userDoc](ctx, s.client.Collection(s.usersID).Doc(docID(email)), "user %q", email)
 	if err != nil {
-		return nil, wrap(ctx, err, "error loading user %q", email)
-	}
-	var d userDoc
-	if err := snap.DataTo(&d); err != nil {
-		return nil, fmt.Errorf("error decoding user %q: %w", email, err)
+		return nil, err
 	}
 	return &store.User{Email: d.Email, Name: d.Name, Role: d.Role, Group: d.Group}, nil
 }

@@ -289,6 +289,20 @@ func docID(name string) string {
 	return "%!" + id
 }
 
+// getDoc reads and decodes one document; what (a format with args) names it in errors, and a
+// missing document is store.ErrNotFound.
+func getDoc[D any](ctx context.Context, ref *firestore.DocumentRef, what string, args ...any) (*D, error) {
+	snap, err := ref.Get(ctx)
+	if err != nil {
+		return nil, wrap(ctx, err, "error loading "+what, args...)
+	}
+	var d D
+	if err := snap.DataTo(&d); err != nil {
+		return nil, fmt.Errorf("error decoding %s: %w", fmt.Sprintf(what, args...), err)
+	}
+	return &d, nil
+}
+
 // wrap describes err with what was being done, mapping Firestore's codes to the store's
 // sentinels and letting context errors through as they are.
 func wrap(ctx context.Context, err error, format string, args ...any) error {

@@ -3,7 +3,6 @@ package firestorestore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -73,13 +72,9 @@ func (s *Store) MutePut(ctx context.Context, m *store.Mute) error {
 
 // MuteGet returns a table's mute or ErrNotFound.
 func (s *Store) MuteGet(ctx context.Context, table string) (*store.Mute, error) {
-	snap, err := s.muteRef(table).Get(ctx)
+	d, err := getDoc[muteDoc](ctx, s.muteRef(table), "the mute of table %q", table)
 	if err != nil {
-		return nil, wrap(ctx, err, "error loading the mute of table %q", table)
-	}
-	var d muteDoc
-	if err := snap.DataTo(&d); err != nil {
-		return nil, fmt.Errorf("error decoding the mute of table %q: %w", table, err)
+		return nil, err
 	}
 	return d.mute(), nil
 }
@@ -134,13 +129,9 @@ func (s *Store) TriggerCreate(ctx context.Context, tr *store.Trigger) error {
 
 // TriggerGet returns a trigger or ErrNotFound.
 func (s *Store) TriggerGet(ctx context.Context, id string) (*store.Trigger, error) {
-	snap, err := s.triggerRef(id).Get(ctx)
+	d, err := getDoc[triggerDoc](ctx, s.triggerRef(id), "trigger %q", id)
 	if err != nil {
-		return nil, wrap(ctx, err, "error loading trigger %q", id)
-	}
-	var d triggerDoc
-	if err := snap.DataTo(&d); err != nil {
-		return nil, fmt.Errorf("error decoding trigger %q: %w", id, err)
+		return nil, err
 	}
 	return d.trigger(), nil
 }

@@ -71,13 +71,9 @@ func (s *Store) TokenCreate(ctx context.Context, tk *store.Token) error {
 
 // TokenGet returns a token or ErrNotFound.
 func (s *Store) TokenGet(ctx context.Context, id string) (*store.Token, error) {
-	snap, err := s.tokenRef(id).Get(ctx)
+	d, err := getDoc[tokenDoc](ctx, s.tokenRef(id), "token %q", id)
 	if err != nil {
-		return nil, wrap(ctx, err, "error loading token %q", id)
-	}
-	var d tokenDoc
-	if err := snap.DataTo(&d); err != nil {
-		return nil, fmt.Errorf("error decoding token %q: %w", id, err)
+		return nil, err
 	}
 	return d.token(), nil
 }
