@@ -16,6 +16,23 @@ import (
 	"github.com/maestro-sql/maestro/internal/store/firestorestore"
 )
 
+// startEmulators starts the Firestore and Pub/Sub emulators and points this process's Google
+// clients at them (FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST); stop stops both.
+func startEmulators(ctx context.Context) (firestoreHost, pubsubHost string, stop func(), err error) {
+	fs, err := gcpemu.StartFirestore(ctx)
+	if err != nil {
+		return "", "", nil, err
+	}
+	ps, err := gcpemu.StartPubSub(ctx)
+	if err != nil {
+		fs.Stop()
+		return "", "", nil, err
+	}
+	os.Setenv("FIRESTORE_EMULATOR_HOST", fs.Host)
+	os.Setenv("PUBSUB_EMULATOR_HOST", ps.Host)
+	return fs.Host, ps.Host, func() { ps.Stop(); fs.Stop() }, nil
+}
+
 func newBenchEmulatorsCmd() *cobra.Command {
 	cfg := schedbench.Config{}
 	var warmups int
@@ -30,18 +47,11 @@ where a hop is the time from an upstream node finishing to its downstream node s
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			fs, err := gcpemu.StartFirestore(ctx)
+			_, _, stop, err := startEmulators(ctx)
 			if err != nil {
 				return err
 			}
-			defer fs.Stop()
-			ps, err := gcpemu.StartPubSub(ctx)
-			if err != nil {
-				return err
-			}
-			defer ps.Stop()
-			os.Setenv("FIRESTORE_EMULATOR_HOST", fs.Host)
-			os.Setenv("PUBSUB_EMULATOR_HOST", ps.Host)
+			defer stop()
 			// The emulators run on the JVM, which compiles its hot paths during the first runs;
 			// those are run and thrown away so the figures are of the protocol, not the JIT.
 			var res schedbench.Result

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maestro-sql/maestro/internal/chaos"
-	"github.com/maestro-sql/maestro/internal/gcpemu"
 )
 
 func newChaosCmd() *cobra.Command {
@@ -47,20 +46,14 @@ and exits 1 unless every seed passed.`,
 				}
 				cfg.Binaries = dir
 			}
-			fs, err := gcpemu.StartFirestore(ctx)
+			// The harness's own clients (setting the run up, reading the store) find them in the
+			// environment; the services it starts are told.
+			fsHost, psHost, stop, err := startEmulators(ctx)
 			if err != nil {
 				return err
 			}
-			defer fs.Stop()
-			ps, err := gcpemu.StartPubSub(ctx)
-			if err != nil {
-				return err
-			}
-			defer ps.Stop()
-			// The harness's own clients (setting the run up, reading the store) find them here.
-			os.Setenv("FIRESTORE_EMULATOR_HOST", fs.Host)
-			os.Setenv("PUBSUB_EMULATOR_HOST", ps.Host)
-			cfg.FirestoreHost, cfg.PubSubHost = fs.Host, ps.Host
+			defer stop()
+			cfg.FirestoreHost, cfg.PubSubHost = fsHost, psHost
 			res, err := chaos.Run(ctx, cfg, cmd.OutOrStdout())
 			if err != nil {
 				return err
