@@ -106,6 +106,20 @@ func (s *slackWebUsers) SlackUserEmail(ctx context.Context, userID string) (stri
 	return out.User.Profile.Email, nil
 }
 
+// slackForm is the form Slack posted, once slackVerified has checked that Slack sent it.
+func (a *api) slackForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	body, ok := a.slackVerified(w, r)
+	if !ok {
+		return nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "the body is not a form: "+err.Error())
+		return nil, false
+	}
+	return form, true
+}
+
 // slackVerified reads a Slack request's body and checks that Slack sent it: the v0 signature
 // (HMAC-SHA256 of "v0:TIMESTAMP:BODY" under the signing secret), a timestamp within
 // SlackTolerance, and that this signature was not accepted before. The replay guard is a
@@ -325,13 +339,8 @@ func ephemeral(text string) slackMessage {
 // updates the message in place saying what was done and by whom, or tells only the presser
 // (ephemeral) why nothing was done.
 func (a *api) slackInteraction(w http.ResponseWriter, r *http.Request) {
-	body, ok := a.slackVerified(w, r)
+	form, ok := a.slackForm(w, r)
 	if !ok {
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "the body is not a form: "+err.Error())
 		return
 	}
 	var cb slackInteractionPayload
@@ -462,13 +471,8 @@ const slashUsage = "Usage: `/maestro status TABLE`, `/maestro run TABLE [--downs
 // once; run is acknowledged at once and its outcome posted to the response URL, so Slack's
 // three seconds are never the limit.
 func (a *api) slackCommand(w http.ResponseWriter, r *http.Request) {
-	body, ok := a.slackVerified(w, r)
+	form, ok := a.slackForm(w, r)
 	if !ok {
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "the body is not a form: "+err.Error())
 		return
 	}
 	userID, responseURL := form.Get("user_id"), form.Get("response_url")
