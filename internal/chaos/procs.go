@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/maestro-sql/maestro/internal/gcpemu"
 )
 
 // BuildServices builds the three production binaries into dir as deploy/ builds them (no cgo),
@@ -53,19 +54,10 @@ type proc struct {
 	url  string
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // start starts the process on a free port, its output appended to its log file, and waits until
 // its /healthz answers.
 func (p *proc) start(ctx context.Context) error {
-	port, err := freePort()
+	port, err := gcpemu.FreePort()
 	if err != nil {
 		return fmt.Errorf("error finding a port for %s: %w", p.name, err)
 	}

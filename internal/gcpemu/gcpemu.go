@@ -138,7 +138,7 @@ func start(ctx context.Context, name, command, debianPackage string, args func(p
 		return nil, fmt.Errorf("the %s emulator is not installed: %s is missing (install the Debian package %s, or set %s to its command): %w",
 			name, command, debianPackage, envFor(name), err)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("error finding a free port for the %s emulator: %w", name, err)
 	}
@@ -183,7 +183,9 @@ func envFor(name string) string {
 	return PubSubCommandEnv
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago, for a local server about to
+// be started.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
