@@ -47,14 +47,9 @@ type costsData struct {
 
 func (u *UI) costsPage(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	ctx := r.Context()
-	days := costDays
-	if s := r.URL.Query().Get("days"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 366 {
-			u.fail(w, r, v, http.StatusBadRequest, "days must be a whole number from 1 to 366, not "+strconv.Quote(s)+".")
-			return
-		}
-		days = n
+	days, ok := u.intParam(w, r, v, "days", 1, 366, costDays)
+	if !ok {
+		return
 	}
 	now := u.cfg.Now()
 	since := now.AddDate(0, 0, -days+1).UTC().Truncate(24 * time.Hour)

@@ -77,13 +77,9 @@ func (u *UI) graphPage(w http.ResponseWriter, r *http.Request, v *Viewer) {
 
 	d := graphData{Table: strings.ToLower(strings.TrimSpace(q.Get("table"))), Depth: graphDepthDefault, Depths: []int{1, 2, 3, 5, 10},
 		All: q.Get("all") != "", Expand: q["expand"], Tables: names, Total: len(names), Cycles: g.Cycles()}
-	if s := q.Get("depth"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 50 {
-			u.fail(w, r, v, http.StatusBadRequest, "The depth must be a whole number from 1 to 50, not "+strconv.Quote(s)+".")
-			return
-		}
-		d.Depth = n
+	var ok bool
+	if d.Depth, ok = u.intParam(w, r, v, "depth", 1, 50, graphDepthDefault); !ok {
+		return
 	}
 	opt := graphview.Options{Expand: d.Expand,
 		TableHref: func(k string) string { return "/tables/" + url.PathEscape(k) },

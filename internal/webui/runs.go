@@ -50,13 +50,9 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		u.fail(w, r, v, http.StatusBadRequest, "A run's state is one of "+strings.Join(runStates, ", ")+", not "+strconv.Quote(d.State)+".")
 		return
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			u.fail(w, r, v, http.StatusBadRequest, "The limit must be a whole number from 1 to 1000, not "+strconv.Quote(s)+".")
-			return
-		}
-		d.Limit = n
+	var ok bool
+	if d.Limit, ok = u.intParam(w, r, v, "limit", 1, 1000, 100); !ok {
+		return
 	}
 	runs, err := u.cfg.Store.RunList(r.Context(), &store.RunListParams{State: run.RunState(d.State), Limit: d.Limit})
 	if err != nil {

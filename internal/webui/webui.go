@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -347,6 +348,22 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name, ti
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // fail shows an error page with a plain sentence.
+// intParam reads the query parameter name as a whole number from lo to hi, def when absent. A
+// bad value answers 400 naming the parameter and its range, and ok is false.
+func (u *UI) intParam(w http.ResponseWriter, r *http.Request, v *Viewer, name string, lo, hi, def int) (n int, ok bool) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		u.fail(w, r, v, http.StatusBadRequest,
+			fmt.Sprintf("%s must be a whole number from %d to %d, not %s.", name, lo, hi, strconv.Quote(s)))
+		return 0, false
+	}
+	return n, true
+}
+
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, v *Viewer, status int, msg string) {
 	if v != nil && ViewerOf(r.Context()) == nil {
 		r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
