@@ -33,6 +33,7 @@ const (
 // RunWorker delivers tasks to w until ctx is done.
 func RunWorker(ctx context.Context, tasks queue.Subscription, w *worker.Worker) error {
 	err := tasks.Receive(ctx, w.Handle)
+	w.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("error receiving tasks: %w", err)
 	}

@@ -59,6 +59,12 @@ type Config struct {
 	// Concurrency is how many tasks this worker runs at once (its subscription's
 	// MaxOutstanding): it takes nodes for itself only for free slots. Defaults to 1.
 	Concurrency int
+	// Pull, with a Dispatcher, makes a node that ends without handing its place to a node it
+	// unlocked take the next ready node of the store in its place, deepest first, instead of
+	// leaving the slot to the scheduler's next dispatch and a task message. A node then never
+	// waits while a slot is free. Worth it when dispatch is cheap (the embedded store answers
+	// from memory); with Firestore every pull is a transaction.
+	Pull bool
 }
 
 // Dispatcher dispatches ready nodes within the concurrency limits (the scheduler does).
@@ -76,7 +82,16 @@ type Worker struct {
 	log         *zap.Logger
 	cfg         Config
 	busy        atomic.Int64 // nodes this worker is running
+	// Outcomes waiting for the store to save them before they are told (see tellLater).
+	tellMu    sync.Mutex
+	tellQueue []func(context.Context)
+	telling   bool // a teller goroutine runs
+	tellers   sync.WaitGroup
 }
+
+// Wait waits until every outcome recorded so far has been told (logged and published). Call it
+// after the task subscription stopped delivering, before closing the store.
+func (w *Worker) Wait() { w.tellers.Wait() }
 
 // New returns a worker; executors maps node kinds ("query") to what runs them.
 func New(st store.Store, completions queue.Topic, executors map[string]Executor, log *zap.Logger, cfg Config) *Worker {
@@ -180,11 +195,36 @@ func (w *Worker) chain(ctx context.Context, s step, pending *sync.WaitGroup, fir
 		if len(rest) > 0 {
 			pending.Go(func() { w.dispatchRest(ctx, take, rest, pending) })
 		}
+		if next == nil && len(rest) == 0 && s.claimed != nil {
+			// This slot is free and nothing took it (dispatchRest takes it when there is rest).
+			next = w.pull(ctx, depth+1 < w.cfg.MaxChain)
+		}
 		if next == nil {
 			return nil
 		}
 		s = *next
 	}
+}
+
+// pull, with Config.Pull, dispatches the ready nodes that the limits allow now that a slot is
+// free, and keeps the first (the deepest) for this goroutine when mayTake; the rest are
+// published. Failing is no error: the scheduler's dispatch and the sweeper do the same later.
+func (w *Worker) pull(ctx context.Context, mayTake bool) *step {
+	if !w.cfg.Pull || w.cfg.Dispatcher == nil || ctx.Err() != nil {
+		return nil
+	}
+	take := 0
+	if mayTake {
+		take = 1
+	}
+	kept, err := w.cfg.Dispatcher.DispatchTake(ctx, take, nil)
+	if err != nil {
+		w.log.Warn("taking the next ready node failed", zap.Error(err))
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return &step{task: taskOf(kept[0])}
 }
 
 func taskOf(n *run.Node) run.Task { return run.Task{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt} }
@@ -259,16 +299,6 @@ func (w *Worker) run(ctx context.Context, n *run.Node, lease string, mayTake boo
 		}
 		return nil, 0, nil, fmt.Errorf("error recording outcome of node %q of run %q: %w", n.Name, n.RunID, err)
 	}
-	fields := []zap.Field{zap.String("state", string(state)), zap.Int64("rows", stats.Rows),
-		zap.Int64("bytes_processed", stats.BytesProcessed), zap.Int64("duration_ms", stats.DurationMillis)}
-	switch state {
-	case run.NodeSucceeded:
-		log.Info("node succeeded", fields...)
-	case run.NodeReady:
-		log.Warn("node failed; will retry", append(fields, zap.Error(out.err), zap.Time("not_before", p.NotBefore))...)
-	default:
-		log.Error("node failed", append(fields, zap.Error(out.err))...)
-	}
 	if res.Claimed != nil {
 		next = &step{claimed: res.Claimed, lease: nextLease, task: taskOf(res.Claimed)}
 	}
@@ -285,19 +315,97 @@ func (w *Worker) run(ctx context.Context, n *run.Node, lease string, mayTake boo
 		// With take 0 every slot is busy: the scheduler's dispatch, which coalesces many
 		// completions into one pass, publishes them for whichever worker frees up first.
 	}
-	dispatched := rest != nil || (next != nil && len(res.Ready) == 0)
-	completion := &queue.Message{
-		Data: run.EncodeCompletion(run.Completion{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt, State: state,
-			Propagated: state.Terminal(), RunDone: res.RunDone, Dispatched: dispatched}),
-		Attributes: map[string]string{"run_id": n.RunID, "node": n.Name},
+	// With Pull, chain follows every finish with a dispatch pass (pull or dispatchRest) when
+	// it hands off nothing.
+	dispatched := rest != nil || (next != nil && len(res.Ready) == 0) || (w.pulls() && mayTake)
+	c := run.Completion{RunID: n.RunID, Node: n.Name, Attempt: n.Attempt, State: state,
+		Propagated: state.Terminal(), RunDone: res.RunDone, Dispatched: dispatched}
+	var completion *queue.Message
+	if !(c.State == run.NodeSucceeded && c.Propagated && c.Dispatched && !c.RunDone) {
+		// A success already applied downstream, whose freed slot was filled, in a run that
+		// goes on, leaves the scheduler nothing to do: no message for it.
+		completion = &queue.Message{Data: run.EncodeCompletion(c), Attributes: map[string]string{"run_id": n.RunID, "node": n.Name}}
 	}
-	publishing.Go(func() {
+	tell := func(ctx context.Context) {
+		fields := []zap.Field{zap.String("state", string(state)), zap.Int64("rows", stats.Rows),
+			zap.Int64("bytes_processed", stats.BytesProcessed), zap.Int64("duration_ms", stats.DurationMillis)}
+		switch state {
+		case run.NodeSucceeded:
+			log.Info("node succeeded", fields...)
+		case run.NodeReady:
+			log.Warn("node failed; will retry", append(fields, zap.Error(out.err), zap.Time("not_before", p.NotBefore))...)
+		default:
+			log.Error("node failed", append(fields, zap.Error(out.err))...)
+		}
+		if completion == nil {
+			return
+		}
 		if err := w.completions.Publish(ctx, completion); err != nil {
 			// The sweeper propagates nodes whose completion never arrived.
 			log.Warn("publishing completion failed", zap.Error(err))
 		}
-	})
+	}
+	if _, ok := w.store.(syncer); !ok {
+		// Saved already: tell it while the next node runs, and ack the message after.
+		publishing.Go(func() { tell(ctx) })
+		return next, take, rest, nil
+	}
+	// The outcome is told — logged, and sent to the scheduler — once the store has saved it.
+	// Neither the next node nor the message waits for that: should the outcome be lost in a
+	// crash, the node runs again under the same job id and attaches to the job that ran, and
+	// the sweeper finds what its completion would have told.
+	w.tellLater(tell)
 	return next, take, rest, nil
+}
+
+// pulls reports whether chain fills a freed slot itself (Config.Pull).
+func (w *Worker) pulls() bool { return w.cfg.Pull && w.cfg.Dispatcher != nil }
+
+// tellLater queues the telling of an outcome until the store has saved it. One goroutine
+// tells them, a batch for each save: a goroutine per outcome, all woken by the same save,
+// would crowd out the goroutines starting nodes.
+func (w *Worker) tellLater(tell func(context.Context)) {
+	w.tellMu.Lock()
+	w.tellQueue = append(w.tellQueue, tell)
+	start := !w.telling
+	w.telling = true
+	w.tellMu.Unlock()
+	if start {
+		w.tellers.Go(w.teller)
+	}
+}
+
+// teller tells queued outcomes once the store has saved them, until none is left.
+func (w *Worker) teller() {
+	sy := w.store.(syncer)
+	for {
+		w.tellMu.Lock()
+		batch := w.tellQueue
+		w.tellQueue = nil
+		if len(batch) == 0 {
+			w.telling = false
+			w.tellMu.Unlock()
+			return
+		}
+		w.tellMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), tellTimeout)
+		if err := sy.Sync(ctx); err != nil {
+			w.log.Warn("the store did not confirm that outcomes are saved; telling them anyway", zap.Int("outcomes", len(batch)), zap.Error(err))
+		}
+		for _, tell := range batch {
+			tell(ctx)
+		}
+		cancel()
+	}
+}
+
+// tellTimeout bounds telling an outcome once the task that ran it is acked.
+const tellTimeout = 30 * time.Second
+
+// syncer is a store that saves writes after they return (the embedded store keeps running runs
+// in memory and writes them behind): Sync returns once every earlier write is saved.
+type syncer interface {
+	Sync(ctx context.Context) error
 }
 
 // dispatchRest dispatches the nodes a finish made ready beyond the one handed off, and runs up to
@@ -328,7 +436,9 @@ type outcome struct {
 func (w *Worker) execute(ctx context.Context, log *zap.Logger, n *run.Node, lease string) (outcome, error) {
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go w.heartbeat(jobCtx, cancel, n, lease)
+	// Most jobs end before their first heartbeat is due: a timer costs less than a goroutine.
+	beat := time.AfterFunc(w.cfg.Heartbeat, func() { w.heartbeat(jobCtx, cancel, n, lease) })
+	defer beat.Stop()
 
 	stats, err := w.runJob(jobCtx, n)
 	if cause := context.Cause(jobCtx); errors.Is(cause, errLeaseLost) {
@@ -378,25 +488,30 @@ func (w *Worker) runJob(ctx context.Context, n *run.Node) (run.Stats, error) {
 	return ex.Execute(ctx, n.JobID, rec.Table, n)
 }
 
+// heartbeat renews the lease now and then every Heartbeat until ctx is done; it cancels the
+// job when the lease is lost.
 func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, n *run.Node, lease string) {
 	t := time.NewTicker(w.cfg.Heartbeat)
 	defer t.Stop()
 	for {
+		if ctx.Err() != nil {
+			return
+		}
+		err := w.store.NodeHeartbeat(ctx, &store.NodeHeartbeatParams{
+			RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, Lease: lease,
+			LeaseExpiresAt: w.cfg.Now().Add(w.cfg.Lease),
+		})
+		if errors.Is(err, store.ErrConflict) {
+			cancel(errLeaseLost)
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("heartbeat failed", zap.String("run_id", n.RunID), zap.String("node", n.Name), zap.Error(err))
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			err := w.store.NodeHeartbeat(ctx, &store.NodeHeartbeatParams{
-				RunID: n.RunID, Name: n.Name, Attempt: n.Attempt, Lease: lease,
-				LeaseExpiresAt: w.cfg.Now().Add(w.cfg.Lease),
-			})
-			if errors.Is(err, store.ErrConflict) {
-				cancel(errLeaseLost)
-				return
-			}
-			if err != nil && ctx.Err() == nil {
-				w.log.Warn("heartbeat failed", zap.String("run_id", n.RunID), zap.String("node", n.Name), zap.Error(err))
-			}
 		}
 	}
 }

@@ -100,6 +100,7 @@ func (s *Store) TablePut(ctx context.Context, p *store.TablePutParams) (*store.T
 		}
 		return t.insertTable(name, rec)
 	})
+	s.tables.forget(name)
 	if err != nil {
 		return nil, wrap(ctx, err, "error saving table %q", name)
 	}
@@ -108,6 +109,10 @@ func (s *Store) TablePut(ctx context.Context, p *store.TablePutParams) (*store.T
 
 // TableGet returns the current revision of a table, or store.ErrNotFound.
 func (s *Store) TableGet(ctx context.Context, name string) (*store.TableRecord, error) {
+	cached, gen := s.tables.get(name)
+	if cached != nil {
+		return cached, nil
+	}
 	rec, err := scanTable(s.queryRow(ctx, `SELECT `+tableColumns+` FROM table_revisions WHERE name = ?
 		ORDER BY revision DESC LIMIT 1`, name))
 	if err == nil && rec.Deleted {
@@ -116,18 +121,26 @@ func (s *Store) TableGet(ctx context.Context, name string) (*store.TableRecord, 
 	if err != nil {
 		return nil, wrap(ctx, err, "error loading table %q", name)
 	}
+	s.tables.keep(rec, gen)
 	return rec, nil
 }
 
 // TableList returns every table's current revision, ordered by name.
 func (s *Store) TableList(ctx context.Context) ([]*store.TableRecord, error) {
+	_, gen := s.tables.get("")
 	rows, err := s.query(ctx, `SELECT `+tableColumns+` FROM table_revisions r
 		WHERE revision = (SELECT MAX(revision) FROM table_revisions WHERE name = r.name) AND deleted = 0
 		ORDER BY name`)
 	if err != nil {
 		return nil, wrap(ctx, err, "error listing tables")
 	}
-	return collect(ctx, rows, scanTable, "error listing tables")
+	recs, err := collect(ctx, rows, scanTable, "error listing tables")
+	if err != nil {
+		return nil, err
+	}
+	// A run starts with a listing, and then its workers read each of its tables.
+	s.tables.keepAll(recs, gen)
+	return recs, nil
 }
 
 // TableDelete removes a table by recording a deleted revision; ErrNotFound if it does not exist.
@@ -144,6 +157,7 @@ func (s *Store) TableDelete(ctx context.Context, name, user string) error {
 		return t.insertTable(name, &store.TableRecord{Table: prev.Table, Revision: prev.Revision + 1,
 			Deleted: true, CreatedBy: prev.CreatedBy, CreatedAt: prev.CreatedAt, UpdatedBy: user, UpdatedAt: now})
 	})
+	s.tables.forget(name)
 	return wrap(ctx, err, "error deleting table %q", name)
 }
 

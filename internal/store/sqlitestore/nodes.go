@@ -86,6 +86,9 @@ func (t *tx) insertNode(runID string, n *run.Node) error {
 
 // NodeGet returns a node or ErrNotFound.
 func (s *Store) NodeGet(ctx context.Context, runID, name string) (*run.Node, error) {
+	if n, ok, err := s.live.getNode(runID, name); ok {
+		return n, wrap(ctx, err, "error loading node %q of run %q", name, runID)
+	}
 	n, err := scanNode(s.queryRow(ctx, `SELECT `+nodeColumns+` FROM nodes WHERE run_id = ? AND name = ?`, runID, name))
 	if err != nil {
 		return nil, wrap(ctx, err, "error loading node %q of run %q", name, runID)
@@ -95,6 +98,13 @@ func (s *Store) NodeGet(ctx context.Context, runID, name string) (*run.Node, err
 
 // NodeList returns a run's nodes ordered by name (none for an unknown run).
 func (s *Store) NodeList(ctx context.Context, runID string) ([]*run.Node, error) {
+	if nodes, ok := s.live.listNodes(runID); ok {
+		return nodes, nil
+	}
+	return s.nodeListSQL(ctx, runID)
+}
+
+func (s *Store) nodeListSQL(ctx context.Context, runID string) ([]*run.Node, error) {
 	rows, err := s.query(ctx, `SELECT `+nodeColumns+` FROM nodes WHERE run_id = ? ORDER BY name`, runID)
 	if err != nil {
 		return nil, wrap(ctx, err, "error listing the nodes of run %q", runID)
@@ -120,6 +130,12 @@ func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.N
 	if p.Lease == "" {
 		return nil, fmt.Errorf("error claiming node %q of run %q: the lease is empty", p.Name, p.RunID)
 	}
+	if n, ok, err := s.live.claim(p); ok {
+		if err != nil {
+			return nil, wrap(ctx, err, "error claiming node %q of run %q", p.Name, p.RunID)
+		}
+		return n, nil
+	}
 	var raw rawNode
 	err := s.single(ctx, func(t *tx) error {
 		err := raw.scan(t.queryRow(`UPDATE nodes SET state = 'running', lease = ?, lease_expires_at = ?,
@@ -142,6 +158,9 @@ func (s *Store) NodeClaim(ctx context.Context, p *store.NodeClaimParams) (*run.N
 
 // NodeHeartbeat extends the lease of a node still running under p.Lease and p.Attempt.
 func (s *Store) NodeHeartbeat(ctx context.Context, p *store.NodeHeartbeatParams) error {
+	if ok, err := s.live.heartbeat(p); ok {
+		return wrap(ctx, err, "error extending the lease of node %q of run %q", p.Name, p.RunID)
+	}
 	err := s.single(ctx, func(t *tx) error {
 		n, err := t.exec(`UPDATE nodes SET lease_expires_at = ?
 			WHERE run_id = ? AND name = ? AND state = 'running' AND attempt = ? AND lease = ?`,
@@ -160,6 +179,12 @@ func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcom
 	query, args, err := outcomeQuery(p)
 	if err != nil {
 		return nil, err
+	}
+	if n, _, ok, err := s.live.outcome(p, false); ok {
+		if err != nil {
+			return nil, wrap(ctx, err, "error recording the outcome of node %q of run %q", p.Name, p.RunID)
+		}
+		return n, nil
 	}
 	var raw rawNode
 	err = s.single(ctx, func(t *tx) error {
@@ -203,6 +228,9 @@ func outcomeQuery(p *store.NodeRecordOutcomeParams) (string, []any, error) {
 
 // NodeRedispatch stamps a ready, dispatched node with a new dispatch time.
 func (s *Store) NodeRedispatch(ctx context.Context, p *store.NodeRedispatchParams) error {
+	if ok, err := s.live.redispatch(p); ok {
+		return wrap(ctx, err, "error redispatching node %q of run %q", p.Name, p.RunID)
+	}
 	err := s.single(ctx, func(t *tx) error {
 		n, err := t.exec(`UPDATE nodes SET dispatched_at = ?
 			WHERE run_id = ? AND name = ? AND state = 'ready' AND attempt = ? AND dispatched_at = ?`,
@@ -217,6 +245,9 @@ func (s *Store) NodeRedispatch(ctx context.Context, p *store.NodeRedispatchParam
 
 // NodeReclaim returns a running node to ready with the same attempt, undispatched.
 func (s *Store) NodeReclaim(ctx context.Context, p *store.NodeReclaimParams) error {
+	if ok, err := s.live.reclaim(p); ok {
+		return wrap(ctx, err, "error reclaiming node %q of run %q", p.Name, p.RunID)
+	}
 	err := s.single(ctx, func(t *tx) error {
 		n, err := t.exec(`UPDATE nodes SET state = 'ready', lease = '', lease_expires_at = 0, dispatched_at = 0
 			WHERE run_id = ? AND name = ? AND state = 'running' AND attempt = ? AND lease = ?`,
@@ -247,6 +278,12 @@ const (
 // are marked propagated too (their own downstream is skipped in the same walk) and take the
 // FinishedAt of the node that caused it.
 func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.PropagateResult, error) {
+	if res, ok, err := s.live.propagate(runID, name); ok {
+		if err != nil {
+			return nil, wrap(ctx, err, "error propagating node %q of run %q", name, runID)
+		}
+		return res, nil
+	}
 	res := &store.PropagateResult{}
 	err := s.txRerun(ctx, func(t *tx) error {
 		res = &store.PropagateResult{}
@@ -263,6 +300,12 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 	query, args, err := outcomeQuery(p)
 	if err != nil {
 		return nil, nil, err
+	}
+	if n, res, ok, err := s.live.outcome(p, true); ok {
+		if err != nil {
+			return nil, nil, wrap(ctx, err, "error finishing node %q of run %q", p.Name, p.RunID)
+		}
+		return n, res, nil
 	}
 	if p.State.Terminal() {
 		// Mark it propagated in the same statement: this transaction propagates it.
@@ -452,136 +495,24 @@ func (t *tx) unlock(runID, down string) ([]string, error) {
 	return ready, nil
 }
 
-// names runs a query returning (name, selected) rows and returns the selected names, sorted.
-func (t *tx) names(query string, args ...any) ([]string, error) {
-	rows, err := t.query(query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		var selected bool
-		if err := rows.Scan(&name, &selected); err != nil {
-			return nil, err
-		}
-		if selected {
-			out = append(out, name)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	sort.Strings(out)
-	return out, nil
-}
+// runUnfinished says whether a run has a node not yet propagated. Only runs that are over, read
+// from the file, are asked: a live run counts its own.
+const runUnfinished = `SELECT EXISTS (SELECT 1 FROM nodes WHERE run_id = ? AND propagated = 0)`
 
-// busy matches the nodes_busy index: nodes counted against parallelism. Queries must repeat it
-// word for word for SQLite to use the partial index.
-const busy = `(state = 'running' OR (state = 'ready' AND dispatched_at <> 0))`
-
-const (
-	countBusy    = `SELECT COUNT(*) FROM nodes INDEXED BY nodes_busy WHERE ` + busy
-	countRunBusy = `SELECT COUNT(*) FROM nodes INDEXED BY nodes_busy WHERE run_id = ? AND ` + busy
-	// runUnfinished is answered from the nodes_unfinished index by probing one entry.
-	runUnfinished = `SELECT EXISTS (SELECT 1 FROM nodes WHERE run_id = ? AND propagated = 0)`
-)
-
-// dispatchCandidates lists a run's ready, undispatched nodes, deepest first (run.Node.Depth), then
-// by name. Without INDEXED BY the planner may walk the whole run by primary key; the partial
-// index holds only the candidates, in this order.
-const dispatchCandidates = `SELECT name FROM nodes INDEXED BY nodes_todo
-	WHERE run_id = ? AND state = 'ready' AND dispatched_at = 0 AND not_before <= ?
-	ORDER BY depth DESC, name LIMIT ?`
-
-// dispatchRun marks up to a limit of a run's candidates dispatched, in one statement.
-const dispatchRun = `UPDATE nodes SET dispatched_at = ?
-	WHERE run_id = ? AND state = 'ready' AND dispatched_at = 0 AND name IN (` + dispatchCandidates + `)
-	RETURNING ` + nodeColumns
-
-// NodesDispatch marks ready, undispatched nodes dispatched within the parallelism bounds.
+// NodesDispatch marks ready, undispatched nodes dispatched within the parallelism bounds. Every
+// running run is live (live.go), so the answer comes from memory.
 func (s *Store) NodesDispatch(ctx context.Context, p *store.NodesDispatchParams) ([]*run.Node, error) {
 	if p.Now.IsZero() {
 		return nil, errors.New("error dispatching nodes: Now is not set")
 	}
-	now := nanos(p.Now)
-	var out []*run.Node
-	err := s.txRerun(ctx, func(t *tx) error {
-		out = nil
-		// -1 is "no bound" throughout, which is also what SQLite's LIMIT makes of it.
-		global := -1
-		if p.GlobalLimit > 0 {
-			var busy int
-			if err := t.queryRow(countBusy).Scan(&busy); err != nil {
-				return err
-			}
-			global = max(p.GlobalLimit-busy, 0)
-		}
-		remaining := -1
-		if p.Max > 0 {
-			remaining = p.Max
-		}
-		type runLimit struct {
-			id          string
-			maxParallel int
-		}
-		var runs []runLimit
-		rows, err := t.query(`SELECT id, max_parallel FROM runs WHERE state = 'running' ORDER BY created_at, id`)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var r runLimit
-			if err := rows.Scan(&r.id, &r.maxParallel); err != nil {
-				rows.Close()
-				return err
-			}
-			runs = append(runs, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, r := range runs {
-			if global == 0 || remaining == 0 {
-				break
-			}
-			limit := bound(global, remaining)
-			if r.maxParallel > 0 {
-				var busy int
-				if err := t.queryRow(countRunBusy, r.id).Scan(&busy); err != nil {
-					return err
-				}
-				if busy >= r.maxParallel {
-					continue
-				}
-				limit = bound(limit, r.maxParallel-busy)
-			}
-			rows, err := t.query(dispatchRun, now, r.id, r.id, now, limit)
-			if err != nil {
-				return err
-			}
-			picked, err := collectNodes(ctx, rows, "error dispatching the nodes of run %q", r.id)
-			if err != nil {
-				return err
-			}
-			// RETURNING gives rows in no promised order.
-			sort.Slice(picked, func(i, j int) bool { return store.DispatchesBefore(picked[i], picked[j]) })
-			out = append(out, picked...)
-			if global > 0 {
-				global -= len(picked)
-			}
-			if remaining > 0 {
-				remaining -= len(picked)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, wrap(ctx, err, "error dispatching nodes")
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return out, nil
+	nodes, err := s.live.dispatch(p)
+	if err != nil {
+		return nil, fmt.Errorf("error dispatching nodes: %w", err)
+	}
+	return nodes, nil
 }
 
 // bound is the smaller of two limits where -1 means no limit.
@@ -595,63 +526,11 @@ func bound(a, b int) int {
 	return min(a, b)
 }
 
-// The sweeper's queries walk the in-flight nodes of running runs only: the busy nodes (bounded
-// by parallelism) and the unfinished ones, through the partial indexes, never a whole table.
-const (
-	inRunningRun = ` AND EXISTS (SELECT 1 FROM runs r WHERE r.id = run_id AND r.state = 'running')`
-	staleExpired = `SELECT ` + nodeColumns + ` FROM nodes INDEXED BY nodes_busy
-		WHERE ` + busy + ` AND state = 'running' AND lease_expires_at < ?` + inRunningRun + `
-		ORDER BY lease_expires_at, run_id, name LIMIT ?`
-	staleUndelivered = `SELECT ` + nodeColumns + ` FROM nodes INDEXED BY nodes_busy
-		WHERE ` + busy + ` AND state = 'ready' AND dispatched_at < ?` + inRunningRun + `
-		ORDER BY dispatched_at, run_id, name LIMIT ?`
-	staleUnpropagated = `SELECT ` + nodeColumns + ` FROM nodes INDEXED BY nodes_unfinished
-		WHERE propagated = 0 AND state IN ` + nodeTerminal + ` AND finished_at < ?` + inRunningRun + `
-		ORDER BY finished_at, run_id, name LIMIT ?`
-	staleDone = `SELECT id FROM runs r WHERE r.state = 'running'
-		AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.run_id = r.id AND n.propagated = 0)
-		ORDER BY r.created_at, r.id LIMIT ?`
-)
-
-// NodesStale finds the nodes and runs of running runs that the sweeper must repair.
+// NodesStale finds the nodes and runs of running runs that the sweeper must repair, in memory:
+// every running run is live.
 func (s *Store) NodesStale(ctx context.Context, p *store.NodesStaleParams) (*store.StaleNodes, error) {
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 1000
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	var out store.StaleNodes
-	lists := []struct {
-		dst   *[]*run.Node
-		query string
-		arg   int64
-	}{
-		{&out.ExpiredLeases, staleExpired, nanos(p.Now)},
-		{&out.Undelivered, staleUndelivered, nanos(p.DispatchedBefore)},
-		{&out.Unpropagated, staleUnpropagated, nanos(p.FinishedBefore)},
-	}
-	for _, l := range lists {
-		rows, err := s.query(ctx, l.query, l.arg, limit)
-		if err != nil {
-			return nil, wrap(ctx, err, "error finding stale nodes")
-		}
-		if *l.dst, err = collectNodes(ctx, rows, "error finding stale nodes"); err != nil {
-			return nil, err
-		}
-	}
-	rows, err := s.query(ctx, staleDone, limit)
-	if err != nil {
-		return nil, wrap(ctx, err, "error finding finished runs")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, wrap(ctx, err, "error finding finished runs")
-		}
-		out.Done = append(out.Done, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(ctx, err, "error finding finished runs")
-	}
-	return &out, nil
+	return s.live.stale(p), nil
 }

@@ -55,6 +55,9 @@ func (s *Store) RunCreate(ctx context.Context, r *run.Run, nodes []*run.Node) er
 	if err != nil {
 		return fmt.Errorf("error encoding run %q: %w", r.ID, err)
 	}
+	if _, live := s.live.getRun(r.ID); live {
+		return fmt.Errorf("error creating run %q: the run exists already: %w", r.ID, store.ErrConflict)
+	}
 	err = s.tx(ctx, func(t *tx) error {
 		var one int
 		err := t.queryRow(`SELECT 1 FROM runs WHERE id = ?`, r.ID).Scan(&one)
@@ -69,6 +72,9 @@ func (s *Store) RunCreate(ctx context.Context, r *run.Run, nodes []*run.Node) er
 			nanos(r.CreatedAt), nanos(r.FinishedAt), string(stats), string(counts)); err != nil {
 			return err
 		}
+		if r.State == run.RunRunning {
+			return t.createJournalled(r, nodes)
+		}
 		for _, n := range nodes {
 			if err := t.insertNode(r.ID, n); err != nil {
 				return fmt.Errorf("error storing node %q: %w", n.Name, err)
@@ -76,11 +82,22 @@ func (s *Store) RunCreate(ctx context.Context, r *run.Run, nodes []*run.Node) er
 		}
 		return nil
 	})
-	return wrap(ctx, err, "error creating run %q", r.ID)
+	if err != nil {
+		return wrap(ctx, err, "error creating run %q", r.ID)
+	}
+	if r.State == run.RunRunning {
+		s.live.mu.Lock()
+		s.live.add(r, nodes, 1, len(nodes))
+		s.live.mu.Unlock()
+	}
+	return nil
 }
 
 // RunGet returns a run or ErrNotFound.
 func (s *Store) RunGet(ctx context.Context, id string) (*run.Run, error) {
+	if r, ok := s.live.getRun(id); ok {
+		return r, nil
+	}
 	r, err := scanRun(s.queryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
 	if err != nil {
 		return nil, wrap(ctx, err, "error loading run %q", id)
@@ -110,7 +127,12 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*run.Run
 	if err != nil {
 		return nil, wrap(ctx, err, "error listing runs")
 	}
-	return collect(ctx, rows, scanRun, "error listing runs")
+	runs, err := collect(ctx, rows, scanRun, "error listing runs")
+	if err != nil {
+		return nil, err
+	}
+	// A run finishing right now is finished in memory before it is in the file.
+	return s.live.overlay(runs, run.RunState(state)), nil
 }
 
 // runMissingOrConflict tells why a conditional update of a run touched nothing.
@@ -135,6 +157,13 @@ func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
 	if err != nil {
 		return fmt.Errorf("error encoding run %q: %w", p.ID, err)
 	}
+	if ok, err := s.live.finish(p); ok {
+		if err == nil {
+			// The caller tells the world next: the finish must be in the file first.
+			err = s.Sync(context.WithoutCancel(ctx))
+		}
+		return wrap(ctx, err, "error finishing run %q", p.ID)
+	}
 	err = s.tx(ctx, func(t *tx) error {
 		n, err := t.exec(`UPDATE runs SET state = ?, finished_at = ?, stats = ?, counts = ?
 			WHERE id = ? AND state = 'running'`, string(p.State), nanos(p.FinishedAt), string(stats), string(counts), p.ID)
@@ -149,6 +178,12 @@ func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
 // RunCancel moves a running run and its non-terminal nodes to cancelled in one transaction.
 // The cancelled nodes count as propagated: the cancel has already reached all of them.
 func (s *Store) RunCancel(ctx context.Context, id string, at time.Time) error {
+	if ok, err := s.live.cancel(id, at); ok {
+		if err == nil {
+			err = s.Sync(context.WithoutCancel(ctx))
+		}
+		return wrap(ctx, err, "error cancelling run %q", id)
+	}
 	err := s.tx(ctx, func(t *tx) error {
 		n, err := t.exec(`UPDATE runs SET state = 'cancelled', finished_at = ? WHERE id = ? AND state = 'running'`,
 			nanos(at), id)

@@ -53,9 +53,30 @@ type Store struct {
 
 	mu        sync.Mutex
 	readStmts map[string]*sql.Stmt
+
+	// live holds the running runs (live.go); writeLive writes their changes behind them, at
+	// most every writeEvery, until liveQuit is closed, and reports on liveDone.
+	live       *live
+	writeEvery time.Duration
+	liveQuit   chan struct{}
+	liveDone   chan error
+	closeOnce  sync.Once
+	closeErr   error
+	// journalBuf is the live writer's encoding buffer, reused from write to write.
+	journalBuf []byte
+	tables     *tableCache
+	// lock keeps a second process (or Store) off the file: it would not see live's state.
+	lock *os.File
 }
 
+// writeEvery is how often, at most, the changes of running runs are written: a node that moves
+// several times within it is written once, and a crash loses at most about this much.
+const writeEvery = 5 * time.Millisecond
+
 var _ store.Store = (*Store)(nil)
+
+// ErrInUse: another process, or another Store in this one, has the file open.
+var ErrInUse = errors.New("the store is in use")
 
 // Open opens (creating if needed) the SQLite store at path and brings its schema up to date.
 // Path is a file name; the directory must exist.
@@ -70,6 +91,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if _, err := os.Stat(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("error opening sqlite store %q: its directory: %w", path, err)
 	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			_ = lock.Close()
+		}
+	}()
 	// synchronous=NORMAL in WAL mode syncs at checkpoints, not at every commit: a power cut
 	// can lose the last commits but never corrupts the file. Checkpointing every 8000 pages
 	// (about 32 MB of WAL) instead of 1000 writes each hot page back less often.
@@ -102,8 +133,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	read.SetMaxIdleConns(4)
 	s := &Store{path: path, writeDB: write, writeConn: conn,
 		writeStmts: map[string]*sql.Stmt{}, read: read, readStmts: map[string]*sql.Stmt{},
-		wake: make(chan struct{}, 1), quit: make(chan struct{}), writerDone: make(chan struct{})}
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), writerDone: make(chan struct{}),
+		tables: newTableCache(), live: newLive(), writeEvery: writeEvery, liveQuit: make(chan struct{}), liveDone: make(chan error, 1)}
 	go s.writer()
+	go s.writeLive(s.liveQuit, s.liveDone)
+	opened = true
+	s.lock = lock
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
@@ -112,16 +147,28 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
 	}
+	if err := s.loadLive(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("error opening sqlite store %q: %w", path, err)
+	}
 	return s, nil
 }
 
-// Close releases the connections. The file stays.
+// Close writes what running runs changed and releases the connections. The file stays.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
+	// The live runs' last changes go through the write connection: write them first, and
+	// refuse any move from now on so that this last write holds them all.
+	s.live.mu.Lock()
+	s.live.closed = true
+	s.live.mu.Unlock()
+	close(s.liveQuit)
+	liveErr := <-s.liveDone
 	s.pendMu.Lock()
-	if s.closed {
-		s.pendMu.Unlock()
-		return nil
-	}
 	s.closed = true
 	s.pendMu.Unlock()
 	close(s.quit)
@@ -136,7 +183,7 @@ func (s *Store) Close() error {
 	}
 	s.readStmts = map[string]*sql.Stmt{}
 	s.mu.Unlock()
-	return errors.Join(s.read.Close(), s.writeConn.Close(), s.writeDB.Close())
+	return errors.Join(liveErr, s.read.Close(), s.writeConn.Close(), s.writeDB.Close(), s.lock.Close())
 }
 
 type migration struct {
