@@ -176,8 +176,7 @@ func (s *Store) NodeHeartbeat(ctx context.Context, p *store.NodeHeartbeatParams)
 // NodeRecordOutcome ends a running attempt. p.Stats are added to the node's (a retried attempt
 // costs too), except CacheHit, which is the last attempt's.
 func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcomeParams) (*run.Node, error) {
-	query, args, err := outcomeQuery(p)
-	if err != nil {
+	if err := checkOutcome(p); err != nil {
 		return nil, err
 	}
 	if n, _, ok, err := s.live.outcome(p, false); ok {
@@ -185,6 +184,10 @@ func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcom
 			return nil, wrap(ctx, err, "error recording the outcome of node %q of run %q", p.Name, p.RunID)
 		}
 		return n, nil
+	}
+	query, args, err := outcomeQuery(p)
+	if err != nil {
+		return nil, err
 	}
 	var raw rawNode
 	err = s.single(ctx, func(t *tx) error {
@@ -199,6 +202,15 @@ func (s *Store) NodeRecordOutcome(ctx context.Context, p *store.NodeRecordOutcom
 		return nil, wrap(ctx, err, "error recording the outcome of node %q of run %q", p.Name, p.RunID)
 	}
 	return raw.node()
+}
+
+// checkOutcome refuses a state that is not an outcome.
+func checkOutcome(p *store.NodeRecordOutcomeParams) error {
+	switch p.State {
+	case run.NodeSucceeded, run.NodeFailed, run.NodeReady:
+		return nil
+	}
+	return fmt.Errorf("error recording the outcome of node %q of run %q: %q is not an outcome", p.Name, p.RunID, p.State)
 }
 
 // outcomeQuery is the compare-and-set that records how a running attempt ended.
@@ -297,8 +309,7 @@ func (s *Store) NodePropagate(ctx context.Context, runID, name string) (*store.P
 
 // NodeFinish records an outcome and, when it is terminal, propagates it, in one transaction.
 func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams) (*run.Node, *store.PropagateResult, error) {
-	query, args, err := outcomeQuery(p)
-	if err != nil {
+	if err := checkOutcome(p); err != nil {
 		return nil, nil, err
 	}
 	if n, res, ok, err := s.live.outcome(p, true); ok {
@@ -306,6 +317,10 @@ func (s *Store) NodeFinish(ctx context.Context, p *store.NodeRecordOutcomeParams
 			return nil, nil, wrap(ctx, err, "error finishing node %q of run %q", p.Name, p.RunID)
 		}
 		return n, res, nil
+	}
+	query, args, err := outcomeQuery(p)
+	if err != nil {
+		return nil, nil, err
 	}
 	if p.State.Terminal() {
 		// Mark it propagated in the same statement: this transaction propagates it.
