@@ -229,7 +229,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*System, error) {
 	sys.Worker = worker.New(sys.Store, sys.Queue.Topic(engine.CompletionsTopic),
 		map[string]worker.Executor{"query": exports.Wrap(exec), "import": exports.Wrap(imports),
 			external.Kind: exports.Wrap(externals)}, log,
-		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second, Dispatcher: sys.Scheduler, Concurrency: cfg.Workers, Pull: true})
+		worker.Config{Lease: cfg.Lease, DefaultRetryBackoff: 2 * time.Second, Dispatcher: sys.Scheduler, Concurrency: cfg.Workers, Pull: true, MaxChain: -1})
 	return sys, nil
 }
 

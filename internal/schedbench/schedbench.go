@@ -170,7 +170,7 @@ func RunOn(ctx context.Context, cfg Config, b Backends) (Result, error) {
 		func(context.Context, []spec.Table) (scheduler.Graph, error) { return g, nil }, nil, log,
 		scheduler.Config{UndeliveredAfter: time.Minute, UnpropagatedAfter: time.Minute, GlobalLimit: cfg.GlobalLimit})
 	exec := newNoop()
-	w := worker.New(st, b.Completions, map[string]worker.Executor{"query": exec}, log, worker.Config{Dispatcher: sched, Concurrency: cfg.Workers, Pull: true})
+	w := worker.New(st, b.Completions, map[string]worker.Executor{"query": exec}, log, worker.Config{Dispatcher: sched, Concurrency: cfg.Workers, Pull: true, MaxChain: -1})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -357,6 +357,22 @@ func (s *Scheduler) DispatchTake(ctx context.Context, take int, prefer []string)
 	return nodes[:take], s.publishAll(ctx, nodes[take:])
 }
 
+// Take dispatches up to n ready nodes, deepest first, within the limits, for the caller to run
+// itself, and publishes nothing: a worker with a free slot takes its next node this way. A taken
+// node that its caller never claims is published again by the sweeper.
+func (s *Scheduler) Take(ctx context.Context, n int) ([]*run.Node, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	nodes, err := s.store.NodesDispatch(ctx, &store.NodesDispatchParams{
+		Now: s.cfg.Now(), GlobalLimit: s.cfg.GlobalLimit, Max: n,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error taking ready nodes: %w", err)
+	}
+	return nodes, nil
+}
+
 // publishAll publishes the nodes' tasks at once: each publish waits for the queue's
 // acknowledgement, and waiting for them one after the other would add up.
 func (s *Scheduler) publishAll(ctx context.Context, nodes []*run.Node) error {

@@ -54,7 +54,8 @@ type Config struct {
 	// scheduler and a new task to come back: two queue hops off every edge of the graph.
 	Dispatcher Dispatcher
 	// MaxChain bounds how many nodes one task message runs that way one after the other, so
-	// that a message is not held for a whole run. Defaults to 32.
+	// that a message is not held for a whole run. Defaults to 32; -1: no bound (an in-process
+	// queue, whose messages are gone with the process anyway).
 	MaxChain int
 	// Concurrency is how many tasks this worker runs at once (its subscription's
 	// MaxOutstanding): it takes nodes for itself only for free slots. Defaults to 1.
@@ -72,6 +73,8 @@ type Dispatcher interface {
 	// DispatchTake dispatches ready nodes, publishes tasks for all but up to take of them,
 	// preferring those named in prefer, and returns the ones it kept for the caller to run.
 	DispatchTake(ctx context.Context, take int, prefer []string) ([]*run.Node, error)
+	// Take dispatches up to n ready nodes for the caller to run and publishes none.
+	Take(ctx context.Context, n int) ([]*run.Node, error)
 }
 
 // Worker handles task messages.
@@ -180,7 +183,7 @@ func (w *Worker) chain(ctx context.Context, s step, pending *sync.WaitGroup, fir
 		)
 		if err == nil && s.claimed != nil {
 			w.busy.Add(1)
-			next, take, rest, err = w.run(ctx, s.claimed, s.lease, depth < w.cfg.MaxChain, pending)
+			next, take, rest, err = w.run(ctx, s.claimed, s.lease, w.mayChain(depth), pending)
 			w.busy.Add(-1)
 		}
 		if err != nil {
@@ -197,7 +200,7 @@ func (w *Worker) chain(ctx context.Context, s step, pending *sync.WaitGroup, fir
 		}
 		if next == nil && len(rest) == 0 && s.claimed != nil {
 			// This slot is free and nothing took it (dispatchRest takes it when there is rest).
-			next = w.pull(ctx, depth+1 < w.cfg.MaxChain)
+			next = w.pull(ctx, w.mayChain(depth+1))
 		}
 		if next == nil {
 			return nil
@@ -206,18 +209,26 @@ func (w *Worker) chain(ctx context.Context, s step, pending *sync.WaitGroup, fir
 	}
 }
 
-// pull, with Config.Pull, dispatches the ready nodes that the limits allow now that a slot is
-// free, and keeps the first (the deepest) for this goroutine when mayTake; the rest are
-// published. Failing is no error: the scheduler's dispatch and the sweeper do the same later.
+// mayChain reports whether a chain may run its node number depth (from 0) and more.
+func (w *Worker) mayChain(depth int) bool { return w.cfg.MaxChain < 0 || depth < w.cfg.MaxChain }
+
+// pull, with Config.Pull, fills the slot a node just freed: with mayTake it takes the deepest
+// ready node for this goroutine; at the end of a chain it dispatches what the limits allow, for
+// the queue to hand out. Failing is no error: the scheduler's dispatch and the sweeper do the
+// same later.
 func (w *Worker) pull(ctx context.Context, mayTake bool) *step {
-	if !w.cfg.Pull || w.cfg.Dispatcher == nil || ctx.Err() != nil {
+	if !w.pulls() || ctx.Err() != nil {
 		return nil
 	}
-	take := 0
+	var (
+		kept []*run.Node
+		err  error
+	)
 	if mayTake {
-		take = 1
+		kept, err = w.cfg.Dispatcher.Take(ctx, 1)
+	} else {
+		kept, err = w.cfg.Dispatcher.DispatchTake(ctx, 0, nil)
 	}
-	kept, err := w.cfg.Dispatcher.DispatchTake(ctx, take, nil)
 	if err != nil {
 		w.log.Warn("taking the next ready node failed", zap.Error(err))
 	}
@@ -412,7 +423,18 @@ type syncer interface {
 // take of them here, each in a goroutine of its own; it runs beside the handed-off node, off its
 // critical path.
 func (w *Worker) dispatchRest(ctx context.Context, take int, ready []string, pending *sync.WaitGroup) {
-	kept, err := w.cfg.Dispatcher.DispatchTake(ctx, take, ready)
+	var (
+		kept []*run.Node
+		err  error
+	)
+	if w.pulls() {
+		// Pulling workers take what they have room for, deepest first, and leave the rest
+		// ready for the next slot that frees: a published task would wait for a message slot
+		// instead.
+		kept, err = w.cfg.Dispatcher.Take(ctx, take)
+	} else {
+		kept, err = w.cfg.Dispatcher.DispatchTake(ctx, take, ready)
+	}
 	if err != nil {
 		// The scheduler dispatches them when the completion arrives, the sweeper republishes
 		// what was dispatched but not published.
