@@ -55,10 +55,9 @@ where a hop is the time from an upstream node finishing to its downstream node s
 				return nil
 			}
 			if cfg.GlobalLimit < 0 {
-				// Without a bound every ready node is published at once and waits in the queue
-				// in publish order; with room for about one more task a worker, the rest wait in
-				// the store, where dispatch takes the deepest first.
-				cfg.GlobalLimit = 2 * cfg.Workers
+				// As maestro dev: the limit is the worker slots, so ready nodes wait in the
+				// store, where a freed slot takes the deepest first, not in the queue.
+				cfg.GlobalLimit = cfg.Workers
 			}
 			res, err := schedbench.Run(cmd.Context(), cfg)
 			if err != nil {
@@ -70,10 +69,10 @@ where a hop is the time from an upstream node finishing to its downstream node s
 	}
 	sched.Flags().IntVar(&cfg.Nodes, "nodes", 10000, "nodes in the graph")
 	sched.Flags().IntVar(&cfg.Layers, "layers", 20, "layers in the graph")
-	sched.Flags().IntVar(&cfg.Workers, "workers", 32, "tasks run at once")
+	sched.Flags().IntVar(&cfg.Workers, "workers", 4, "tasks run at once (maestro dev's default)")
 	sched.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed of the graph")
 	sched.Flags().IntVar(&cfg.GlobalLimit, "global-limit", -1,
-		"nodes dispatched or running at once (0: no bound; default: twice --workers, a deployment sized to its workers)")
+		"nodes dispatched or running at once (0: no bound; default: --workers, as maestro dev)")
 	sched.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	sched.Flags().BoolVar(&simulate, "simulate", false,
 		"instead, run the graph through an idealised single-writer scheduler and print its hops in units of one node's time")

@@ -180,10 +180,15 @@ func setupWithLease(t *testing.T, g graph, faults *memqueue.Faults, lease time.D
 		scheduler.Config{GlobalLimit: 4, UndeliveredAfter: 300 * time.Millisecond, UnpropagatedAfter: 200 * time.Millisecond})
 	var wg sync.WaitGroup
 	for i := range 2 {
-		w := worker.New(st, q.Topic(engine.CompletionsTopic), map[string]worker.Executor{"query": b.exec}, log,
-			// As in production, the workers dispatch and run what their nodes unlock.
-			worker.Config{ID: fmt.Sprintf("w%d", i), Lease: lease, DefaultRetryBackoff: 20 * time.Millisecond,
-				Dispatcher: b.sched, Concurrency: 4})
+		// As in production, the workers dispatch and run what their nodes unlock; the second
+		// also takes the next ready node into every slot it frees, as maestro dev's workers do,
+		// so every test runs both ways side by side.
+		cfg := worker.Config{ID: fmt.Sprintf("w%d", i), Lease: lease, DefaultRetryBackoff: 20 * time.Millisecond,
+			Dispatcher: b.sched, Concurrency: 4}
+		if i == 1 {
+			cfg.Pull, cfg.MaxChain = true, -1
+		}
+		w := worker.New(st, q.Topic(engine.CompletionsTopic), map[string]worker.Executor{"query": b.exec}, log, cfg)
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = engine.RunWorker(ctx, tasks, w) }()
 	}

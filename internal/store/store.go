@@ -116,8 +116,10 @@ type Store interface {
 	// within each run's MaxParallel and p.GlobalLimit (counting running nodes and dispatched
 	// ready ones), marks them dispatched at p.Now and returns them, oldest run first (by
 	// CreatedAt), in DispatchesBefore order within a run: when the limits leave room for only
-	// some, those are the ones picked. A run with more busy nodes than MaxParallel (a worker
-	// claimed an undispatched node) gets none.
+	// some, those are the ones picked. A store may order nodes equally deep that became ready
+	// at different times otherwise (the embedded store takes the last to become ready first);
+	// nodes that became ready together go by name. A run with more busy nodes than MaxParallel
+	// (a worker claimed an undispatched node) gets none.
 	NodesDispatch(ctx context.Context, p *NodesDispatchParams) ([]*run.Node, error)
 	// NodeRedispatch stamps a ready node's DispatchedAt with p.Now before its task is published
 	// again, if it is still ready with p.Attempt and was dispatched at p.DispatchedAt: of several

@@ -301,3 +301,27 @@ func TestTableCache(t *testing.T) {
 	_, err = s.TableGet(ctx, "ds.a")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+func TestEquallyDeepNodesGoLastReadyFirst(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "maestro.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	// a → c and b → d: c and d are equally deep.
+	nodes := []*run.Node{
+		{Name: "a", State: run.NodeReady, Attempt: 1, Downstream: []string{"c"}},
+		{Name: "b", State: run.NodeReady, Attempt: 1, Downstream: []string{"d"}},
+		{Name: "c", State: run.NodePending, Attempt: 1, Upstream: []string{"a"}, PendingUpstream: 1, Depth: 1},
+		{Name: "d", State: run.NodePending, Attempt: 1, Upstream: []string{"b"}, PendingUpstream: 1, Depth: 1},
+	}
+	require.NoError(t, s.RunCreate(ctx, &run.Run{ID: "r1", State: run.RunRunning, CreatedAt: t0}, nodes))
+	first, err := s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0, Max: 1})
+	require.NoError(t, err)
+	require.Equal(t, "a", first[0].Name, "ready together: by name")
+	succeed(t, s, "r1", "a")
+	succeed(t, s, "r1", "b")
+	got, err := s.NodesDispatch(ctx, &store.NodesDispatchParams{Now: t0, Max: 1})
+	require.NoError(t, err)
+	require.Equal(t, "d", got[0].Name, "d became ready after c")
+}
