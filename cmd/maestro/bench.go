@@ -45,7 +45,7 @@ where a hop is the time from an upstream node finishing to its downstream node s
 			}
 			if simulate {
 				// 5 ms at 5,000 nodes/s is 25 nodes' time.
-				for _, p := range []schedbench.Policy{schedbench.PolicyFIFO, schedbench.PolicyDeepest} {
+				for _, p := range []schedbench.Policy{schedbench.PolicyFIFO, schedbench.PolicyDeepest, schedbench.PolicyDeepestLastReady} {
 					sim, err := schedbench.Simulate(cfg.Nodes, cfg.Layers, cfg.Seed, p, 25)
 					if err != nil {
 						return err

@@ -12,8 +12,13 @@ type Policy string
 const (
 	// PolicyFIFO starts ready nodes in the order they became ready.
 	PolicyFIFO Policy = "fifo"
-	// PolicyDeepest starts the deepest ready node first (run.Node.Depth), as dispatch does.
+	// PolicyDeepest starts the deepest ready node first (run.Node.Depth), then the first to
+	// become ready: the order Firestore's dispatch gives (by name among equally deep ones,
+	// which is arbitrary here).
 	PolicyDeepest Policy = "deepest"
+	// PolicyDeepestLastReady starts the deepest ready node first, then the last to become
+	// ready: the embedded store's order.
+	PolicyDeepestLastReady Policy = "deepest-last-ready"
 )
 
 // Simulation is what an idealised scheduler does with the benchmark's graph: one node finishes
@@ -65,8 +70,15 @@ func Simulate(nodes, layers int, seed uint64, policy Policy, budgetUnits int) (S
 			}
 			return a.seq < b.seq
 		}
+	case PolicyDeepestLastReady:
+		q.less = func(a, b readyNode) bool {
+			if depth[a.node] != depth[b.node] {
+				return depth[a.node] > depth[b.node]
+			}
+			return a.seq > b.seq
+		}
 	default:
-		return Simulation{}, fmt.Errorf("unknown policy %q (fifo or deepest)", policy)
+		return Simulation{}, fmt.Errorf("unknown policy %q (fifo, deepest or deepest-last-ready)", policy)
 	}
 	readyAt := make([]int, len(names))
 	seq := 0

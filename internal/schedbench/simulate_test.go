@@ -23,6 +23,14 @@ func TestSimulatedHopsDeepestFirstBeatsFIFO(t *testing.T) {
 		t.Errorf("deepest first: p50 %d, p99 %d units; want p50 at most 2 and p99 under a fifth of FIFO's %d",
 			deepest.HopP50Units, deepest.HopP99Units, fifo.HopP99Units)
 	}
+	lastReady, err := Simulate(10000, 20, 1, PolicyDeepestLastReady, 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(lastReady)
+	if lastReady.HopP99Units >= deepest.HopP99Units {
+		t.Errorf("deepest, last ready first: p99 %d units, want under deepest first's %d", lastReady.HopP99Units, deepest.HopP99Units)
+	}
 	if _, err := Simulate(100, 5, 1, "random", 25); err == nil {
 		t.Error("an unknown policy was accepted")
 	}
