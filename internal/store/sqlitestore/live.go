@@ -40,6 +40,9 @@ import (
 type liveNode struct {
 	run.Node
 	r *liveRun
+	// up and down are the nodes named by Upstream and Downstream, in the same order (nil for
+	// a name the run does not have), so that a move follows pointers instead of names.
+	up, down []*liveNode
 	// inTodo: the node is in r.todo (it may have stopped being a candidate since: entries are
 	// dropped when popped).
 	inTodo bool
@@ -217,11 +220,23 @@ func (l *live) add(r *run.Run, nodes []*run.Node, seq int64, journalled int) {
 		}
 	}
 	sort.Slice(lr.byName, func(i, j int) bool { return lr.byName[i].Name < lr.byName[j].Name })
+	for _, ln := range lr.byName {
+		ln.up, ln.down = lr.resolve(ln.Upstream), lr.resolve(ln.Downstream)
+	}
 	heap.Init(&lr.todo)
 	l.busy += lr.busy
 	l.runs[r.ID] = lr
 	i := sort.Search(len(l.order), func(i int) bool { return runsBefore(lr, l.order[i]) })
 	l.order = slices.Insert(l.order, i, lr)
+}
+
+// resolve returns the nodes of lr that names name, nil for those it lacks.
+func (lr *liveRun) resolve(names []string) []*liveNode {
+	out := make([]*liveNode, len(names))
+	for i, name := range names {
+		out[i] = lr.nodes[name]
+	}
+	return out
 }
 
 func runsBefore(a, b *liveRun) bool {
@@ -456,8 +471,8 @@ func (l *live) outcome(p *store.NodeRecordOutcomeParams, propagate bool) (n *run
 // store.Handoff): it starts at now, or when its last upstream node finished if that is later.
 func (l *live) handoff(ln *liveNode, h *store.Handoff, now time.Time) *run.Node {
 	start := now
-	for _, u := range ln.Upstream {
-		if un := ln.r.nodes[u]; un != nil && un.FinishedAt.After(start) {
+	for _, un := range ln.up {
+		if un != nil && un.FinishedAt.After(start) {
 			start = un.FinishedAt
 		}
 	}
@@ -494,11 +509,9 @@ func (l *live) propagate(runID, name string) (res *store.PropagateResult, ok boo
 // propagateFrom applies the outcome of a terminal node already marked propagated (see
 // store.Store.NodePropagate). Callers hold l.mu.
 func (l *live) propagateFrom(from *liveNode, res *store.PropagateResult) {
-	lr := from.r
 	if from.State == run.NodeSucceeded {
-		for i, name := range from.Downstream {
-			d := lr.nodes[name]
-			if d == nil || d.State != run.NodePending || d.PendingUpstream <= 0 || slices.Contains(from.Downstream[:i], name) {
+		for i, d := range from.down {
+			if d == nil || d.State != run.NodePending || d.PendingUpstream <= 0 || slices.Contains(from.down[:i], d) {
 				continue
 			}
 			l.edit(d, func(n *run.Node) {
@@ -508,29 +521,28 @@ func (l *live) propagateFrom(from *liveNode, res *store.PropagateResult) {
 				}
 			})
 			if d.State == run.NodeReady {
-				res.Ready = append(res.Ready, name)
+				res.Ready = append(res.Ready, d.Name)
 			}
 		}
 		sort.Strings(res.Ready)
 	} else {
 		// Only nodes this call skips lead further: a node skipped earlier had its own
 		// downstream skipped then.
-		for frontier := from.Downstream; len(frontier) > 0; {
-			var next []string
-			for _, name := range frontier {
-				d := lr.nodes[name]
+		for frontier := from.down; len(frontier) > 0; {
+			var next []*liveNode
+			for _, d := range frontier {
 				if d == nil || d.State != run.NodePending {
 					continue
 				}
 				l.edit(d, func(n *run.Node) { n.State, n.FinishedAt, n.Propagated = run.NodeSkipped, from.FinishedAt, true })
-				res.Skipped = append(res.Skipped, name)
-				next = append(next, d.Downstream...)
+				res.Skipped = append(res.Skipped, d.Name)
+				next = append(next, d.down...)
 			}
 			frontier = next
 		}
 		sort.Strings(res.Skipped)
 	}
-	res.RunDone = len(res.Ready) == 0 && lr.unpropagated == 0
+	res.RunDone = len(res.Ready) == 0 && from.r.unpropagated == 0
 }
 
 // dispatch is NodesDispatch over the live runs, which are all the running ones.
