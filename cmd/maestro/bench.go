@@ -63,6 +63,7 @@ where a hop is the time from an upstream node finishing to its downstream node s
 			if err != nil {
 				return fmt.Errorf("error running the scheduler benchmark: %w", err)
 			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.Detail())
 			fmt.Fprintln(cmd.OutOrStdout(), res.String())
 			return nil
 		},
