@@ -372,36 +372,30 @@ func (l *live) leaseHolder(runID, name string, attempt int, lease, why string) (
 	return ln, true, nil
 }
 
-func (l *live) heartbeat(p *store.NodeHeartbeatParams) (ok bool, err error) {
+// moveHeld applies change to a node running attempt under lease (a heartbeat, a reclaim).
+func (l *live) moveHeld(runID, name string, attempt int, lease string, change func(n *run.Node)) (ok bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return true, errClosed
 	}
-	ln, ok, err := l.leaseHolder(p.RunID, p.Name, p.Attempt, p.Lease, "it is no longer running under this lease")
+	ln, ok, err := l.leaseHolder(runID, name, attempt, lease, "it is no longer running under this lease")
 	if ln == nil {
 		return ok, err
 	}
-	l.edit(ln, func(n *run.Node) { n.LeaseExpiresAt = norm(p.LeaseExpiresAt) })
+	l.edit(ln, change)
 	l.kick()
 	return true, nil
 }
 
+func (l *live) heartbeat(p *store.NodeHeartbeatParams) (ok bool, err error) {
+	return l.moveHeld(p.RunID, p.Name, p.Attempt, p.Lease, func(n *run.Node) { n.LeaseExpiresAt = norm(p.LeaseExpiresAt) })
+}
+
 func (l *live) reclaim(p *store.NodeReclaimParams) (ok bool, err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return true, errClosed
-	}
-	ln, ok, err := l.leaseHolder(p.RunID, p.Name, p.Attempt, p.Lease, "it is no longer running under this lease")
-	if ln == nil {
-		return ok, err
-	}
-	l.edit(ln, func(n *run.Node) {
+	return l.moveHeld(p.RunID, p.Name, p.Attempt, p.Lease, func(n *run.Node) {
 		n.State, n.Lease, n.LeaseExpiresAt, n.DispatchedAt = run.NodeReady, "", time.Time{}, time.Time{}
 	})
-	l.kick()
-	return true, nil
 }
 
 func (l *live) redispatch(p *store.NodeRedispatchParams) (ok bool, err error) {

@@ -16,6 +16,17 @@ import (
 
 var t0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 
+// openStore opens a store in a new folder, closed when the test ends (closing twice is no error),
+// and returns it with its path.
+func openStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "maestro.db")
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s, path
+}
+
 // chainRun creates a running run a → b → c.
 func chainRun(t *testing.T, s *Store, id string) {
 	t.Helper()
@@ -67,9 +78,7 @@ func TestLiveRuns(t *testing.T) {
 	t.Run("ARunningRunIsRebuiltFromItsJournalAfterAReopen", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
-		path := filepath.Join(t.TempDir(), "maestro.db")
-		s, err := Open(ctx, path)
-		require.NoError(t, err)
+		s, path := openStore(t)
 		chainRun(t, s, "r1")
 		succeed(t, s, "r1", "a")
 		before, err := s.NodeList(ctx, "r1")
@@ -93,10 +102,7 @@ func TestLiveRuns(t *testing.T) {
 	t.Run("WhatSyncConfirmedSurvivesACrash", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
-		path := filepath.Join(t.TempDir(), "maestro.db")
-		s, err := Open(ctx, path)
-		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		s, path := openStore(t)
 		chainRun(t, s, "r1")
 		succeed(t, s, "r1", "a")
 		succeed(t, s, "r1", "b")
@@ -118,10 +124,7 @@ func TestLiveRuns(t *testing.T) {
 	t.Run("AFinishedRunIsWrittenToTheNodesTableAndLeavesMemory", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
-		path := filepath.Join(t.TempDir(), "maestro.db")
-		s, err := Open(ctx, path)
-		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		s, _ := openStore(t)
 		chainRun(t, s, "r1")
 		for _, name := range []string{"a", "b", "c"} {
 			succeed(t, s, "r1", name)
@@ -151,10 +154,7 @@ func TestLiveRuns(t *testing.T) {
 	t.Run("ARunThatEndedBeforeACrashIsCompactedWhenReopened", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
-		path := filepath.Join(t.TempDir(), "maestro.db")
-		s, err := Open(ctx, path)
-		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		s, path := openStore(t)
 		chainRun(t, s, "r1")
 		succeed(t, s, "r1", "a")
 		require.NoError(t, s.RunCancel(ctx, "r1", t0.Add(time.Minute)))
@@ -175,9 +175,7 @@ func TestLiveRuns(t *testing.T) {
 	t.Run("ALongRunsJournalStaysBounded", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
-		path := filepath.Join(t.TempDir(), "maestro.db")
-		s, err := Open(ctx, path)
-		require.NoError(t, err)
+		s, path := openStore(t)
 		chainRun(t, s, "r1")
 		n, err := s.NodeClaim(ctx, &store.NodeClaimParams{RunID: "r1", Name: "a", Attempt: 1, Lease: "w",
 			LeaseExpiresAt: t0, Now: t0})
@@ -274,10 +272,8 @@ func FuzzJournalEntry(f *testing.F) {
 func TestTableCache(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "maestro.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	_, err = s.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: "ds.a", SQL: "SELECT 1",
+	s, _ := openStore(t)
+	_, err := s.TablePut(ctx, &store.TablePutParams{Table: spec.Table{Name: "ds.a", SQL: "SELECT 1",
 		Schedules: []string{"daily"}, Exports: []spec.Export{{Format: "csv", Callback: &spec.Callback{URL: "https://x"}}}}, User: "ana"})
 	require.NoError(t, err)
 	_, err = s.TableList(ctx) // fills the cache
@@ -305,9 +301,7 @@ func TestTableCache(t *testing.T) {
 func TestEquallyDeepNodesGoLastReadyFirst(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "maestro.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	s, _ := openStore(t)
 	// a → c and b → d: c and d are equally deep.
 	nodes := []*run.Node{
 		{Name: "a", State: run.NodeReady, Attempt: 1, Downstream: []string{"c"}},
