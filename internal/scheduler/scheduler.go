@@ -321,11 +321,9 @@ func (s *Scheduler) schedule(ctx context.Context, name string) (spec.Schedule, e
 // limits. A publish that fails leaves the node dispatched; the sweeper publishes it again.
 func (s *Scheduler) Dispatch(ctx context.Context) error {
 	for {
-		nodes, err := s.store.NodesDispatch(ctx, &store.NodesDispatchParams{
-			Now: s.cfg.Now(), GlobalLimit: s.cfg.GlobalLimit, Max: 500,
-		})
+		nodes, err := s.dispatchUpTo(ctx, 500)
 		if err != nil {
-			return fmt.Errorf("error dispatching nodes: %w", err)
+			return err
 		}
 		if err := s.publishAll(ctx, nodes); err != nil {
 			return err
@@ -341,11 +339,9 @@ func (s *Scheduler) Dispatch(ctx context.Context) error {
 // tasks: a worker that just unlocked a node runs it without a round trip through the queue.
 // A kept node that its caller never claims is published again by the sweeper.
 func (s *Scheduler) DispatchTake(ctx context.Context, take int, prefer []string) ([]*run.Node, error) {
-	nodes, err := s.store.NodesDispatch(ctx, &store.NodesDispatchParams{
-		Now: s.cfg.Now(), GlobalLimit: s.cfg.GlobalLimit, Max: 500,
-	})
+	nodes, err := s.dispatchUpTo(ctx, 500)
 	if err != nil {
-		return nil, fmt.Errorf("error dispatching nodes: %w", err)
+		return nil, err
 	}
 	if take > 0 && len(prefer) > 0 {
 		// Stable: the preferred nodes move to the front, each group keeps its order.
@@ -364,11 +360,16 @@ func (s *Scheduler) Take(ctx context.Context, n int) ([]*run.Node, error) {
 	if n <= 0 {
 		return nil, nil
 	}
+	return s.dispatchUpTo(ctx, n)
+}
+
+// dispatchUpTo marks up to max ready nodes dispatched, within the limits, deepest first.
+func (s *Scheduler) dispatchUpTo(ctx context.Context, max int) ([]*run.Node, error) {
 	nodes, err := s.store.NodesDispatch(ctx, &store.NodesDispatchParams{
-		Now: s.cfg.Now(), GlobalLimit: s.cfg.GlobalLimit, Max: n,
+		Now: s.cfg.Now(), GlobalLimit: s.cfg.GlobalLimit, Max: max,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("error taking ready nodes: %w", err)
+		return nil, fmt.Errorf("error dispatching nodes: %w", err)
 	}
 	return nodes, nil
 }

@@ -69,10 +69,7 @@ func (l *live) take() *snapshot {
 		lr.seq++
 		lr.journalled += len(e.nodes)
 		if lr.journalled > 4*len(lr.byName)+64 {
-			e.nodes, e.checkpoint = make([]run.Node, len(lr.byName)), true
-			for i, ln := range lr.byName {
-				e.nodes[i] = ln.Node
-			}
+			e.nodes, e.checkpoint = lr.values(), true
 			lr.journalled = len(e.nodes)
 		}
 		s.entries = append(s.entries, e)
@@ -180,10 +177,7 @@ func (s *Store) compact(ctx context.Context) error {
 	runs := l.compactable()
 	copies := make([][]run.Node, len(runs))
 	for i, lr := range runs {
-		copies[i] = make([]run.Node, len(lr.byName))
-		for j, ln := range lr.byName {
-			copies[i][j] = ln.Node
-		}
+		copies[i] = lr.values()
 	}
 	l.mu.Unlock()
 	var errs []error

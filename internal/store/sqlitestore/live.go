@@ -230,6 +230,15 @@ func (l *live) add(r *run.Run, nodes []*run.Node, seq int64, journalled int) {
 	l.order = slices.Insert(l.order, i, lr)
 }
 
+// values copies the run's nodes, by name. Callers hold l.mu.
+func (lr *liveRun) values() []run.Node {
+	out := make([]run.Node, len(lr.byName))
+	for i, ln := range lr.byName {
+		out[i] = ln.Node
+	}
+	return out
+}
+
 // resolve returns the nodes of lr that names name, nil for those it lacks.
 func (lr *liveRun) resolve(names []string) []*liveNode {
 	out := make([]*liveNode, len(names))
@@ -675,11 +684,10 @@ func (l *live) listNodes(runID string) ([]*run.Node, bool) {
 		return nil, false
 	}
 	// One allocation for the copies: a 10,000-node run is read while the lock holds every move.
-	copies := make([]run.Node, len(lr.byName))
-	out := make([]*run.Node, len(lr.byName))
-	for i, ln := range lr.byName {
-		copies[i] = ln.Node
-		copies[i].Upstream, copies[i].Downstream = capped(ln.Upstream), capped(ln.Downstream)
+	copies := lr.values()
+	out := make([]*run.Node, len(copies))
+	for i := range copies {
+		copies[i].Upstream, copies[i].Downstream = capped(copies[i].Upstream), capped(copies[i].Downstream)
 		out[i] = &copies[i]
 	}
 	return out, true
